@@ -1,0 +1,57 @@
+# edgeway — the two commands a newcomer needs are `make dev` and `make test`.
+# Every target provisions what it needs through scripts/toolchain.sh (a fast no-op
+# once everything is installed).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath .)
+CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
+
+# worker-build would download these from GitHub; point it at the pinned local tools.
+export PATH := $(ROOT)/node_modules/.bin:$(CARGO_BIN):$(PATH)
+export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
+export WASM_OPT_BIN := $(ROOT)/node_modules/.bin/wasm-opt
+export ESBUILD_BIN := $(ROOT)/node_modules/.bin/esbuild
+export WRANGLER_SEND_METRICS := false
+# wasm32 unit tests run under wasm-bindgen's runner on the project's Node 22.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
+
+WASM := --target wasm32-unknown-unknown
+WORKERS := -p edgeway -p hello -p gateway
+
+.PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+toolchain: ## Install the pinned toolchain (idempotent)
+	@scripts/toolchain.sh
+
+build: toolchain ## Build the gateway worker (release, panic=unwind)
+	cd examples/gateway && worker-build --release --panic-unwind
+
+dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787 (local KV/Queues in .wrangler/state)
+	wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state
+
+test: toolchain lint test-wasm test-native ## Every test: lints, wasm32 unit tests, native unit + e2e tests
+
+lint: fmt-check clippy doc ## rustfmt, clippy (native and wasm32, -D warnings), rustdoc without warnings
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets --features edgeway/testing -- -D warnings
+	cargo clippy $(WASM) $(WORKERS) -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway
+
+test-wasm: ## The pure-core unit tests on wasm32, under Node
+	cargo test $(WASM) -p edgeway --lib
+
+test-native: ## Native unit tests, doctests and e2e tests in workerd
+	cargo test --workspace --features edgeway/testing

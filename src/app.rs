@@ -1,0 +1,338 @@
+//! [`App`], the builder, and [`Service`], what it compiles into once per isolate.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::error::{Error, ErrorKind};
+use crate::handler::{into_endpoint, BoxFuture, Endpoint, Handler};
+use crate::http::{Method, StatusCode};
+use crate::middleware::{wrap, Middleware, Next, REQUEST_ID_HEADER};
+use crate::observe::{log, Level};
+use crate::request::{Extensions, Request, DEFAULT_BODY_LIMIT};
+use crate::response::{IntoResponse, Response};
+use crate::router::{Lookup, RouteDef, RouteTable, TrailingSlash};
+
+/// Declares routes, middleware and state; [`build`](App::build) compiles it.
+///
+/// ```
+/// use edgeway::{App, Json, Path, StatusCode};
+///
+/// async fn show(Path(id): Path<u32>) -> String {
+///     format!("user {id}")
+/// }
+///
+/// let service = App::new()
+///     .get("/", || async { "hello" })
+///     .get("/users/{id}", show)
+///     .tag("users")
+///     .post("/echo", |Json(v): Json<serde_json::Value>| async move { (StatusCode::CREATED, Json(v)) })
+///     .build()
+///     .expect("routes do not conflict");
+/// assert_eq!(service.routes().len(), 3);
+/// ```
+pub struct App {
+    routes: Vec<RouteDef>,
+    layers: Vec<Rc<dyn Middleware>>,
+    state: Extensions,
+    fallback: Option<Endpoint>,
+    trailing_slash: TrailingSlash,
+    body_limit: usize,
+    errors: Vec<Error>,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// An app with no routes, strict trailing slashes and a 1 MiB body limit.
+    pub fn new() -> Self {
+        Self {
+            routes: Vec::new(),
+            layers: Vec::new(),
+            state: Extensions::default(),
+            fallback: None,
+            trailing_slash: TrailingSlash::Strict,
+            body_limit: DEFAULT_BODY_LIMIT,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds a route for `method` and a matchit pattern (`/users/{id}`, `/files/{*path}`).
+    pub fn route<H: Handler<T>, T>(mut self, method: Method, path: &str, handler: H) -> Self {
+        self.routes.push(RouteDef {
+            method,
+            path: path.to_owned(),
+            feature: None,
+            endpoint: into_endpoint(handler),
+        });
+        self
+    }
+
+    /// Adds a `GET` route (which also answers `HEAD`).
+    pub fn get<H: Handler<T>, T>(self, path: &str, handler: H) -> Self {
+        self.route(Method::Get, path, handler)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post<H: Handler<T>, T>(self, path: &str, handler: H) -> Self {
+        self.route(Method::Post, path, handler)
+    }
+
+    /// Adds a `PUT` route.
+    pub fn put<H: Handler<T>, T>(self, path: &str, handler: H) -> Self {
+        self.route(Method::Put, path, handler)
+    }
+
+    /// Adds a `PATCH` route.
+    pub fn patch<H: Handler<T>, T>(self, path: &str, handler: H) -> Self {
+        self.route(Method::Patch, path, handler)
+    }
+
+    /// Adds a `DELETE` route.
+    pub fn delete<H: Handler<T>, T>(self, path: &str, handler: H) -> Self {
+        self.route(Method::Delete, path, handler)
+    }
+
+    /// Tags the route added last with a feature name, reported in request logs and
+    /// in [`Service::routes`].
+    pub fn tag(mut self, feature: &str) -> Self {
+        match self.routes.last_mut() {
+            Some(route) => route.feature = Some(feature.into()),
+            None => self.errors.push(Error::new(
+                ErrorKind::InvalidRoute,
+                format!("App::tag({feature:?}) was called before any route was added"),
+            )),
+        }
+        self
+    }
+
+    /// Mounts every route of `group` under `prefix`, wrapped in `group`'s layers.
+    /// `group`'s state is merged into this app's.
+    pub fn nest(mut self, prefix: &str, group: App) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.starts_with('/') {
+            self.errors.push(Error::new(
+                ErrorKind::InvalidRoute,
+                format!("nest prefix {prefix:?} must start with `/` and not be `/`"),
+            ));
+            return self;
+        }
+        if group.fallback.is_some() {
+            self.errors.push(Error::new(
+                ErrorKind::InvalidRoute,
+                format!("the app nested at {prefix} has a fallback; only the root app's fallback is used"),
+            ));
+        }
+        self.errors.extend(group.errors);
+        let layers: Rc<[Rc<dyn Middleware>]> = group.layers.into();
+        for route in group.routes {
+            let path = if route.path == "/" {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}{}", route.path)
+            };
+            self.routes.push(RouteDef {
+                path,
+                endpoint: wrap(layers.clone(), route.endpoint),
+                ..route
+            });
+        }
+        self.state.merge(group.state);
+        self
+    }
+
+    /// Adds a middleware layer. The first layer added is the outermost.
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
+        self.layers.push(Rc::new(middleware));
+        self
+    }
+
+    /// Registers state for the [`State`](crate::State) extractor; one value per type.
+    pub fn state<T: Clone + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Answers requests no route matches (instead of a 404 problem).
+    pub fn fallback<H: Handler<T>, T>(mut self, handler: H) -> Self {
+        self.fallback = Some(into_endpoint(handler));
+        self
+    }
+
+    /// Sets the trailing-slash policy; see [`TrailingSlash`].
+    pub fn trailing_slash(mut self, policy: TrailingSlash) -> Self {
+        self.trailing_slash = policy;
+        self
+    }
+
+    /// The default body limit for body extractors, in bytes.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Compiles the route table. Conflicting or malformed routes are an error that
+    /// names the routes involved; this never panics.
+    pub fn build(self) -> Result<Service, Error> {
+        if let Some(err) = self.errors.into_iter().next() {
+            return Err(err);
+        }
+        let table = RouteTable::build(self.routes, self.trailing_slash)?;
+        Ok(Service(Rc::new(Inner {
+            table,
+            layers: self.layers.into(),
+            state: Rc::new(self.state),
+            fallback: self.fallback,
+            body_limit: self.body_limit,
+        })))
+    }
+}
+
+/// A compiled app. Cheap to clone; build it once per isolate and reuse it.
+#[derive(Clone)]
+pub struct Service(Rc<Inner>);
+
+struct Inner {
+    table: RouteTable,
+    layers: Rc<[Rc<dyn Middleware>]>,
+    state: Rc<Extensions>,
+    fallback: Option<Endpoint>,
+    body_limit: usize,
+}
+
+/// One row of the route table, for introspection (e.g. `GET /v1/routes`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouteInfo {
+    /// The method.
+    pub method: String,
+    /// The pattern as registered.
+    pub pattern: String,
+    /// The feature tag, if any.
+    pub feature: Option<String>,
+}
+
+impl Service {
+    /// Every route in registration order.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        self.0
+            .table
+            .entries()
+            .iter()
+            .map(|entry| RouteInfo {
+                method: entry.method.to_string(),
+                pattern: entry.meta.pattern.to_string(),
+                feature: entry.meta.feature.as_deref().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// Handles one request: route, run the layers and the endpoint, turn a panic into
+    /// a 500, drop the body of a HEAD response, and log server errors with the request id.
+    ///
+    /// When nothing on the way awaits I/O, the returned future completes on its first
+    /// poll; the wasm entry uses that to answer without a JS promise.
+    pub fn handle(&self, mut req: Request) -> BoxFuture<Response> {
+        let inner = &*self.0;
+        req.state = inner.state.clone();
+        req.body_limit = inner.body_limit;
+        req.cold = crate::observe::take_cold_start();
+        let is_head = *req.method() == Method::Head;
+        let endpoint = match inner.table.lookup(req.method(), req.path(), req.query()) {
+            Lookup::Matched { entry, params } => {
+                req.params = params;
+                req.route = Some(entry.meta.clone());
+                entry.endpoint.clone()
+            }
+            Lookup::MethodNotAllowed { allow } => {
+                let detail = format!(
+                    "{} is not allowed on {}; allowed: {allow}",
+                    req.method(),
+                    req.path()
+                );
+                respond_with(move || {
+                    let mut response =
+                        Error::new(ErrorKind::MethodNotAllowed, detail.clone()).into_response();
+                    let _ = response.headers_mut().insert("allow", allow.clone());
+                    response
+                })
+            }
+            Lookup::Options { allow } => respond_with(move || {
+                Response::builder(StatusCode::NO_CONTENT)
+                    .header("allow", allow.clone())
+                    .body(crate::Body::empty())
+            }),
+            Lookup::Redirect { location } => {
+                respond_with(move || Response::permanent_redirect(&location))
+            }
+            Lookup::NotFound => match &inner.fallback {
+                Some(fallback) => fallback.clone(),
+                None => {
+                    let detail = format!("no route matches {}", req.path());
+                    respond_with(move || {
+                        Error::new(ErrorKind::NotFound, detail.clone()).into_response()
+                    })
+                }
+            },
+        };
+        let chain = CatchPanic(Next::new(inner.layers.clone(), endpoint).run(req));
+        Box::pin(async move {
+            let mut response = chain.await;
+            if is_head {
+                response.replace_body(crate::Body::empty());
+            }
+            if let Some(detail) = response.internal_error() {
+                log(
+                    Level::Error,
+                    serde_json::json!({
+                        "msg": "request failed",
+                        "status": response.status().as_u16(),
+                        "detail": detail,
+                        "request_id": response.headers().get(REQUEST_ID_HEADER),
+                    }),
+                );
+            }
+            response
+        })
+    }
+}
+
+fn respond_with(make: impl Fn() -> Response + 'static) -> Endpoint {
+    Rc::new(move |_req| {
+        let response = make();
+        Box::pin(async move { response })
+    })
+}
+
+/// Turns a panic while polling the chain into a 500 problem response. With
+/// `panic=unwind` (`worker-build --panic-unwind`) the isolate keeps serving; other
+/// requests in flight are separate futures and are not disturbed.
+struct CatchPanic(BoxFuture<Response>);
+
+impl Future for CatchPanic {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_owned());
+                // Replace the poisoned future so a stray poll never touches it again.
+                self.0 = Box::pin(std::future::pending());
+                Poll::Ready(
+                    Error::new(ErrorKind::Panic, format!("handler panicked: {message}"))
+                        .into_response(),
+                )
+            }
+        }
+    }
+}

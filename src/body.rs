@@ -1,0 +1,109 @@
+//! Request and response bodies: bytes in memory, or (on wasm) a JS stream read lazily.
+
+use crate::error::{Error, ErrorKind};
+
+/// A body. Natively it is always bytes; on wasm it can also be a stream that stays
+/// on the JS side until something reads it, so a handler that ignores the body never
+/// pays for copying it into wasm memory.
+#[derive(Default)]
+pub struct Body(pub(crate) Inner);
+
+#[derive(Default)]
+pub(crate) enum Inner {
+    #[default]
+    Empty,
+    Bytes(Vec<u8>),
+    /// The incoming request, whose body has not been touched yet.
+    #[cfg(target_arch = "wasm32")]
+    Request(web_sys::Request),
+    /// A JS stream, e.g. an origin's response body passed through untouched.
+    #[cfg(target_arch = "wasm32")]
+    Stream(web_sys::ReadableStream),
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self(Inner::Empty)
+    }
+
+    /// A body streamed from JS without being copied into wasm memory.
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_stream(stream: web_sys::ReadableStream) -> Self {
+        Self(Inner::Stream(stream))
+    }
+
+    /// The bytes, if the body is already in memory.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Inner::Empty => Some(&[]),
+            Inner::Bytes(bytes) => Some(bytes),
+            #[cfg(target_arch = "wasm32")]
+            _ => None,
+        }
+    }
+
+    /// Reads the whole body, failing with 413 as soon as it exceeds `limit` bytes.
+    ///
+    /// The limit is enforced on the bytes actually read, not on `content-length`, so a
+    /// client that lies about its length is still cut off.
+    pub async fn read_to_end(self, limit: usize) -> Result<Vec<u8>, Error> {
+        let bytes = match self.0 {
+            Inner::Empty => Vec::new(),
+            Inner::Bytes(bytes) => bytes,
+            #[cfg(target_arch = "wasm32")]
+            Inner::Request(request) => match request.body() {
+                Some(stream) => crate::runtime::read_stream(stream, limit).await?,
+                None => Vec::new(),
+            },
+            #[cfg(target_arch = "wasm32")]
+            Inner::Stream(stream) => crate::runtime::read_stream(stream, limit).await?,
+        };
+        if bytes.len() > limit {
+            return Err(too_large(limit));
+        }
+        Ok(bytes)
+    }
+}
+
+pub(crate) fn too_large(limit: usize) -> Error {
+    Error::new(
+        ErrorKind::PayloadTooLarge,
+        format!("the request body is larger than this route's limit of {limit} bytes"),
+    )
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(Inner::Bytes(bytes))
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Self(Inner::Bytes(text.into_bytes()))
+    }
+}
+
+impl From<&str> for Body {
+    fn from(text: &str) -> Self {
+        Self(Inner::Bytes(text.as_bytes().to_vec()))
+    }
+}
+
+impl From<&[u8]> for Body {
+    fn from(bytes: &[u8]) -> Self {
+        Self(Inner::Bytes(bytes.to_vec()))
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Empty => f.write_str("Body::Empty"),
+            Inner::Bytes(bytes) => write!(f, "Body::Bytes({} bytes)", bytes.len()),
+            #[cfg(target_arch = "wasm32")]
+            _ => f.write_str("Body::Js"),
+        }
+    }
+}

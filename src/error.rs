@@ -1,0 +1,301 @@
+//! The framework's one error type, rendered as RFC 9457 `application/problem+json`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::http::StatusCode;
+use crate::response::{IntoResponse, Response};
+
+/// What went wrong, as a stable machine-readable category.
+///
+/// Each kind maps to one problem `type` URI (`urn:edgeway:problem:<slug>`) and a
+/// default status, so clients can branch on `type` rather than parse `detail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No route matches the path.
+    NotFound,
+    /// The path exists, but not for this method.
+    MethodNotAllowed,
+    /// The request body is not valid JSON.
+    InvalidJson,
+    /// The JSON is well formed but does not fit the expected shape.
+    JsonShape,
+    /// The `content-type` is missing or not the one the handler reads.
+    UnsupportedMediaType,
+    /// A path parameter does not parse as the handler's type.
+    InvalidPathParam,
+    /// The query string does not parse as the handler's type.
+    InvalidQuery,
+    /// A urlencoded form body does not parse.
+    InvalidForm,
+    /// The body is not valid UTF-8 where text was expected.
+    InvalidUtf8,
+    /// The body is larger than the route's limit.
+    PayloadTooLarge,
+    /// A header is missing, malformed or not allowed.
+    InvalidHeader,
+    /// Any other client error with its own status.
+    BadRequest,
+    /// A cross-origin request from an origin that is not allowed.
+    CorsRejected,
+    /// Two routes conflict; returned by [`App::build`](crate::App::build).
+    RouteConflict,
+    /// A route pattern is malformed; returned by [`App::build`](crate::App::build).
+    InvalidRoute,
+    /// A handler asked for state that was never registered with [`App::state`](crate::App::state).
+    MissingState,
+    /// A handler panicked; the request got a 500 and the isolate kept serving.
+    Panic,
+    /// Anything else that failed on the server. Its detail is logged, never sent.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The slug used in the problem `type` URI.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::InvalidJson => "invalid-json",
+            Self::JsonShape => "json-shape",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::InvalidPathParam => "invalid-path-param",
+            Self::InvalidQuery => "invalid-query",
+            Self::InvalidForm => "invalid-form",
+            Self::InvalidUtf8 => "invalid-utf8",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::InvalidHeader => "invalid-header",
+            Self::BadRequest => "bad-request",
+            Self::CorsRejected => "cors-rejected",
+            Self::RouteConflict => "route-conflict",
+            Self::InvalidRoute => "invalid-route",
+            Self::MissingState => "missing-state",
+            Self::Panic => "panic",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn default_status(self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::JsonShape => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::CorsRejected => StatusCode::FORBIDDEN,
+            Self::InvalidJson
+            | Self::InvalidPathParam
+            | Self::InvalidQuery
+            | Self::InvalidForm
+            | Self::InvalidUtf8
+            | Self::InvalidHeader
+            | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::RouteConflict
+            | Self::InvalidRoute
+            | Self::MissingState
+            | Self::Panic
+            | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The framework's error: a status, a kind and a human-readable detail.
+///
+/// Client errors (4xx) render their `detail` in the response. Server errors (5xx)
+/// render a generic detail; the real one is kept for the log line, which carries
+/// the request id, so nothing internal leaks to the client.
+///
+/// Any `std::error::Error` converts into an internal (500) `Error`, so `?` works in
+/// handlers that return `Result<T, edgeway::Error>`. (Like `anyhow::Error`, this type
+/// does not itself implement `std::error::Error`, which is what makes that blanket
+/// conversion possible.)
+///
+/// ```
+/// use edgeway::{Error, ErrorKind, StatusCode};
+/// let err = Error::new(ErrorKind::BadRequest, "`name` must not be empty");
+/// assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+/// assert!(err.to_problem_json().contains("must not be empty"));
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    status: StatusCode,
+    detail: Cow<'static, str>,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Error {
+    /// An error of `kind` with its default status.
+    pub fn new(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            status: kind.default_status(),
+            detail: detail.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// A client error with an explicit status, e.g. 409 or 410 from a handler.
+    pub fn with_status(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        let kind = if status.is_server_error() {
+            ErrorKind::Internal
+        } else {
+            ErrorKind::BadRequest
+        };
+        Self {
+            kind,
+            status,
+            detail: detail.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// A 400 with `detail`.
+    pub fn bad_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::BadRequest, detail)
+    }
+
+    /// A 404 with `detail`.
+    pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::NotFound, detail)
+    }
+
+    /// A 500 whose `detail` is logged, never sent.
+    pub fn internal(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Internal, detail)
+    }
+
+    /// Adds an extension member to the problem document (RFC 9457 §3.2).
+    pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    /// The category.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status it renders with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The full detail, including for server errors. Meant for logs.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The problem `type` URI.
+    pub fn type_uri(&self) -> String {
+        format!("urn:edgeway:problem:{}", self.kind.slug())
+    }
+
+    /// The problem document as JSON. Server errors get a generic detail.
+    pub fn to_problem_json(&self) -> String {
+        let detail: &str = if self.status.is_server_error() {
+            "The server could not complete the request; see the log entry for this request id."
+        } else {
+            &self.detail
+        };
+        let mut doc = serde_json::Map::new();
+        doc.insert("type".into(), self.type_uri().into());
+        doc.insert("title".into(), self.status.reason().into());
+        doc.insert("status".into(), self.status.as_u16().into());
+        doc.insert("detail".into(), detail.into());
+        for (name, value) in &self.extra {
+            doc.insert((*name).into(), value.clone().into());
+        }
+        serde_json::Value::Object(doc).to_string()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("status", &self.status.as_u16())
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.reason(),
+            self.kind.slug(),
+            self.detail
+        )
+    }
+}
+
+impl<E: std::error::Error + 'static> From<E> for Error {
+    fn from(err: E) -> Self {
+        Self::internal(err.to_string())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let mut response = Response::builder(self.status)
+            .header("content-type", "application/problem+json")
+            .body(self.to_problem_json());
+        if self.status.is_server_error() {
+            response.set_internal_error(self.detail.into_owned());
+        }
+        response
+    }
+}
+
+/// `Result` with edgeway's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn client_errors_render_their_detail() {
+        let body = Error::new(ErrorKind::InvalidPathParam, "`id` must be u32").to_problem_json();
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["type"], "urn:edgeway:problem:invalid-path-param");
+        assert_eq!(doc["title"], "Bad Request");
+        assert_eq!(doc["status"], 400);
+        assert_eq!(doc["detail"], "`id` must be u32");
+    }
+
+    #[test]
+    fn server_errors_hide_their_detail_but_keep_it_for_the_log() {
+        let err = Error::internal("db password is hunter2");
+        assert!(!err.to_problem_json().contains("hunter2"));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.internal_error(), Some("db password is hunter2"));
+        assert!(!response.body_text().contains("hunter2"));
+        assert_eq!(
+            response.headers().get("content-type"),
+            Some("application/problem+json")
+        );
+    }
+
+    #[test]
+    fn std_errors_become_internal() {
+        fn parse() -> Result<u8> {
+            Ok("300".parse::<u8>()?)
+        }
+        assert_eq!(parse().unwrap_err().kind(), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn extension_members_are_rendered() {
+        let body = Error::bad_request("x")
+            .with_member("param", "id")
+            .to_problem_json();
+        assert!(body.contains(r#""param":"id""#));
+    }
+}

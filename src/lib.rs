@@ -1,0 +1,142 @@
+//! # edgeway
+//!
+//! An edge-function framework for Rust on Cloudflare Workers: a `matchit` router
+//! built once per isolate, axum-style extractors, Hono-style middleware, and
+//! problem+json errors, on a fetch entry that crosses the JS boundary as little as
+//! it can.
+//!
+//! ```
+//! use edgeway::{App, Json, Path, Query, StatusCode};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize)]
+//! struct Paging { limit: Option<u32> }
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Note { text: String }
+//!
+//! async fn show(Path(id): Path<u32>, Query(paging): Query<Paging>) -> String {
+//!     format!("note {id}, limit {}", paging.limit.unwrap_or(10))
+//! }
+//!
+//! async fn create(Json(note): Json<Note>) -> (StatusCode, Json<Note>) {
+//!     (StatusCode::CREATED, Json(note))
+//! }
+//!
+//! fn app() -> App {
+//!     App::new()
+//!         .layer(edgeway::middleware::request_id)
+//!         .layer(edgeway::middleware::timing)
+//!         .get("/notes/{id}", show)
+//!         .post("/notes", create)
+//! }
+//!
+//! // In a worker crate, this exports `fetch` to workerd:
+//! edgeway::entry!(app);
+//! # fn main() {
+//! # let service = app().build().unwrap();
+//! # let req = edgeway::Request::new(edgeway::Method::Get, "/notes/7?limit=3");
+//! # let res = edgeway::testing_support::block_on(service.handle(req));
+//! # assert_eq!(res.body_text(), "note 7, limit 3");
+//! # }
+//! ```
+//!
+//! The pure core (routing, extraction, errors, middleware) has no JS in it and is
+//! tested natively and on wasm32. Only the wasm-only `runtime` module touches workerd.
+#![warn(missing_docs)]
+
+mod app;
+mod body;
+mod error;
+mod extract;
+mod handler;
+mod http;
+pub mod middleware;
+pub mod observe;
+pub mod platform;
+mod request;
+mod response;
+mod router;
+#[cfg(target_arch = "wasm32")]
+pub mod runtime;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
+
+pub use app::{App, RouteInfo, Service};
+pub use body::Body;
+pub use error::{Error, ErrorKind, Result};
+pub use extract::{Form, FromRequest, FromRequestParts, Json, Path, Query, State};
+pub use handler::{BoxFuture, Handler};
+pub use http::{HeaderMap, Method, StatusCode};
+pub use middleware::{Middleware, Next};
+pub use request::{Extensions, Params, Request, RouteMeta, DEFAULT_BODY_LIMIT};
+pub use response::{IntoResponse, Response, ResponseBuilder};
+pub use router::TrailingSlash;
+
+#[cfg(target_arch = "wasm32")]
+pub use worker;
+
+/// Helpers for driving a [`Service`] outside workerd, in unit tests and doctests.
+pub mod testing_support {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    /// Polls `future` once and returns its output.
+    ///
+    /// # Panics
+    /// If the future is still pending: pure-core futures never wait on I/O, so a
+    /// pending one means the test reached something that needs workerd.
+    pub fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("future awaited I/O; run it in workerd instead"),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(target_arch = "wasm32")]
+    pub use {wasm_bindgen, web_sys};
+}
+
+/// Exports the worker's `fetch` handler, serving the [`App`] that `build` returns.
+///
+/// The app is built on the first request of each isolate and reused for every
+/// request after that. Build errors (such as conflicting routes) are logged and
+/// answered with a 500 problem response.
+///
+/// ```ignore
+/// fn app() -> edgeway::App {
+///     edgeway::App::new().get("/", || async { "hello" })
+/// }
+/// edgeway::entry!(app);
+/// ```
+#[macro_export]
+macro_rules! entry {
+    ($build:expr) => {
+        // Type-checks `build` on every target, so native `cargo check` catches mistakes.
+        const _: fn() -> $crate::App = $build;
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __edgeway_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::wasm_bindgen;
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn fetch(
+                request: $crate::__private::web_sys::Request,
+                env: wasm_bindgen::JsValue,
+                ctx: wasm_bindgen::JsValue,
+            ) -> wasm_bindgen::JsValue {
+                $crate::runtime::serve($build, request, env, ctx)
+            }
+        }
+    };
+}

@@ -1,0 +1,213 @@
+//! The wasm entry: the only module that talks to workerd directly.
+//!
+//! The hot path crosses the JS boundary as little as it can: two reads (method and
+//! URL) in, one call out to build the `Response`. Headers and body stay in JS until
+//! something reads them. When the handler chain completes without awaiting, the
+//! `Response` is returned directly instead of through a promise.
+
+use std::cell::OnceCell;
+use std::task::{Context, Poll, Waker};
+
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::app::{App, Service};
+use crate::body::{too_large, Body, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::extract::FromRequestParts;
+use crate::http::{HeaderMap, Method};
+use crate::request::Request;
+use crate::response::{IntoResponse, Response};
+
+/// The JS objects behind a request, kept for the `Env` and `Context` extractors.
+pub(crate) struct JsParts {
+    pub env: JsValue,
+    pub ctx: JsValue,
+}
+
+#[wasm_bindgen(inline_js = r#"
+function pairs(flat) {
+  const out = [];
+  if (flat.length > 0) {
+    const parts = flat.split("\n");
+    for (let i = 0; i + 1 < parts.length; i += 2) out.push([parts[i], parts[i + 1]]);
+  }
+  return out;
+}
+export function respond_bytes(status, headers, body) {
+  return new Response(body.length === 0 ? null : body, { status, headers: pairs(headers) });
+}
+export function respond_stream(status, headers, stream) {
+  return new Response(stream, { status, headers: pairs(headers) });
+}
+"#)]
+extern "C" {
+    fn respond_bytes(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
+    fn respond_stream(
+        status: u16,
+        headers: &str,
+        stream: &web_sys::ReadableStream,
+    ) -> web_sys::Response;
+}
+
+thread_local! {
+    static SERVICE: OnceCell<Result<Service, Error>> = const { OnceCell::new() };
+}
+
+/// Serves one fetch event with the app `build` returns, building it on the first
+/// request of the isolate and reusing it afterwards. Called by [`entry!`](crate::entry).
+///
+/// Returns a `Response`, or a `Promise<Response>` when a handler awaits.
+pub fn serve(build: fn() -> App, request: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
+    SERVICE.with(|cell| {
+        let service = cell.get_or_init(|| {
+            let built = build().build();
+            if let Err(err) = &built {
+                crate::observe::log(
+                    crate::observe::Level::Error,
+                    serde_json::json!({"msg": "the app failed to build", "detail": err.detail()}),
+                );
+            }
+            built
+        });
+        match service {
+            Ok(service) => dispatch(service, request, env, ctx),
+            Err(err) => {
+                to_js(Error::new(err.kind(), err.detail().to_owned()).into_response()).into()
+            }
+        }
+    })
+}
+
+fn dispatch(service: &Service, raw: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
+    let method = Method::parse(&raw.method());
+    let url = raw.url();
+    let headers = raw.headers();
+    let request = Request::from_js(
+        method,
+        url,
+        headers,
+        Body(Inner::Request(raw)),
+        JsParts { env, ctx },
+    );
+    let mut future = service.handle(request);
+    // Synchronous fast path: most handlers never await, so try once before paying
+    // for a promise. A future that is pending re-registers its real waker on the
+    // executor's first poll, so the no-op waker here loses nothing.
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(response) => to_js(response).into(),
+        // Panics are already caught inside `Service::handle`, so asserting unwind
+        // safety here cannot expose a half-updated state.
+        Poll::Pending => {
+            wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+                Ok(to_js(future.await).into())
+            }))
+            .into()
+        }
+    }
+}
+
+fn to_js(response: Response) -> web_sys::Response {
+    let (status, headers, body) = response.into_parts();
+    let mut flat = String::new();
+    for (name, value) in headers.iter() {
+        flat.push_str(name);
+        flat.push('\n');
+        flat.push_str(value);
+        flat.push('\n');
+    }
+    let status = status.as_u16();
+    match body.0 {
+        Inner::Empty => respond_bytes(status, &flat, &[]),
+        Inner::Bytes(bytes) => {
+            let bytes: &[u8] =
+                if crate::StatusCode::from_u16(status).is_some_and(|s| s.forbids_body()) {
+                    &[]
+                } else {
+                    &bytes
+                };
+            respond_bytes(status, &flat, bytes)
+        }
+        Inner::Stream(stream) => respond_stream(status, &flat, &stream),
+        Inner::Request(request) => match request.body() {
+            Some(stream) => respond_stream(status, &flat, &stream),
+            None => respond_bytes(status, &flat, &[]),
+        },
+    }
+}
+
+/// Reads a JS stream into memory, cancelling it as soon as it passes `limit` bytes.
+pub(crate) async fn read_stream(
+    stream: web_sys::ReadableStream,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut out = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|err| {
+            Error::new(
+                ErrorKind::BadRequest,
+                format!("could not read the request body: {err:?}"),
+            )
+        })?;
+        if Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            == Some(true)
+        {
+            return Ok(out);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(|_| Error::internal("a body chunk had no value"))?
+            .unchecked_into();
+        let len = value.length() as usize;
+        if out.len() + len > limit {
+            let _ = reader.cancel();
+            return Err(too_large(limit));
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        value.copy_to(&mut out[start..]);
+    }
+}
+
+/// Copies JS headers into an owned map (names arrive lowercased from workerd).
+pub(crate) fn copy_headers(headers: &web_sys::Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(headers) {
+        for entry in entries.flatten() {
+            let pair: js_sys::Array = entry.unchecked_into();
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                map.push_trusted(name, value);
+            }
+        }
+    }
+    map
+}
+
+fn js_parts(req: &Request) -> Result<&JsParts, Error> {
+    req.js.as_ref().ok_or_else(|| {
+        Error::internal("this request did not come from workerd, so it has no Env or Context")
+    })
+}
+
+/// The worker's bindings (KV, queues, vars, secrets).
+impl FromRequestParts for worker::Env {
+    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
+        Ok(js_parts(req)?.env.clone().unchecked_into())
+    }
+}
+
+/// The execution context, for `wait_until` and `pass_through_on_exception`.
+impl FromRequestParts for worker::Context {
+    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
+        Ok(worker::Context::new(
+            js_parts(req)?.ctx.clone().unchecked_into(),
+        ))
+    }
+}

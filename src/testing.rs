@@ -1,0 +1,607 @@
+//! The e2e harness: runs a worker in local workerd (`wrangler dev`, with Miniflare's
+//! local KV and Queues) and talks real HTTP to it. Native only, behind the `testing`
+//! feature.
+//!
+//! ```no_run
+//! use edgeway::testing::Worker;
+//!
+//! let worker = Worker::start("examples/hello/wrangler.toml").unwrap();
+//! let res = worker.get("/").unwrap();
+//! assert_eq!(res.status, 200);
+//! // Dropping `worker` kills wrangler and workerd, even if the test panicked.
+//! ```
+//!
+//! - **Build once.** The worker's `[build] command` runs at most once per source
+//!   change, under a file lock, so parallel test binaries share one build.
+//! - **Isolated.** Each [`Worker`] gets free ports and its own state directory.
+//! - **No orphans.** wrangler runs in its own process group, which is killed on drop,
+//!   and which the kernel kills if the test process dies first.
+//! - **Logs.** stdout and stderr are captured; they are printed when a test panics.
+
+use std::fmt;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What went wrong starting or talking to a worker.
+#[derive(Debug)]
+pub struct HarnessError(String);
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+fn fail(msg: impl Into<String>) -> HarnessError {
+    HarnessError(msg.into())
+}
+
+/// Configures a [`Worker`] before starting it.
+#[derive(Clone, Debug)]
+pub struct WorkerBuilder {
+    config: PathBuf,
+    vars: Vec<(String, String)>,
+    ready_path: String,
+    timeout: Duration,
+}
+
+impl WorkerBuilder {
+    /// Overrides (or adds) a `[vars]` entry.
+    pub fn var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// The path polled until the worker answers (default `/`). Any HTTP status counts.
+    pub fn ready_path(mut self, path: impl Into<String>) -> Self {
+        self.ready_path = path.into();
+        self
+    }
+
+    /// How long to wait for readiness (default 90 s, which covers a first build).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the worker if its sources changed, starts it and waits until it answers.
+    pub fn start(self) -> Result<Worker, HarnessError> {
+        let config = fs::canonicalize(&self.config)
+            .map_err(|e| fail(format!("wrangler config {}: {e}", self.config.display())))?;
+        let root = workspace_root(&config)?;
+        ensure_built(&root, &config)?;
+
+        let dir = tempfile::Builder::new()
+            .prefix("edgeway-worker-")
+            .tempdir()
+            .map_err(|e| fail(format!("temp dir: {e}")))?;
+        let derived = derive_config(&config, &self.vars)?;
+        let derived_path = dir.path().join("wrangler.json");
+        fs::write(&derived_path, derived).map_err(|e| fail(format!("write config: {e}")))?;
+
+        let port = free_port()?;
+        let inspector_port = free_port()?;
+        let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
+        command
+            .arg("dev")
+            .arg("--config")
+            .arg(&derived_path)
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(dir.path().join("state"))
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "info",
+            ])
+            .current_dir(config.parent().unwrap_or(&root))
+            .env("PATH", tool_path(&root))
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // If the test process dies without running Drop (SIGKILL, abort), the kernel
+        // kills wrangler, whose exit closes workerd's control pipe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| fail(format!("spawn wrangler (did `make toolchain` run?): {e}")))?;
+        let logs = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = logs.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            });
+        }
+        let pgid = child.id() as i32;
+        let worker = Worker {
+            base_url: format!("http://127.0.0.1:{port}"),
+            child,
+            pgid,
+            logs,
+            dir,
+            agent: agent(),
+        };
+        worker.wait_ready(&self.ready_path, self.timeout)?;
+        Ok(worker)
+    }
+}
+
+/// A worker running in local workerd. Killed, with its whole process tree, on drop.
+pub struct Worker {
+    base_url: String,
+    child: Child,
+    pgid: i32,
+    logs: Arc<Mutex<String>>,
+    dir: tempfile::TempDir,
+    agent: ureq::Agent,
+}
+
+impl Worker {
+    /// Configures a worker from its `wrangler.toml`.
+    pub fn builder(config: impl AsRef<Path>) -> WorkerBuilder {
+        WorkerBuilder {
+            config: config.as_ref().to_owned(),
+            vars: Vec::new(),
+            ready_path: "/".into(),
+            timeout: Duration::from_secs(90),
+        }
+    }
+
+    /// Builds if needed, starts, and waits until the worker answers.
+    pub fn start(config: impl AsRef<Path>) -> Result<Self, HarnessError> {
+        Self::builder(config).start()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything wrangler and workerd printed so far, including `console.log` lines.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The process group that holds wrangler and workerd.
+    pub fn process_group(&self) -> i32 {
+        self.pgid
+    }
+
+    /// This worker's private directory (config and local state).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<TestResponse, HarnessError> {
+        self.send("GET", path, &[], Vec::new())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<TestResponse, HarnessError> {
+        self.send(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+    }
+
+    /// Sends any request; non-2xx statuses are returned, not treated as errors.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<TestResponse, HarnessError> {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body)
+            .map_err(|e| fail(format!("build request: {e}")))?;
+        let mut response = self
+            .agent
+            .run(request)
+            .map_err(|e| fail(format!("{method} {path}: {e}")))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .map_err(|e| fail(format!("{method} {path}: reading body: {e}")))?;
+        Ok(TestResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn wait_ready(&self, path: &str, timeout: Duration) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + timeout;
+        let probe = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .new_agent();
+        loop {
+            if probe.get(self.url(path)).call().is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(fail(format!(
+                    "worker not ready after {timeout:?}; logs:\n{}",
+                    self.logs()
+                )));
+            }
+            thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn group_alive(&self) -> bool {
+        // Signal 0 checks existence; ESRCH means the whole group is gone.
+        unsafe { libc::kill(-self.pgid, 0) == 0 }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("---- worker logs ({}) ----\n{}", self.base_url, self.logs());
+        }
+        unsafe { libc::kill(-self.pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let _ = self.child.try_wait();
+            if !self.group_alive() || Instant::now() > deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        // Reaped processes vanish at once; give the kernel a moment for the rest.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.group_alive() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A response read to the end.
+#[derive(Clone, Debug)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers with lowercase names, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    ///
+    /// # Panics
+    /// When the body is not JSON; the message shows the status and body.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "expected JSON ({e}); status {}, body: {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// Asserts this is an RFC 9457 problem with `status`, and returns the document.
+    ///
+    /// # Panics
+    /// When it is not.
+    pub fn assert_problem(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text()
+        );
+        let doc = self.json();
+        assert_eq!(doc["status"], status);
+        for field in ["type", "title", "detail"] {
+            assert!(doc[field].is_string(), "problem without `{field}`: {doc}");
+        }
+        doc
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent()
+}
+
+fn free_port() -> Result<u16, HarnessError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| fail(format!("no free port: {e}")))
+}
+
+/// The directory holding `Cargo.lock` above `config`.
+fn workspace_root(config: &Path) -> Result<PathBuf, HarnessError> {
+    config
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map(Path::to_owned)
+        .ok_or_else(|| fail(format!("no Cargo.lock above {}", config.display())))
+}
+
+/// PATH with the project's Node 22, wrangler, esbuild and wasm-opt first.
+fn tool_path(root: &Path) -> String {
+    let bin = root.join("node_modules/.bin");
+    match std::env::var("PATH") {
+        Ok(path) => format!("{}:{path}", bin.display()),
+        Err(_) => bin.display().to_string(),
+    }
+}
+
+/// Environment for worker-build, so it never tries to download its tools.
+fn build_env(root: &Path) -> Vec<(&'static str, String)> {
+    let cargo_bin = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"))
+        .join("bin");
+    let default = |var: &str, path: PathBuf| {
+        std::env::var(var).unwrap_or_else(|_| path.display().to_string())
+    };
+    vec![
+        ("PATH", tool_path(root)),
+        (
+            "WASM_BINDGEN_BIN",
+            default("WASM_BINDGEN_BIN", cargo_bin.join("wasm-bindgen")),
+        ),
+        (
+            "WASM_OPT_BIN",
+            default("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt")),
+        ),
+        (
+            "ESBUILD_BIN",
+            default("ESBUILD_BIN", root.join("node_modules/.bin/esbuild")),
+        ),
+    ]
+}
+
+fn read_config(config: &Path) -> Result<serde_json::Value, HarnessError> {
+    let text =
+        fs::read_to_string(config).map_err(|e| fail(format!("{}: {e}", config.display())))?;
+    toml::from_str(&text).map_err(|e| fail(format!("{}: {e}", config.display())))
+}
+
+/// The config wrangler runs: the original minus `[build]` (the harness already
+/// built), with absolute paths and the test's variable overrides.
+fn derive_config(config: &Path, vars: &[(String, String)]) -> Result<String, HarnessError> {
+    let dir = config.parent().unwrap_or(Path::new("."));
+    let mut value = read_config(config)?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| fail("wrangler config is not a table"))?;
+    obj.remove("build");
+    if let Some(main) = obj.get("main").and_then(|m| m.as_str()) {
+        let main = dir.join(main).display().to_string();
+        obj.insert("main".into(), main.into());
+    }
+    if let Some(assets) = obj.get_mut("assets").and_then(|a| a.as_object_mut()) {
+        if let Some(directory) = assets.get("directory").and_then(|d| d.as_str()) {
+            let directory = dir.join(directory).display().to_string();
+            assets.insert("directory".into(), directory.into());
+        }
+    }
+    if !vars.is_empty() {
+        let table = obj
+            .entry("vars")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .ok_or_else(|| fail("`vars` is not a table"))?;
+        for (name, value) in vars {
+            table.insert(name.clone(), value.clone().into());
+        }
+    }
+    Ok(value.to_string())
+}
+
+/// Runs the config's `[build] command` unless the sources are unchanged since the
+/// last successful build. A file lock serializes builds across test processes.
+fn ensure_built(root: &Path, config: &Path) -> Result<(), HarnessError> {
+    let value = read_config(config)?;
+    let Some(command) = value["build"]["command"].as_str() else {
+        return Ok(());
+    };
+    let stamp_dir = root.join("target/edgeway-harness");
+    fs::create_dir_all(&stamp_dir).map_err(|e| fail(format!("{}: {e}", stamp_dir.display())))?;
+    let name = config
+        .strip_prefix(root)
+        .unwrap_or(config)
+        .display()
+        .to_string()
+        .replace('/', "_");
+    let lock = fs::File::create(stamp_dir.join(format!("{name}.lock")))
+        .map_err(|e| fail(format!("lock file: {e}")))?;
+    use std::os::fd::AsRawFd;
+    // Held until `lock` drops at the end of this function.
+    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+
+    let main = config
+        .parent()
+        .unwrap_or(root)
+        .join(value["main"].as_str().unwrap_or("build/index.js"));
+    let fingerprint = format!("{command}\n{}", newest_source(root));
+    let stamp = stamp_dir.join(format!("{name}.stamp"));
+    if main.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    eprintln!("edgeway harness: building {} ({command})", config.display());
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(config.parent().unwrap_or(root))
+        .envs(build_env(root))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("run `{command}`: {e}")))?;
+    if !output.status.success() {
+        return Err(fail(format!(
+            "`{command}` failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    fs::write(&stamp, fingerprint).map_err(|e| fail(format!("write stamp: {e}")))?;
+    Ok(())
+}
+
+/// The newest modification time among what a worker build reads: the library and
+/// example sources and manifests (not tests, so editing a test never rebuilds).
+fn newest_source(root: &Path) -> String {
+    fn walk(dir: &Path, newest: &mut SystemTime) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(
+                    &*name,
+                    "target" | "build" | "node_modules" | ".git" | ".wrangler" | ".venv"
+                ) {
+                    walk(&path, newest);
+                }
+            } else if name.ends_with(".rs") || name.ends_with(".toml") || name == "Cargo.lock" {
+                if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                    *newest = (*newest).max(modified);
+                }
+            }
+        }
+    }
+    let mut newest = SystemTime::UNIX_EPOCH;
+    walk(&root.join("src"), &mut newest);
+    walk(&root.join("examples"), &mut newest);
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        if let Ok(modified) = fs::metadata(root.join(file)).and_then(|m| m.modified()) {
+            newest = newest.max(modified);
+        }
+    }
+    format!(
+        "{:?}",
+        newest
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_config_drops_build_and_absolutizes_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("wrangler.toml");
+        fs::write(
+            &config,
+            "name = \"x\"\nmain = \"build/index.js\"\n[build]\ncommand = \"make\"\n[assets]\ndirectory = \"www\"\n[vars]\nA = \"1\"\n",
+        )
+        .unwrap();
+        let derived: serde_json::Value =
+            serde_json::from_str(&derive_config(&config, &[("B".into(), "2".into())]).unwrap())
+                .unwrap();
+        assert!(derived.get("build").is_none());
+        assert_eq!(
+            derived["main"],
+            dir.path().join("build/index.js").display().to_string()
+        );
+        assert_eq!(
+            derived["assets"]["directory"],
+            dir.path().join("www").display().to_string()
+        );
+        assert_eq!(derived["vars"]["A"], "1");
+        assert_eq!(derived["vars"]["B"], "2");
+    }
+}
