@@ -15,11 +15,13 @@ export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
 export WASM_OPT_BIN := $(ROOT)/node_modules/.bin/wasm-opt
 export ESBUILD_BIN := $(ROOT)/node_modules/.bin/esbuild
 export WRANGLER_SEND_METRICS := false
+# There is no network to fetch Miniflare's `request.cf` sample from.
+export CLOUDFLARE_CF_FETCH_ENABLED := false
 # wasm32 unit tests run under wasm-bindgen's runner on the project's Node 22.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
-WORKERS := -p edgeway -p hello -p gateway
+WORKERS := -p edgeway -p hello -p gateway -p conformance
 
 .PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native
 

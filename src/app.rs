@@ -183,12 +183,22 @@ impl App {
         if let Some(err) = self.errors.into_iter().next() {
             return Err(err);
         }
-        let table = RouteTable::build(self.routes, self.trailing_slash)?;
+        // Each endpoint catches its own panics, so the 500 still passes back out
+        // through the middleware (request id, CORS, timing) like any other response.
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|route| RouteDef {
+                endpoint: catch_panics(route.endpoint),
+                ..route
+            })
+            .collect();
+        let table = RouteTable::build(routes, self.trailing_slash)?;
         Ok(Service(Rc::new(Inner {
             table,
             layers: self.layers.into(),
             state: Rc::new(self.state),
-            fallback: self.fallback,
+            fallback: self.fallback.map(catch_panics),
             body_limit: self.body_limit,
         })))
     }
@@ -280,6 +290,7 @@ impl Service {
                 }
             },
         };
+        // The outer catch is for panics in middleware; endpoints catch their own.
         let chain = CatchPanic(Next::new(inner.layers.clone(), endpoint).run(req));
         Box::pin(async move {
             let mut response = chain.await;
@@ -300,6 +311,10 @@ impl Service {
             response
         })
     }
+}
+
+fn catch_panics(endpoint: Endpoint) -> Endpoint {
+    Rc::new(move |req| Box::pin(CatchPanic(endpoint(req))))
 }
 
 fn respond_with(make: impl Fn() -> Response + 'static) -> Endpoint {

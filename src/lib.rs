@@ -49,6 +49,9 @@ mod app;
 mod body;
 mod error;
 mod extract;
+// Used by the wasm entry; compiled everywhere so its tests run natively too.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod fast_path;
 mod handler;
 mod http;
 pub mod middleware;
@@ -59,6 +62,8 @@ mod response;
 mod router;
 #[cfg(target_arch = "wasm32")]
 pub mod runtime;
+#[cfg(test)]
+mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 

@@ -6,7 +6,6 @@
 //! `Response` is returned directly instead of through a promise.
 
 use std::cell::OnceCell;
-use std::task::{Context, Poll, Waker};
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -17,6 +16,7 @@ use crate::app::{App, Service};
 use crate::body::{too_large, Body, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::extract::FromRequestParts;
+use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::{HeaderMap, Method};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
@@ -92,20 +92,15 @@ fn dispatch(service: &Service, raw: web_sys::Request, env: JsValue, ctx: JsValue
         Body(Inner::Request(raw)),
         JsParts { env, ctx },
     );
-    let mut future = service.handle(request);
-    // Synchronous fast path: most handlers never await, so try once before paying
-    // for a promise. A future that is pending re-registers its real waker on the
-    // executor's first poll, so the no-op waker here loses nothing.
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(response) => to_js(response).into(),
+    // Synchronous fast path: most handlers never await, so poll once before paying
+    // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
+    match poll_once(service.handle(request)) {
+        FirstPoll::Ready(response) => to_js(response).into(),
         // Panics are already caught inside `Service::handle`, so asserting unwind
         // safety here cannot expose a half-updated state.
-        Poll::Pending => {
+        FirstPoll::Pending(rest) => {
             wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
-                Ok(to_js(future.await).into())
+                Ok(to_js(rest.await).into())
             }))
             .into()
         }

@@ -14,8 +14,9 @@
 //! - **Build once.** The worker's `[build] command` runs at most once per source
 //!   change, under a file lock, so parallel test binaries share one build.
 //! - **Isolated.** Each [`Worker`] gets free ports and its own state directory.
-//! - **No orphans.** wrangler runs in its own process group, which is killed on drop,
-//!   and which the kernel kills if the test process dies first.
+//! - **No orphans.** wrangler and workerd run in their own process group, which is
+//!   killed on drop, and which a watchdog in that group kills as soon as the test
+//!   process is gone, however it ended.
 //! - **Logs.** stdout and stderr are captured; they are printed when a test panics.
 
 use std::fmt;
@@ -99,27 +100,17 @@ impl WorkerBuilder {
             .args(["--inspector-port", &inspector_port.to_string()])
             .arg("--persist-to")
             .arg(dir.path().join("state"))
-            .args([
-                "--show-interactive-dev-session=false",
-                "--log-level",
-                "info",
-            ])
+            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
             .current_dir(config.parent().unwrap_or(&root))
             .env("PATH", tool_path(&root))
             .env("WRANGLER_SEND_METRICS", "false")
+            // No network here: skip Miniflare's fetch of the real `request.cf` data.
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // If the test process dies without running Drop (SIGKILL, abort), the kernel
-        // kills wrangler, whose exit closes workerd's control pipe.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         let mut child = command
             .spawn()
             .map_err(|e| fail(format!("spawn wrangler (did `make toolchain` run?): {e}")))?;
@@ -147,10 +138,30 @@ impl WorkerBuilder {
             });
         }
         let pgid = child.id() as i32;
+        // A watchdog in the same process group: it blocks on a pipe whose write end
+        // only this process holds. However this process ends (normal exit, panic,
+        // SIGKILL), the pipe closes and the watchdog kills the whole group, workerd
+        // included. This also covers workers kept in statics, which never drop.
+        let watchdog = Command::new("sh")
+            .args(["-c", "cat >/dev/null; kill -KILL 0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(pgid)
+            .spawn();
+        let watchdog = match watchdog {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                let _ = child.wait();
+                return Err(fail(format!("spawn watchdog: {e}")));
+            }
+        };
         let worker = Worker {
             base_url: format!("http://127.0.0.1:{port}"),
             child,
             pgid,
+            watchdog,
             logs,
             dir,
             agent: agent(),
@@ -165,6 +176,7 @@ pub struct Worker {
     base_url: String,
     child: Child,
     pgid: i32,
+    watchdog: Child,
     logs: Arc<Mutex<String>>,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
@@ -275,6 +287,26 @@ impl Worker {
         })
     }
 
+    /// Writes `raw` bytes to a fresh connection and parses what comes back, for
+    /// requests an HTTP client refuses to send (chunked bodies, odd framing, NUL
+    /// bytes). `raw` should ask for `connection: close`.
+    pub fn send_raw(&self, raw: &[u8]) -> Result<TestResponse, HarnessError> {
+        use std::io::Write;
+        let addr = self.base_url.trim_start_matches("http://");
+        let mut stream =
+            std::net::TcpStream::connect(addr).map_err(|e| fail(format!("connect {addr}: {e}")))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| fail(e.to_string()))?;
+        stream
+            .write_all(raw)
+            .map_err(|e| fail(format!("write: {e}")))?;
+        let mut bytes = Vec::new();
+        // The server may close early (e.g. after a 413); keep whatever arrived.
+        let _ = stream.read_to_end(&mut bytes);
+        parse_response(&bytes)
+    }
+
     fn wait_ready(&self, path: &str, timeout: Duration) -> Result<(), HarnessError> {
         let deadline = Instant::now() + timeout;
         let probe = ureq::Agent::config_builder()
@@ -311,6 +343,7 @@ impl Drop for Worker {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let _ = self.child.try_wait();
+            let _ = self.watchdog.try_wait();
             if !self.group_alive() || Instant::now() > deadline {
                 break;
             }
@@ -318,6 +351,7 @@ impl Drop for Worker {
         }
         unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
         let _ = self.child.wait();
+        let _ = self.watchdog.wait();
         // Reaped processes vanish at once; give the kernel a moment for the rest.
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.group_alive() && Instant::now() < deadline {
@@ -384,6 +418,58 @@ impl TestResponse {
         }
         doc
     }
+}
+
+fn parse_response(bytes: &[u8]) -> Result<TestResponse, HarnessError> {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            fail(format!(
+                "no complete response head in {:?}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })?;
+    let head = String::from_utf8_lossy(&bytes[..split]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| fail(format!("bad status line in {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = bytes[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Ok(TestResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&data[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        data = &data[eol + 2..];
+        if size == 0 || data.len() < size {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+    out
 }
 
 fn agent() -> ureq::Agent {
@@ -579,6 +665,15 @@ fn newest_source(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_raw_responses_including_chunked() {
+        let res = parse_response(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
+        assert_eq!(res.status, 413);
+        assert_eq!(res.header("content-type"), Some("text/plain"));
+        assert_eq!(res.text(), "abcde");
+        assert!(parse_response(b"garbage").is_err());
+    }
 
     #[test]
     fn derived_config_drops_build_and_absolutizes_paths() {

@@ -1,0 +1,322 @@
+//! Every extractor, built-in middleware and error path of edgeway, over real HTTP
+//! against `tests/workers/conformance` running in workerd.
+
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use edgeway::testing::{TestResponse, Worker};
+use serde_json::json;
+
+/// One worker for the whole file: tests share it and run in parallel, which also
+/// exercises concurrent requests. Statics never drop; the harness's watchdog kills
+/// the worker's process group when this test process exits.
+fn worker() -> &'static Worker {
+    static WORKER: OnceLock<Worker> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        Worker::start(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/workers/conformance/wrangler.toml"
+        ))
+        .expect("conformance worker starts")
+    })
+}
+
+fn post(path: &str, content_type: &str, body: &str) -> TestResponse {
+    worker()
+        .send(
+            "POST",
+            path,
+            &[("content-type", content_type)],
+            body.as_bytes().to_vec(),
+        )
+        .unwrap()
+}
+
+fn detail(doc: &serde_json::Value) -> &str {
+    doc["detail"].as_str().unwrap()
+}
+
+#[test]
+fn path_extractor() {
+    let w = worker();
+    assert_eq!(w.get("/path/42").unwrap().text(), "id 42");
+    assert_eq!(w.get("/pair/ann%20b/9").unwrap().text(), "ann b 9");
+    let doc = w.get("/path/abc").unwrap().assert_problem(400);
+    assert_eq!(doc["type"], "urn:edgeway:problem:invalid-path-param");
+    assert!(
+        detail(&doc).contains("`id`") && detail(&doc).contains("u32"),
+        "{doc}"
+    );
+    let doc = w.get("/pair/ann/-1").unwrap().assert_problem(400);
+    assert!(detail(&doc).contains("`post`"), "{doc}");
+}
+
+#[test]
+fn query_extractor() {
+    let w = worker();
+    assert_eq!(
+        w.get("/query?offset=5&limit=10").unwrap().json(),
+        json!({"offset": 5, "limit": 10})
+    );
+    assert_eq!(
+        w.get("/query?offset=5").unwrap().json(),
+        json!({"offset": 5, "limit": null})
+    );
+    let doc = w.get("/query?offset=x").unwrap().assert_problem(400);
+    assert_eq!(doc["type"], "urn:edgeway:problem:invalid-query");
+    w.get("/query").unwrap().assert_problem(400);
+    w.get("/query?offset=1&offset=2")
+        .unwrap()
+        .assert_problem(400);
+}
+
+#[test]
+fn json_extractor() {
+    let res = post("/json", "application/json", r#"{"text":"hi","stars":4}"#);
+    assert_eq!(res.status, 201);
+    assert_eq!(res.json(), json!({"text": "hi", "stars": 4}));
+
+    let doc = post("/json", "application/json", "{\"text\":\n\"hi\",").assert_problem(400);
+    assert_eq!(doc["type"], "urn:edgeway:problem:invalid-json");
+    assert!(detail(&doc).contains("line 2 column"), "{doc}");
+
+    let doc = post("/json", "application/json", r#"{"text":"hi","stars":999}"#).assert_problem(422);
+    assert_eq!(doc["type"], "urn:edgeway:problem:json-shape");
+
+    let doc = post("/json", "text/plain", r#"{"text":"hi","stars":4}"#).assert_problem(415);
+    assert!(detail(&doc).contains("application/json"), "{doc}");
+    let res = worker()
+        .send("POST", "/json", &[], br#"{"text":"hi","stars":4}"#.to_vec())
+        .unwrap();
+    res.assert_problem(415);
+}
+
+#[test]
+fn form_bytes_text_headers_state_and_raw_request() {
+    let w = worker();
+    let res = post(
+        "/form",
+        "application/x-www-form-urlencoded",
+        "text=a+b&stars=2",
+    );
+    assert_eq!(res.json(), json!({"text": "a b", "stars": 2}));
+    post("/form", "application/x-www-form-urlencoded", "text=a").assert_problem(400);
+    post("/form", "application/json", "text=a&stars=1").assert_problem(415);
+
+    assert_eq!(
+        w.send("POST", "/bytes", &[], vec![0, 255, 1])
+            .unwrap()
+            .text(),
+        "3 bytes"
+    );
+    assert_eq!(post("/text", "text/plain", "héllo").text(), "héllo");
+    let doc = w
+        .send("POST", "/text", &[], vec![b'a', 0xff, 0xfe])
+        .unwrap()
+        .assert_problem(400);
+    assert_eq!(doc["type"], "urn:edgeway:problem:invalid-utf8");
+
+    assert_eq!(
+        w.send("GET", "/headers", &[("x-test", "yes")], vec![])
+            .unwrap()
+            .text(),
+        "yes"
+    );
+    assert_eq!(w.get("/state").unwrap().text(), "conformance");
+    assert_eq!(w.get("/raw?a=1").unwrap().text(), "GET /raw a=1");
+}
+
+#[test]
+fn env_and_context_extractors() {
+    let w = worker();
+    assert_eq!(w.get("/env").unwrap().text(), "hello from vars");
+    assert_eq!(w.get("/ctx").unwrap().text(), "scheduled");
+    wait_for_log(w, "wait_until ran");
+}
+
+#[test]
+fn not_found_method_not_allowed_head_options_and_redirect() {
+    let w = worker();
+    let doc = w.get("/nope").unwrap().assert_problem(404);
+    assert_eq!(doc["type"], "urn:edgeway:problem:not-found");
+
+    let res = w.send("DELETE", "/path/1", &[], vec![]).unwrap();
+    res.assert_problem(405);
+    assert_eq!(res.header("allow"), Some("GET, HEAD, OPTIONS"));
+
+    let res = w.send("HEAD", "/path/1", &[], vec![]).unwrap();
+    assert_eq!(res.status, 200);
+    assert!(res.body.is_empty());
+
+    let res = w.send("OPTIONS", "/json", &[], vec![]).unwrap();
+    assert_eq!(res.status, 204);
+    assert_eq!(res.header("allow"), Some("POST, OPTIONS"));
+
+    let res = w.get("/path/7/?x=1").unwrap();
+    assert_eq!(res.status, 308);
+    assert_eq!(res.header("location"), Some("/path/7?x=1"));
+}
+
+#[test]
+fn request_id_and_timing_middleware() {
+    let w = worker();
+    let res = w.get("/tagged/1").unwrap();
+    let id = res.header("x-request-id").expect("request id").to_owned();
+    assert_eq!(id.len(), 32);
+    assert!(res.header("server-timing").unwrap().starts_with("app;dur="));
+    let res = w
+        .send("GET", "/", &[("x-request-id", "client-chosen-1")], vec![])
+        .unwrap();
+    assert_eq!(res.header("x-request-id"), Some("client-chosen-1"));
+
+    // One structured line per request, with the route pattern and the feature tag.
+    let line = wait_for_log(w, &format!("\"request_id\":\"{id}\""));
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(log["route"], "/tagged/{id}");
+    assert_eq!(log["feature"], "demo");
+    assert_eq!(log["method"], "GET");
+    assert_eq!(log["status"], 200);
+    assert!(log["duration_ms"].is_number());
+    assert!(log["cold"].is_boolean());
+    // Exactly one request in this isolate was the cold one.
+    let cold = w.logs().matches("\"cold\":true").count();
+    assert_eq!(cold, 1, "{}", w.logs());
+}
+
+#[test]
+fn cors_middleware() {
+    let w = worker();
+    let preflight = |origin: &str, method: &str| {
+        w.send(
+            "OPTIONS",
+            "/json",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", method),
+                ("access-control-request-headers", "content-type"),
+            ],
+            vec![],
+        )
+        .unwrap()
+    };
+    let res = preflight("https://app.example", "POST");
+    assert_eq!(res.status, 204);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        res.header("access-control-allow-methods"),
+        Some("GET, POST, PUT")
+    );
+    assert_eq!(res.header("access-control-max-age"), Some("600"));
+    preflight("https://evil.example", "POST").assert_problem(403);
+    preflight("https://app.example", "DELETE").assert_problem(403);
+
+    let res = w
+        .send("GET", "/", &[("origin", "https://app.example")], vec![])
+        .unwrap();
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let res = w
+        .send("GET", "/", &[("origin", "https://evil.example")], vec![])
+        .unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn body_limit_middleware() {
+    let w = worker();
+    assert_eq!(
+        w.send("POST", "/limited/echo", &[], vec![b'x'; 16])
+            .unwrap()
+            .text(),
+        "16 bytes"
+    );
+    let doc = w
+        .send("POST", "/limited/echo", &[], vec![b'x'; 17])
+        .unwrap()
+        .assert_problem(413);
+    assert_eq!(doc["type"], "urn:edgeway:problem:payload-too-large");
+    // No content-length at all (chunked): the limit holds on the bytes actually read.
+    let mut raw = b"POST /limited/echo HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..4 {
+        raw.extend_from_slice(b"8\r\n12345678\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    w.send_raw(&raw).unwrap().assert_problem(413);
+}
+
+#[test]
+fn handler_error_is_500_with_detail_only_in_the_log() {
+    let w = worker();
+    let res = w.get("/fail").unwrap();
+    let doc = res.assert_problem(500);
+    assert!(!res.text().contains("hunter2"));
+    assert_eq!(doc["type"], "urn:edgeway:problem:internal");
+    let id = res.header("x-request-id").unwrap();
+    let line = wait_for_log(w, "hunter2");
+    assert!(
+        line.contains(id),
+        "the log line carries the request id: {line}"
+    );
+}
+
+#[test]
+fn a_panic_fails_one_request_while_others_in_flight_and_after_succeed() {
+    let w = worker();
+    let base = w.base_url().to_owned();
+    let started = Instant::now();
+    let in_flight = thread::spawn(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut res = agent.get(format!("{base}/slow?ms=1500")).call().unwrap();
+        (
+            res.status().as_u16(),
+            res.body_mut().read_to_string().unwrap(),
+        )
+    });
+    thread::sleep(Duration::from_millis(400));
+    let res = w.get("/panic").unwrap();
+    let doc = res.assert_problem(500);
+    assert_eq!(doc["type"], "urn:edgeway:problem:panic");
+    // The 500 went back out through the middleware like any response.
+    let id = res
+        .header("x-request-id")
+        .expect("request id on the 500")
+        .to_owned();
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the panic was answered while /slow was in flight"
+    );
+    assert_eq!(in_flight.join().unwrap(), (200, "slept 1500 ms".to_owned()));
+    assert_eq!(w.get("/path/5").unwrap().text(), "id 5");
+    let line = wait_for_log(w, "handler panicked");
+    assert!(
+        line.contains(&id),
+        "the panic is logged with the request id: {line}"
+    );
+}
+
+/// Waits (bounded) for a log line containing `needle` and returns it.
+fn wait_for_log(worker: &Worker, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(line) = worker.logs().lines().find(|l| l.contains(needle)) {
+            // workerd prefixes console output; keep the JSON object.
+            return line[line.find('{').unwrap_or(0)..].to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?}:\n{}",
+            worker.logs()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,142 @@
+//! A worker for the e2e tests: every extractor, every built-in middleware and every
+//! error path of edgeway, reachable over HTTP.
+
+use std::rc::Rc;
+
+use edgeway::middleware::{body_limit, request_id, timing, Cors};
+use edgeway::{
+    App, Error, Form, HeaderMap, Json, Method, Path, Query, Request, State, StatusCode,
+    TrailingSlash,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, Serialize)]
+struct Note {
+    text: String,
+    stars: u8,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Paging {
+    offset: u32,
+    limit: Option<u32>,
+}
+
+struct Config {
+    name: &'static str,
+}
+
+async fn echo_note(Json(note): Json<Note>) -> (StatusCode, Json<Note>) {
+    (StatusCode::CREATED, Json(note))
+}
+
+async fn raw(req: Request) -> String {
+    format!(
+        "{} {} {}",
+        req.method(),
+        req.path(),
+        req.query().unwrap_or("")
+    )
+}
+
+async fn fail() -> Result<&'static str, Error> {
+    Err(Error::internal("the database password is hunter2"))
+}
+
+async fn panics() -> &'static str {
+    let items: Vec<u8> = Vec::new();
+    // An out-of-bounds index: the kind of bug that panics in production.
+    let _ = items[usize::from(items.is_empty()) * 3];
+    "unreachable"
+}
+
+#[cfg(target_arch = "wasm32")]
+mod js {
+    use super::*;
+    use std::time::Duration;
+
+    #[derive(Deserialize)]
+    pub struct Wait {
+        ms: u64,
+    }
+
+    pub async fn slow(Query(wait): Query<Wait>) -> String {
+        worker::Delay::from(Duration::from_millis(wait.ms.min(10_000))).await;
+        format!("slept {} ms", wait.ms)
+    }
+
+    pub async fn var(env: worker::Env) -> Result<String, Error> {
+        Ok(env.var("GREETING")?.to_string())
+    }
+
+    pub async fn background(ctx: worker::Context) -> &'static str {
+        ctx.wait_until(async {
+            edgeway::observe::log(
+                edgeway::observe::Level::Info,
+                serde_json::json!({"msg": "wait_until ran"}),
+            );
+        });
+        "scheduled"
+    }
+}
+
+fn app() -> App {
+    let limited = App::new()
+        .layer(body_limit(16))
+        .post("/echo", |body: Vec<u8>| async move {
+            format!("{} bytes", body.len())
+        });
+
+    let app = App::new()
+        .layer(request_id)
+        .layer(timing)
+        .layer(
+            Cors::new()
+                .allow_origin("https://app.example")
+                .allow_methods([Method::Get, Method::Post, Method::Put])
+                .allow_headers(["content-type", "x-request-id"])
+                .max_age(600),
+        )
+        .trailing_slash(TrailingSlash::Redirect)
+        .state(Rc::new(Config {
+            name: "conformance",
+        }))
+        .get("/", || async { "conformance" })
+        .get("/path/{id}", |Path(id): Path<u32>| async move {
+            format!("id {id}")
+        })
+        .get(
+            "/pair/{user}/{post}",
+            |Path((user, post)): Path<(String, u64)>| async move { format!("{user} {post}") },
+        )
+        .get("/query", |Query(paging): Query<Paging>| async move {
+            Json(paging)
+        })
+        .post("/json", echo_note)
+        .post("/form", |Form(note): Form<Note>| async move { Json(note) })
+        .post("/bytes", |body: Vec<u8>| async move {
+            format!("{} bytes", body.len())
+        })
+        .post("/text", |body: String| async move { body })
+        .get("/headers", |headers: HeaderMap| async move {
+            headers.get("x-test").unwrap_or("none").to_owned()
+        })
+        .get("/state", |State(config): State<Rc<Config>>| async move {
+            config.name
+        })
+        .get("/raw", raw)
+        .get("/fail", fail)
+        .get("/panic", panics)
+        .get("/tagged/{id}", || async { "tagged" })
+        .tag("demo")
+        .nest("/limited", limited);
+
+    #[cfg(target_arch = "wasm32")]
+    let app = app
+        .get("/slow", js::slow)
+        .get("/env", js::var)
+        .get("/ctx", js::background);
+    app
+}
+
+edgeway::entry!(app);
