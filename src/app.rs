@@ -216,6 +216,23 @@ struct Inner {
     body_limit: usize,
 }
 
+/// The route that matched a path, from [`Service::match_route`].
+#[derive(Debug)]
+pub struct RouteMatch<'a> {
+    /// The pattern as registered.
+    pub pattern: &'a str,
+    names: &'a [Rc<str>],
+    spans: crate::request::ParamSpans,
+    path: &'a str,
+}
+
+impl RouteMatch<'_> {
+    /// The captured parameters, in route order, borrowed from the path.
+    pub fn params(&self) -> crate::Params<'_> {
+        self.spans.view(self.names, self.path)
+    }
+}
+
 /// One row of the route table, for introspection (e.g. `GET /v1/routes`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RouteInfo {
@@ -240,6 +257,29 @@ impl Service {
                 feature: entry.meta.feature.as_deref().map(str::to_owned),
             })
             .collect()
+    }
+
+    /// Which route serves `method path`, with its raw path parameters, without
+    /// running anything. HEAD falls back to GET as in [`handle`](Self::handle).
+    ///
+    /// ```
+    /// # use edgeway::{App, Method};
+    /// let service = App::new().get("/users/{id}", || async { "" }).build().unwrap();
+    /// let found = service.match_route(&Method::Get, "/users/7").unwrap();
+    /// assert_eq!(found.pattern, "/users/{id}");
+    /// assert_eq!(found.params().get("id").unwrap().unwrap(), "7");
+    /// assert!(service.match_route(&Method::Post, "/users/7").is_none());
+    /// ```
+    pub fn match_route<'a>(&'a self, method: &Method, path: &'a str) -> Option<RouteMatch<'a>> {
+        match self.0.table.lookup(method, path, None) {
+            Lookup::Matched { entry, params } => Some(RouteMatch {
+                pattern: &entry.meta.pattern,
+                names: &entry.meta.param_names,
+                spans: params,
+                path,
+            }),
+            _ => None,
+        }
     }
 
     /// Handles one request: route, run the layers and the endpoint, turn a panic into

@@ -13,7 +13,13 @@ pub(crate) enum Inner {
     #[default]
     Empty,
     Bytes(Vec<u8>),
-    /// The incoming request, whose body has not been touched yet.
+    /// Compiled-in bytes (`&'static str` responses): no allocation, no copy.
+    Static(&'static [u8]),
+    /// The incoming request's body, not touched yet: it stays in JS and costs
+    /// nothing unless [`Request::take_body`](crate::Request::take_body) resolves it.
+    #[cfg(target_arch = "wasm32")]
+    Deferred,
+    /// The incoming request, whose body has not been read yet.
     #[cfg(target_arch = "wasm32")]
     Request(web_sys::Request),
     /// A JS stream, e.g. an origin's response body passed through untouched.
@@ -38,6 +44,7 @@ impl Body {
         match &self.0 {
             Inner::Empty => Some(&[]),
             Inner::Bytes(bytes) => Some(bytes),
+            Inner::Static(bytes) => Some(bytes),
             #[cfg(target_arch = "wasm32")]
             _ => None,
         }
@@ -50,7 +57,10 @@ impl Body {
     pub async fn read_to_end(self, limit: usize) -> Result<Vec<u8>, Error> {
         let bytes = match self.0 {
             Inner::Empty => Vec::new(),
+            #[cfg(target_arch = "wasm32")]
+            Inner::Deferred => Vec::new(),
             Inner::Bytes(bytes) => bytes,
+            Inner::Static(bytes) => bytes.to_vec(),
             #[cfg(target_arch = "wasm32")]
             Inner::Request(request) => match request.body() {
                 Some(stream) => crate::runtime::read_stream(stream, limit).await?,
@@ -85,15 +95,15 @@ impl From<String> for Body {
     }
 }
 
-impl From<&str> for Body {
-    fn from(text: &str) -> Self {
-        Self(Inner::Bytes(text.as_bytes().to_vec()))
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Self(Inner::Static(text.as_bytes()))
     }
 }
 
-impl From<&[u8]> for Body {
-    fn from(bytes: &[u8]) -> Self {
-        Self(Inner::Bytes(bytes.to_vec()))
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Self {
+        Self(Inner::Static(bytes))
     }
 }
 
@@ -102,6 +112,7 @@ impl std::fmt::Debug for Body {
         match &self.0 {
             Inner::Empty => f.write_str("Body::Empty"),
             Inner::Bytes(bytes) => write!(f, "Body::Bytes({} bytes)", bytes.len()),
+            Inner::Static(bytes) => write!(f, "Body::Static({} bytes)", bytes.len()),
             #[cfg(target_arch = "wasm32")]
             _ => f.write_str("Body::Js"),
         }

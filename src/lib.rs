@@ -67,7 +67,7 @@ mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 
-pub use app::{App, RouteInfo, Service};
+pub use app::{App, RouteInfo, RouteMatch, Service};
 pub use body::Body;
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{Form, FromRequest, FromRequestParts, Json, Path, Query, State};
@@ -139,8 +139,10 @@ macro_rules! entry {
                 request: $crate::__private::web_sys::Request,
                 env: wasm_bindgen::JsValue,
                 ctx: wasm_bindgen::JsValue,
+                method: Option<String>,
+                url: Option<String>,
             ) -> wasm_bindgen::JsValue {
-                $crate::runtime::serve($build, request, env, ctx)
+                $crate::runtime::serve($build, request, env, ctx, method, url)
             }
         }
     };

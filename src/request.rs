@@ -24,7 +24,7 @@ pub struct Request {
     query: Option<Range<usize>>,
     headers: Headers,
     body: Body,
-    pub(crate) params: Params,
+    pub(crate) params: ParamSpans,
     pub(crate) route: Option<Rc<RouteMeta>>,
     pub(crate) state: Rc<Extensions>,
     pub(crate) body_limit: usize,
@@ -36,10 +36,10 @@ pub struct Request {
 
 enum Headers {
     Owned(HeaderMap),
-    /// Still on the JS side. Incoming headers are immutable in Workers, so the first
-    /// mutation copies them into an owned map.
+    /// Still on the JS side (`JsParts::headers`). Incoming headers are immutable in
+    /// Workers, so the first mutation copies them into an owned map.
     #[cfg(target_arch = "wasm32")]
-    Js(web_sys::Headers),
+    Js,
 }
 
 /// What the router knows about the route a request matched.
@@ -49,6 +49,8 @@ pub struct RouteMeta {
     pub pattern: Rc<str>,
     /// The feature tag set with [`App::tag`](crate::App::tag), if any.
     pub feature: Option<Rc<str>>,
+    /// The names of the pattern's parameters, in order.
+    pub param_names: Box<[Rc<str>]>,
 }
 
 impl Request {
@@ -63,7 +65,7 @@ impl Request {
             query,
             headers: Headers::Owned(HeaderMap::new()),
             body: Body::empty(),
-            params: Params::default(),
+            params: ParamSpans::default(),
             route: None,
             state: Rc::default(),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -88,17 +90,12 @@ impl Request {
         self
     }
 
+    /// A request whose headers and body stay in JS until first read.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_js(
-        method: Method,
-        url: String,
-        headers: web_sys::Headers,
-        body: Body,
-        js: crate::runtime::JsParts,
-    ) -> Self {
+    pub(crate) fn from_js(method: Method, url: String, js: crate::runtime::JsParts) -> Self {
         let mut request = Self::new(method, url);
-        request.headers = Headers::Js(headers);
-        request.body = body;
+        request.headers = Headers::Js;
+        request.body = Body(crate::body::Inner::Deferred);
         request.js = Some(js);
         request
     }
@@ -131,7 +128,7 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.get(name).map(Cow::Borrowed),
             #[cfg(target_arch = "wasm32")]
-            Headers::Js(headers) => headers.get(name).ok().flatten().map(Cow::Owned),
+            Headers::Js => self.js_headers()?.get(name).ok().flatten().map(Cow::Owned),
         }
     }
 
@@ -140,20 +137,28 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.clone(),
             #[cfg(target_arch = "wasm32")]
-            Headers::Js(headers) => crate::runtime::copy_headers(headers),
+            Headers::Js => self
+                .js_headers()
+                .map(crate::runtime::copy_headers)
+                .unwrap_or_default(),
         }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn js_headers(&self) -> Option<&web_sys::Headers> {
+        self.js.as_ref().map(crate::runtime::JsParts::headers)
     }
 
     /// Mutable headers (copies them out of JS on first use).
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         #[cfg(target_arch = "wasm32")]
-        if let Headers::Js(headers) = &self.headers {
-            self.headers = Headers::Owned(crate::runtime::copy_headers(headers));
+        if let Headers::Js = &self.headers {
+            self.headers = Headers::Owned(self.headers());
         }
         match &mut self.headers {
             Headers::Owned(map) => map,
             #[cfg(target_arch = "wasm32")]
-            Headers::Js(_) => unreachable!("copied above"),
+            Headers::Js => unreachable!("copied above"),
         }
     }
 
@@ -168,8 +173,17 @@ impl Request {
     }
 
     /// The path parameters of the matched route, still percent-encoded.
-    pub fn params(&self) -> &Params {
-        &self.params
+    pub fn params(&self) -> Params<'_> {
+        let names = self
+            .route
+            .as_deref()
+            .map_or(&[][..], |route| &route.param_names);
+        self.params.view(names, self.path())
+    }
+
+    /// The percent-decoded value of path parameter `name`.
+    pub fn param(&self, name: &str) -> Option<Result<Cow<'_, str>, Error>> {
+        self.params().get(name)
     }
 
     /// Whether this is the first request served by this isolate.
@@ -189,7 +203,13 @@ impl Request {
 
     /// Takes the body out, leaving an empty one.
     pub fn take_body(&mut self) -> Body {
-        std::mem::take(&mut self.body)
+        let body = std::mem::take(&mut self.body);
+        #[cfg(target_arch = "wasm32")]
+        if let (crate::body::Inner::Deferred, Some(js)) = (&body.0, &self.js) {
+            // `Clone::clone` copies the JS reference; `Request::clone` would tee the body.
+            return Body(crate::body::Inner::Request(Clone::clone(&js.request)));
+        }
+        body
     }
 
     /// Reads the body, enforcing the body limit.
@@ -224,7 +244,10 @@ impl std::fmt::Debug for Request {
 }
 
 fn split_url(url: &str) -> (Range<usize>, Option<Range<usize>>) {
-    let start = match url.find("://") {
+    // A byte search: `str::find` with a string pattern sets up a two-way searcher,
+    // which costs more than scanning a URL this short.
+    let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://");
+    let start = match scheme_end {
         Some(scheme_end) => {
             let authority = scheme_end + 3;
             url[authority..]
@@ -246,33 +269,89 @@ fn split_url(url: &str) -> (Range<usize>, Option<Range<usize>>) {
     (start..end, query)
 }
 
-/// Path parameters captured by the router, in route order, still percent-encoded.
+/// Where the router found each path parameter: byte ranges into the matched path,
+/// so a lookup copies no strings. Routes rarely have more than four parameters,
+/// which fit inline without a heap allocation.
 #[derive(Clone, Debug, Default)]
-pub struct Params(pub(crate) Vec<(Rc<str>, String)>);
+pub(crate) struct ParamSpans {
+    inline: [(u32, u32); 4],
+    len: u8,
+    spill: Vec<(u32, u32)>,
+}
 
-impl Params {
+impl ParamSpans {
+    pub(crate) fn push(&mut self, start: usize, end: usize) {
+        let span = (start as u32, end as u32);
+        match self.inline.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = span;
+                self.len += 1;
+            }
+            None => self.spill.push(span),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.inline[..usize::from(self.len)]
+            .iter()
+            .chain(&self.spill)
+            .copied()
+    }
+
+    fn count(&self) -> usize {
+        usize::from(self.len) + self.spill.len()
+    }
+
+    /// A view that names the spans and resolves them against `path`, the path
+    /// that was matched.
+    pub(crate) fn view<'a>(&'a self, names: &'a [Rc<str>], path: &'a str) -> Params<'a> {
+        Params {
+            names,
+            spans: self,
+            path,
+        }
+    }
+}
+
+/// The path parameters of a matched route, in route order. Values are borrowed
+/// from the request path, still percent-encoded; [`get`](Params::get) decodes.
+#[derive(Clone, Copy, Debug)]
+pub struct Params<'a> {
+    names: &'a [Rc<str>],
+    spans: &'a ParamSpans,
+    path: &'a str,
+}
+
+impl<'a> Params<'a> {
     /// The percent-decoded value of `name`; `None` when absent, an error when the
     /// decoded bytes are not UTF-8.
-    pub fn get(&self, name: &str) -> Option<Result<Cow<'_, str>, Error>> {
-        self.0
-            .iter()
-            .find(|(key, _)| &**key == name)
+    pub fn get(&self, name: &str) -> Option<Result<Cow<'a, str>, Error>> {
+        self.iter()
+            .find(|(key, _)| *key == name)
             .map(|(key, raw)| decode_param(key, raw))
     }
 
     /// `(name, raw value)` pairs in route order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, v.as_str()))
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.names.iter().map(|name| &**name).zip(self.spans())
+    }
+
+    /// The raw values in route order.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let path = self.path;
+        self.spans
+            .iter()
+            .map(move |(start, end)| path.get(start as usize..end as usize).unwrap_or(""))
     }
 
     /// The number of parameters.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.spans.count()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
@@ -340,13 +419,39 @@ mod tests {
         assert_eq!(req.path(), "/");
     }
 
+    fn spans(path: &str, values: &[&str]) -> ParamSpans {
+        let mut spans = ParamSpans::default();
+        for value in values {
+            let start = path.find(value).unwrap();
+            spans.push(start, start + value.len());
+        }
+        spans
+    }
+
+    fn names(names: &[&str]) -> Vec<Rc<str>> {
+        names.iter().map(|n| Rc::from(*n)).collect()
+    }
+
     #[test]
     fn params_are_percent_decoded_on_read() {
-        let params = Params(vec![("name".into(), "hello%20w%C3%B6rld".into())]);
+        let path = "/u/hello%20w%C3%B6rld/%FF";
+        let spans = spans(path, &["hello%20w%C3%B6rld", "%FF"]);
+        let names = names(&["name", "bad"]);
+        let params = spans.view(&names, path);
         assert_eq!(params.get("name").unwrap().unwrap(), "hello wörld");
-        let bad = Params(vec![("name".into(), "%FF".into())]);
-        assert!(bad.get("name").unwrap().is_err());
-        assert!(bad.get("other").is_none());
+        assert!(params.get("bad").unwrap().is_err());
+        assert!(params.get("other").is_none());
+        assert_eq!(params.len(), 2);
+    }
+
+    #[test]
+    fn more_params_than_fit_inline_spill_in_order() {
+        let path = "/a/b/c/d/e/f";
+        let spans = spans(path, &["a", "b", "c", "d", "e", "f"]);
+        let names = names(&["1", "2", "3", "4", "5", "6"]);
+        let got: Vec<_> = spans.view(&names, path).iter().map(|(_, v)| v).collect();
+        assert_eq!(got, ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(spans.view(&names, path).len(), 6);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use crate::error::{Error, ErrorKind};
 use crate::handler::Endpoint;
 use crate::http::Method;
-use crate::request::{Params, RouteMeta};
+use crate::request::{ParamSpans, RouteMeta};
 
 /// What to do with a path that only differs from a route by a trailing slash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,8 +26,75 @@ pub enum TrailingSlash {
 pub(crate) struct RouteEntry {
     pub meta: Rc<RouteMeta>,
     pub method: Method,
-    param_names: Vec<Rc<str>>,
+    plan: ParamPlan,
     pub endpoint: Endpoint,
+}
+
+/// How to find a route's parameter values in a path it matched.
+///
+/// Reading them back through matchit's `Params` validates every key and value as
+/// UTF-8 again, which costs more than the match itself. When each parameter is a
+/// whole path segment (`/users/{id}`, `/files/{*rest}`), which is almost always,
+/// the segment index says where the value is, and one scan for `/` finds it.
+enum ParamPlan {
+    /// Segment indexes; the flag marks a trailing catch-all.
+    Segments(Box<[(u16, bool)]>),
+    /// Parameters inside a segment (`/x-{id}.json`) or escaped braces: ask matchit.
+    Matchit,
+}
+
+impl ParamPlan {
+    fn for_pattern(pattern: &str) -> Self {
+        if pattern.contains("{{") || pattern.contains("}}") {
+            return Self::Matchit;
+        }
+        let mut segments = Vec::new();
+        for (index, segment) in pattern.split('/').enumerate() {
+            if !segment.contains('{') {
+                continue;
+            }
+            let whole = segment.starts_with('{')
+                && segment.ends_with('}')
+                && segment.matches('{').count() == 1;
+            let Ok(index) = u16::try_from(index) else {
+                return Self::Matchit;
+            };
+            if !whole {
+                return Self::Matchit;
+            }
+            segments.push((index, segment.starts_with("{*")));
+        }
+        Self::Segments(segments.into())
+    }
+}
+
+/// Spans of the path segments listed in `plan`, in order. Segment 0 is the empty
+/// one before the leading `/`.
+fn segment_spans(path: &str, plan: &[(u16, bool)], spans: &mut ParamSpans) {
+    let bytes = path.as_bytes();
+    let next_slash = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map(|i| from + i)
+    };
+    let mut index = 0u16;
+    let mut start = 0usize;
+    for &(segment, catch_all) in plan {
+        while index < segment {
+            match next_slash(start) {
+                Some(slash) => start = slash + 1,
+                None => return,
+            }
+            index += 1;
+        }
+        let end = if catch_all {
+            bytes.len()
+        } else {
+            next_slash(start).unwrap_or(bytes.len())
+        };
+        spans.push(start, end);
+    }
 }
 
 /// A route as declared, before compilation.
@@ -40,10 +107,10 @@ pub(crate) struct RouteDef {
 
 /// The outcome of a lookup.
 pub(crate) enum Lookup<'a> {
-    /// A route matched.
+    /// A route matched; `params` are spans into the looked-up path.
     Matched {
         entry: &'a RouteEntry,
-        params: Params,
+        params: ParamSpans,
     },
     /// The path exists for other methods; `allow` lists them.
     MethodNotAllowed { allow: String },
@@ -56,7 +123,9 @@ pub(crate) enum Lookup<'a> {
 }
 
 // The standard methods get fixed slots so that lookup is an index, not a search.
-const SLOTS: [Method; 7] = [
+// A `static`, not a `const`: a const array of `Method` would be built and dropped
+// at every use.
+static SLOTS: [Method; 7] = [
     Method::Get,
     Method::Head,
     Method::Post,
@@ -67,7 +136,16 @@ const SLOTS: [Method; 7] = [
 ];
 
 fn slot(method: &Method) -> Option<usize> {
-    SLOTS.iter().position(|m| m == method)
+    match method {
+        Method::Get => Some(0),
+        Method::Head => Some(1),
+        Method::Post => Some(2),
+        Method::Put => Some(3),
+        Method::Patch => Some(4),
+        Method::Delete => Some(5),
+        Method::Options => Some(6),
+        Method::Other(_) => None,
+    }
 }
 
 /// Every route, compiled into per-method matchit trees.
@@ -112,8 +190,9 @@ impl RouteTable {
                     ),
                 })?;
             table.entries.push(RouteEntry {
-                param_names: param_names(&def.path),
+                plan: ParamPlan::for_pattern(&def.path),
                 meta: Rc::new(RouteMeta {
+                    param_names: param_names(&def.path).into(),
                     pattern: def.path.into(),
                     feature: def.feature,
                 }),
@@ -193,16 +272,23 @@ impl RouteTable {
     fn find(&self, method: &Method, path: &str) -> Option<Lookup<'_>> {
         let matched = self.tree(method)?.at(path).ok()?;
         let entry = &self.entries[*matched.value];
-        let params = entry
-            .param_names
-            .iter()
-            .zip(matched.params.iter())
-            .map(|(name, (_, value))| (name.clone(), value.to_owned()))
-            .collect();
-        Some(Lookup::Matched {
-            entry,
-            params: Params(params),
-        })
+        let mut params = ParamSpans::default();
+        match &entry.plan {
+            ParamPlan::Segments(plan) => segment_spans(path, plan, &mut params),
+            ParamPlan::Matchit => {
+                let base = path.as_ptr() as usize;
+                for (_, value) in matched.params.iter() {
+                    // matchit hands back slices of `path` itself; record where they are.
+                    let start = (value.as_ptr() as usize).wrapping_sub(base);
+                    debug_assert!(
+                        start + value.len() <= path.len(),
+                        "matchit param outside the path"
+                    );
+                    params.push(start, start + value.len());
+                }
+            }
+        }
+        Some(Lookup::Matched { entry, params })
     }
 
     /// The `Allow` value for `path`: every method with a route for it, in a stable order,
@@ -300,6 +386,7 @@ mod tests {
         match t.lookup(&Method::Get, "/users/7/posts/x%20y", None) {
             Lookup::Matched { entry, params } => {
                 assert_eq!(&*entry.meta.pattern, "/users/{id}/posts/{post}");
+                let params = params.view(&entry.meta.param_names, "/users/7/posts/x%20y");
                 let got: Vec<_> = params.iter().collect();
                 assert_eq!(got, [("id", "7"), ("post", "x%20y")]);
                 assert_eq!(params.get("post").unwrap().unwrap(), "x y");
@@ -307,7 +394,8 @@ mod tests {
             _ => panic!("expected a match"),
         }
         match t.lookup(&Method::Get, "/files/a/b/c.txt", None) {
-            Lookup::Matched { params, .. } => {
+            Lookup::Matched { params, entry } => {
+                let params = params.view(&entry.meta.param_names, "/files/a/b/c.txt");
                 assert_eq!(params.get("path").unwrap().unwrap(), "a/b/c.txt")
             }
             _ => panic!("expected a match"),
@@ -437,6 +525,47 @@ mod tests {
         assert!(matches!(
             redirect.lookup(&Method::Get, "/c/", None),
             Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn segment_plans_agree_with_matchit() {
+        let cases: &[(&str, &[&str])] = &[
+            ("/a/{x}", &["/a/1", "/a/%20"]),
+            ("/a/{x}/b/{y}", &["/a/1/b/2", "/a/xx/b/"]),
+            ("/{x}/{y}/{z}", &["/1/2/3"]),
+            (
+                "/files/{*rest}",
+                &["/files/a", "/files/a/b/c.txt", "/files/a//b"],
+            ),
+            ("/u/{id}/{*rest}", &["/u/7/x/y"]),
+            ("/x-{id}.json", &["/x-12.json"]),
+            ("/{{lit}}/{a}", &["/{lit}/q"]),
+            ("/static", &["/static"]),
+        ];
+        for (pattern, paths) in cases {
+            let mut router = matchit::Router::new();
+            router.insert(*pattern, ()).unwrap();
+            let table = table(&[(Method::Get, pattern)], TrailingSlash::Strict);
+            for path in *paths {
+                let Ok(expected) = router.at(path) else {
+                    continue;
+                };
+                let expected: Vec<&str> = expected.params.iter().map(|(_, v)| v).collect();
+                let Lookup::Matched { params, .. } = table.lookup(&Method::Get, path, None) else {
+                    panic!("{pattern} should match {path}");
+                };
+                let got: Vec<&str> = params.view(&[], path).spans().collect();
+                assert_eq!(got, expected, "{pattern} on {path}");
+            }
+        }
+        assert!(matches!(
+            ParamPlan::for_pattern("/x-{id}.json"),
+            ParamPlan::Matchit
+        ));
+        assert!(matches!(
+            ParamPlan::for_pattern("/a/{b}"),
+            ParamPlan::Segments(_)
         ));
     }
 

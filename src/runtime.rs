@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::app::{App, Service};
-use crate::body::{too_large, Body, Inner};
+use crate::body::{too_large, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::extract::FromRequestParts;
 use crate::fast_path::{poll_once, FirstPoll};
@@ -21,10 +21,18 @@ use crate::http::{HeaderMap, Method};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
-/// The JS objects behind a request, kept for the `Env` and `Context` extractors.
+/// The JS objects behind a request. Headers are fetched on first use.
 pub(crate) struct JsParts {
+    pub request: web_sys::Request,
+    headers: OnceCell<web_sys::Headers>,
     pub env: JsValue,
     pub ctx: JsValue,
+}
+
+impl JsParts {
+    pub fn headers(&self) -> &web_sys::Headers {
+        self.headers.get_or_init(|| self.request.headers())
+    }
 }
 
 #[wasm_bindgen(inline_js = r#"
@@ -60,7 +68,18 @@ thread_local! {
 /// request of the isolate and reusing it afterwards. Called by [`entry!`](crate::entry).
 ///
 /// Returns a `Response`, or a `Promise<Response>` when a handler awaits.
-pub fn serve(build: fn() -> App, request: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
+///
+/// `method` and `url` are passed in by edgeway's shim, which reads them while it
+/// still holds the request: that saves two wasm→JS→wasm round trips per request.
+/// Under worker-build's own shim they are absent and read here instead.
+pub fn serve(
+    build: fn() -> App,
+    request: web_sys::Request,
+    env: JsValue,
+    ctx: JsValue,
+    method: Option<String>,
+    url: Option<String>,
+) -> JsValue {
     SERVICE.with(|cell| {
         let service = cell.get_or_init(|| {
             let built = build().build();
@@ -73,7 +92,11 @@ pub fn serve(build: fn() -> App, request: web_sys::Request, env: JsValue, ctx: J
             built
         });
         match service {
-            Ok(service) => dispatch(service, request, env, ctx),
+            Ok(service) => {
+                let method = method.unwrap_or_else(|| request.method());
+                let url = url.unwrap_or_else(|| request.url());
+                dispatch(service, request, env, ctx, &method, url)
+            }
             Err(err) => {
                 to_js(Error::new(err.kind(), err.detail().to_owned()).into_response()).into()
             }
@@ -81,17 +104,22 @@ pub fn serve(build: fn() -> App, request: web_sys::Request, env: JsValue, ctx: J
     })
 }
 
-fn dispatch(service: &Service, raw: web_sys::Request, env: JsValue, ctx: JsValue) -> JsValue {
-    let method = Method::parse(&raw.method());
-    let url = raw.url();
-    let headers = raw.headers();
-    let request = Request::from_js(
-        method,
-        url,
-        headers,
-        Body(Inner::Request(raw)),
-        JsParts { env, ctx },
-    );
+fn dispatch(
+    service: &Service,
+    raw: web_sys::Request,
+    env: JsValue,
+    ctx: JsValue,
+    method: &str,
+    url: String,
+) -> JsValue {
+    let method = Method::parse(method);
+    let js = JsParts {
+        request: raw,
+        headers: OnceCell::new(),
+        env,
+        ctx,
+    };
+    let request = Request::from_js(method, url, js);
     // Synchronous fast path: most handlers never await, so poll once before paying
     // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
     match poll_once(service.handle(request)) {
@@ -109,7 +137,7 @@ fn dispatch(service: &Service, raw: web_sys::Request, env: JsValue, ctx: JsValue
 
 fn to_js(response: Response) -> web_sys::Response {
     let (status, headers, body) = response.into_parts();
-    let mut flat = String::new();
+    let mut flat = String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
     for (name, value) in headers.iter() {
         flat.push_str(name);
         flat.push('\n');
@@ -118,21 +146,24 @@ fn to_js(response: Response) -> web_sys::Response {
     }
     let status = status.as_u16();
     match body.0 {
-        Inner::Empty => respond_bytes(status, &flat, &[]),
-        Inner::Bytes(bytes) => {
-            let bytes: &[u8] =
-                if crate::StatusCode::from_u16(status).is_some_and(|s| s.forbids_body()) {
-                    &[]
-                } else {
-                    &bytes
-                };
-            respond_bytes(status, &flat, bytes)
-        }
+        Inner::Empty | Inner::Deferred => respond_bytes(status, &flat, &[]),
+        Inner::Bytes(bytes) => respond_bytes(status, &flat, body_bytes(status, &bytes)),
+        Inner::Static(bytes) => respond_bytes(status, &flat, body_bytes(status, bytes)),
         Inner::Stream(stream) => respond_stream(status, &flat, &stream),
         Inner::Request(request) => match request.body() {
             Some(stream) => respond_stream(status, &flat, &stream),
             None => respond_bytes(status, &flat, &[]),
         },
+    }
+}
+
+/// The bytes to send: none for statuses that forbid a body (the JS `Response`
+/// constructor throws on a 204 with a body).
+fn body_bytes(status: u16, bytes: &[u8]) -> &[u8] {
+    if crate::StatusCode::from_u16(status).is_some_and(|s| s.forbids_body()) {
+        &[]
+    } else {
+        bytes
     }
 }
 

@@ -308,20 +308,28 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Params;
-    use crate::Method;
+    use crate::{Method, RouteMeta};
     use serde::Deserialize;
+    use std::rc::Rc;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// A request whose path is the values joined by `/`, as the router would leave
+    /// it after matching a pattern with one parameter per value.
     fn extract<T: DeserializeOwned>(params: &[(&str, &str)]) -> Result<T, Error> {
-        let mut req = Request::new(Method::Get, "/");
-        req.params = Params(
-            params
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-        );
+        let path: String = params.iter().map(|(_, v)| format!("/{v}")).collect();
+        let mut req = Request::new(Method::Get, path);
+        let mut at = 0;
+        for (_, value) in params {
+            at += 1;
+            req.params.push(at, at + value.len());
+            at += value.len();
+        }
+        req.route = Some(Rc::new(RouteMeta {
+            pattern: "/test".into(),
+            feature: None,
+            param_names: params.iter().map(|(k, _)| Rc::from(*k)).collect(),
+        }));
         Path::<T>::from_request_parts(&mut req).map(|Path(v)| v)
     }
 

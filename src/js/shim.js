@@ -1,0 +1,30 @@
+// edgeway's worker entry (used by worker-build through CUSTOM_SHIM).
+//
+// worker-build's default shim wraps a WorkerEntrypoint class in Proxies that run on
+// every request; measured here that costs more than the whole edgeway dispatch.
+// This entry instantiates the module once and hands each event straight to the
+// wasm export: one JS call in, one out to build the Response.
+import * as imports from "./index_bg.js";
+import wasmModule from "./index.wasm";
+$SNIPPET_JS_IMPORTS
+
+const instance = new WebAssembly.Instance(wasmModule, {
+  "./index_bg.js": imports,
+  $SNIPPET_WASM_IMPORTS
+});
+imports.__wbg_set_wasm(instance.exports);
+instance.exports.__wbindgen_start?.();
+
+const handlers = {
+  fetch(request, env, ctx) {
+    // Method and URL go in as arguments: cheaper than the wasm asking for them.
+    return imports.fetch(request, env, ctx, request.method, request.url);
+  },
+};
+if (typeof imports.queue === "function") {
+  handlers.queue = (batch, env, ctx) => imports.queue(batch, env, ctx);
+}
+if (typeof imports.scheduled === "function") {
+  handlers.scheduled = (event, env, ctx) => imports.scheduled(event, env, ctx);
+}
+export default handlers;
