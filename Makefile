@@ -23,7 +23,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM := --target wasm32-unknown-unknown
 WORKERS := -p edgeway -p hello -p gateway -p conformance
 
-.PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native
+.PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ toolchain: ## Install the pinned toolchain (idempotent)
 	@scripts/toolchain.sh
 
 build: toolchain ## Build the gateway worker (release, panic=unwind)
-	cd examples/gateway && worker-build --release --panic-unwind
+	cd examples/gateway && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
 
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787 (local KV/Queues in .wrangler/state)
 	wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state
@@ -57,3 +57,16 @@ test-wasm: ## The pure-core unit tests on wasm32, under Node
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo test --workspace --features edgeway/testing
+
+bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
+	node bench/hotpath.mjs --json bench/results/hotpath.json
+	cargo bench -p edgeway-router-bench --bench router
+
+bench-tools:
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk; }
+
+bench-build: ## Build every worker the benchmarks run
+	cd examples/hello && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
+	cd bench/baselines/workers-rs && worker-build --release --panic-unwind
+	cargo build --release $(WASM) -p bench-bare
+	wasm-bindgen --target bundler --out-dir bench/baselines/bare/pkg target/wasm32-unknown-unknown/release/bench_bare.wasm

@@ -1,0 +1,11 @@
+// Benchmark anchor: the same hello route on Hono, the JS framework users would pick.
+import { Hono } from "hono";
+
+const app = new Hono();
+app.get("/", (c) => c.text("Hello from edgeway!"));
+app.get("/hello/:name", (c) =>
+  c.json({ name: c.req.param("name"), greeting: c.req.query("greeting") ?? "hello" }),
+);
+app.get("/healthz", (c) => c.text("ok"));
+
+export default app;

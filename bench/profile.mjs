@@ -1,0 +1,91 @@
+// V8 CPU profile of a worker under load, taken from workerd's inspector.
+//
+//   node bench/profile.mjs <hono|bare|workers-rs|edgeway> [--duration 3] [--out file.cpuprofile]
+//
+// Starts the worker in workerd with --inspector-addr, starts the profiler over the
+// Chrome DevTools Protocol, drives wrk at it on loopback for a bounded time, then
+// prints the top functions by self time and saves the .cpuprofile (open it in
+// Chrome DevTools or speedscope).
+import { execFile, spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { freePort, prepareWorker, workerDefinitions } from "./workerd.mjs";
+
+const run = promisify(execFile);
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const which = process.argv[2] ?? "edgeway";
+const duration = Number(arg("duration", "3"));
+const out = arg("out", join(root, `bench/results/${which}.cpuprofile`));
+
+const def = (await workerDefinitions()).find((w) => w.name === which);
+if (!def) throw new Error(`unknown worker ${which}`);
+const { config, port } = await prepareWorker(def);
+const inspectorPort = await freePort();
+const proc = spawn(
+  join(root, "node_modules/.bin/workerd"),
+  ["serve", config, `--inspector-addr=127.0.0.1:${inspectorPort}`],
+  { stdio: ["ignore", "ignore", "inherit"] },
+);
+try {
+  const url = `http://127.0.0.1:${port}/`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(url)).ok) break;
+    } catch {}
+    if (i > 200) throw new Error("worker did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let nextId = 1;
+  const pending = new Map();
+  ws.onmessage = (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.id && pending.has(msg.id)) {
+      pending.get(msg.id)(msg);
+      pending.delete(msg.id);
+    }
+  };
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await run("wrk", ["-t1", "-c8", "-d1s", url]);
+  await send("Profiler.start");
+  await run("wrk", ["-t1", "-c16", `-d${duration}s`, url]);
+  const { result } = await send("Profiler.stop");
+  ws.close();
+  await writeFile(out, JSON.stringify(result.profile));
+
+  const { nodes, samples, timeDeltas } = result.profile;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let total = 0;
+  samples.forEach((id, i) => {
+    const node = byId.get(id);
+    const name = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}`;
+    const dt = timeDeltas[i] ?? 0;
+    self.set(name, (self.get(name) ?? 0) + dt);
+    total += dt;
+  });
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.log(`top self time, ${which}, ${(total / 1000).toFixed(0)} ms sampled:`);
+  for (const [name, t] of top) console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${name}`);
+  console.log(`saved ${out}`);
+} finally {
+  proc.kill("SIGKILL");
+}

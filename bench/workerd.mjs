@@ -1,0 +1,128 @@
+// Shared by the benchmarks: the workers under test and how to run each in a bare
+// workerd (a generated capnp config; no Miniflare, no wrangler proxy).
+import { spawn } from "node:child_process";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const HELLO_BODY = "Hello from edgeway!";
+const compatibilityDate = "2026-11-01";
+
+async function bundleHono() {
+  const outfile = join(root, "bench/results/build/hono.mjs");
+  await mkdir(dirname(outfile), { recursive: true });
+  await build({
+    entryPoints: [join(root, "bench/baselines/hono/index.mjs")],
+    bundle: true,
+    format: "esm",
+    minify: true,
+    outfile,
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+// worker-build output: with edgeway's shim (CUSTOM_SHIM) or worker-build's own.
+const customShimBuild = (dir) => [
+  ["worker/shim.mjs", join(root, dir, "build/worker/shim.mjs")],
+  ["worker/index.wasm", join(root, dir, "build/worker/index.wasm")],
+];
+const defaultShimBuild = (dir) => [
+  ["index.js", join(root, dir, "build/index.js")],
+  ["index_bg.wasm", join(root, dir, "build/index_bg.wasm")],
+];
+
+/** Each worker: a main module first, then the modules it imports, by import name. */
+export async function workerDefinitions() {
+  return [
+    { name: "hono", label: "Hono hello", modules: [["index.mjs", await bundleHono()]] },
+    {
+      name: "bare",
+      label: "bare wasm-bindgen export + tiny JS fetch (floor)",
+      modules: [
+        ["worker.mjs", join(root, "bench/baselines/bare/worker.mjs")],
+        ["pkg/bench_bare_bg.js", join(root, "bench/baselines/bare/pkg/bench_bare_bg.js")],
+        ["pkg/bench_bare_bg.wasm", join(root, "bench/baselines/bare/pkg/bench_bare_bg.wasm")],
+      ],
+    },
+    {
+      name: "workers-rs",
+      label: "workers-rs #[event(fetch)], no router",
+      modules: defaultShimBuild("bench/baselines/workers-rs"),
+    },
+    { name: "edgeway", label: "edgeway examples/hello", modules: customShimBuild("examples/hello") },
+  ];
+}
+
+export const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+
+/** Copies the worker's modules next to a generated config; returns its path and port. */
+export async function prepareWorker(worker) {
+  const dir = join(root, "bench/results/workerd", worker.name);
+  await rm(dir, { recursive: true, force: true });
+  const modules = [];
+  for (const [name, source] of worker.modules) {
+    await mkdir(dirname(join(dir, name)), { recursive: true });
+    await copyFile(source, join(dir, name));
+    const kind = name.endsWith(".wasm") ? "wasm" : "esModule";
+    modules.push(`(name = "${name}", ${kind} = embed "${name}")`);
+  }
+  const port = await freePort();
+  const config = join(dir, "config.capnp");
+  await writeFile(
+    config,
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .worker)],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [${modules.join(", ")}],
+  compatibilityDate = "${compatibilityDate}",
+);
+`,
+  );
+  return { config, port };
+}
+
+/** Starts workerd for `worker` and waits (bounded) until GET / answers the hello body. */
+export async function startWorker(worker, extraArgs = []) {
+  const { config, port } = await prepareWorker(worker);
+  const proc = spawn(join(root, "node_modules/.bin/workerd"), ["serve", config, ...extraArgs], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => (stderr += d));
+  const url = `http://127.0.0.1:${port}/`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let res;
+    try {
+      res = await fetch(url);
+    } catch (err) {
+      if (Date.now() > deadline || proc.exitCode !== null) {
+        proc.kill("SIGKILL");
+        throw new Error(`${worker.name} did not start: ${err.message}\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    const body = await res.text();
+    if (!res.ok || body !== HELLO_BODY) {
+      proc.kill("SIGKILL");
+      throw new Error(`${worker.name}: GET / answered ${res.status} ${JSON.stringify(body)}\n${stderr}`);
+    }
+    return { proc, url, port };
+  }
+}
