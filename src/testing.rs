@@ -595,7 +595,7 @@ fn ensure_built(root: &Path, config: &Path) -> Result<(), HarnessError> {
         .parent()
         .unwrap_or(root)
         .join(value["main"].as_str().unwrap_or("build/index.js"));
-    let fingerprint = format!("{command}\n{}", newest_source(root));
+    let fingerprint = format!("{command}\n{}", newest_source(root, config));
     let stamp = stamp_dir.join(format!("{name}.stamp"));
     if main.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str()) {
         return Ok(());
@@ -621,9 +621,10 @@ fn ensure_built(root: &Path, config: &Path) -> Result<(), HarnessError> {
     Ok(())
 }
 
-/// The newest modification time among what a worker build reads: the library and
-/// example sources and manifests (not tests, so editing a test never rebuilds).
-fn newest_source(root: &Path) -> String {
+/// The newest modification time among what a worker build reads: the library,
+/// the examples and test workers, and the worker's own crate (not the test files
+/// themselves, so editing a test never rebuilds a worker).
+fn newest_source(root: &Path, config: &Path) -> String {
     fn walk(dir: &Path, newest: &mut SystemTime) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
@@ -639,7 +640,11 @@ fn newest_source(root: &Path) -> String {
                 ) {
                     walk(&path, newest);
                 }
-            } else if name.ends_with(".rs") || name.ends_with(".toml") || name == "Cargo.lock" {
+            } else if name.ends_with(".rs")
+                || name.ends_with(".js")
+                || name.ends_with(".toml")
+                || name == "Cargo.lock"
+            {
                 if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
                     *newest = (*newest).max(modified);
                 }
@@ -649,6 +654,11 @@ fn newest_source(root: &Path) -> String {
     let mut newest = SystemTime::UNIX_EPOCH;
     walk(&root.join("src"), &mut newest);
     walk(&root.join("examples"), &mut newest);
+    walk(&root.join("tests/workers"), &mut newest);
+    // A worker crate elsewhere (the root config builds examples/gateway, covered above).
+    if let Some(dir) = config.parent().filter(|dir| *dir != root) {
+        walk(dir, &mut newest);
+    }
     for file in ["Cargo.toml", "Cargo.lock"] {
         if let Ok(modified) = fs::metadata(root.join(file)).and_then(|m| m.modified()) {
             newest = newest.max(modified);
