@@ -1,16 +1,13 @@
 //! [`App`], the builder, and [`Service`], what it compiles into once per isolate.
 
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
 use crate::handler::{into_endpoint, BoxFuture, Endpoint, Handler};
 use crate::http::{Method, StatusCode};
 use crate::middleware::{wrap, Middleware, Next, REQUEST_ID_HEADER};
 use crate::observe::{log, Level};
+use crate::panic::catch_panic_future;
 use crate::request::{Extensions, Request, DEFAULT_BODY_LIMIT};
 use crate::response::{IntoResponse, Response};
 use crate::router::{Lookup, RouteDef, RouteTable, TrailingSlash};
@@ -331,7 +328,7 @@ impl Service {
             },
         };
         // The outer catch is for panics in middleware; endpoints catch their own.
-        let chain = CatchPanic(Next::new(inner.layers.clone(), endpoint).run(req));
+        let chain = panic_to_500(Next::new(inner.layers.clone(), endpoint).run(req));
         Box::pin(async move {
             let mut response = chain.await;
             if is_head {
@@ -354,7 +351,13 @@ impl Service {
 }
 
 fn catch_panics(endpoint: Endpoint) -> Endpoint {
-    Rc::new(move |req| Box::pin(CatchPanic(endpoint(req))))
+    Rc::new(move |req| Box::pin(panic_to_500(endpoint(req))))
+}
+
+async fn panic_to_500(future: BoxFuture<Response>) -> Response {
+    catch_panic_future(future)
+        .await
+        .unwrap_or_else(|message| Error::new(ErrorKind::Panic, message).into_response())
 }
 
 fn respond_with(make: impl Fn() -> Response + 'static) -> Endpoint {
@@ -362,32 +365,4 @@ fn respond_with(make: impl Fn() -> Response + 'static) -> Endpoint {
         let response = make();
         Box::pin(async move { response })
     })
-}
-
-/// Turns a panic while polling the chain into a 500 problem response. With
-/// `panic=unwind` (`worker-build --panic-unwind`) the isolate keeps serving; other
-/// requests in flight are separate futures and are not disturbed.
-struct CatchPanic(BoxFuture<Response>);
-
-impl Future for CatchPanic {
-    type Output = Response;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".to_owned());
-                // Replace the poisoned future so a stray poll never touches it again.
-                self.0 = Box::pin(std::future::pending());
-                Poll::Ready(
-                    Error::new(ErrorKind::Panic, format!("handler panicked: {message}"))
-                        .into_response(),
-                )
-            }
-        }
-    }
 }

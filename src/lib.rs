@@ -54,9 +54,12 @@ mod extract;
 mod fast_path;
 mod handler;
 mod http;
+pub mod kv;
 pub mod middleware;
 pub mod observe;
+mod panic;
 pub mod platform;
+pub mod queue;
 mod request;
 mod response;
 mod router;
@@ -78,7 +81,7 @@ pub use request::{Extensions, Params, Request, RouteMeta, DEFAULT_BODY_LIMIT};
 pub use response::{IntoResponse, Response, ResponseBuilder};
 pub use router::TrailingSlash;
 
-#[cfg(target_arch = "wasm32")]
+/// The `worker` crate edgeway builds on, for `Env`, `Context` and other bindings.
 pub use worker;
 
 /// Helpers for driving a [`Service`] outside workerd, in unit tests and doctests.
@@ -109,20 +112,49 @@ pub mod __private {
     pub use {wasm_bindgen, web_sys};
 }
 
-/// Exports the worker's `fetch` handler, serving the [`App`] that `build` returns.
+/// Exports the worker's handlers: `fetch` serving the [`App`] that `build` returns,
+/// and optionally `queue` serving the [`queue::Consumer`] that `consumer` returns.
 ///
-/// The app is built on the first request of each isolate and reused for every
-/// request after that. Build errors (such as conflicting routes) are logged and
-/// answered with a 500 problem response.
+/// Both are built on the first event of each isolate and reused after that. App
+/// build errors (such as conflicting routes) are logged and answered with a 500
+/// problem response.
 ///
 /// ```ignore
 /// fn app() -> edgeway::App {
 ///     edgeway::App::new().get("/", || async { "hello" })
 /// }
 /// edgeway::entry!(app);
+/// // or, with a queue consumer:
+/// // edgeway::entry!(fetch: app, queue: consumer);
 /// ```
 #[macro_export]
 macro_rules! entry {
+    (fetch: $build:expr, queue: $consumer:expr $(,)?) => {
+        $crate::entry!($build);
+
+        // Type-checks `consumer` on every target.
+        const _: fn() -> $crate::queue::Consumer = $consumer;
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __edgeway_queue_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::wasm_bindgen;
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn queue(
+                batch: wasm_bindgen::JsValue,
+                env: wasm_bindgen::JsValue,
+                ctx: wasm_bindgen::JsValue,
+            ) -> wasm_bindgen::JsValue {
+                $crate::runtime::serve_queue($consumer, batch, env, ctx)
+            }
+        }
+    };
+    (fetch: $build:expr $(,)?) => {
+        $crate::entry!($build);
+    };
     ($build:expr) => {
         // Type-checks `build` on every target, so native `cargo check` catches mistakes.
         const _: fn() -> $crate::App = $build;
@@ -143,6 +175,58 @@ macro_rules! entry {
                 url: Option<String>,
             ) -> wasm_bindgen::JsValue {
                 $crate::runtime::serve($build, request, env, ctx, method, url)
+            }
+        }
+    };
+}
+
+/// Declares a typed binding extractor named after a `wrangler.toml` binding.
+///
+/// ```ignore
+/// edgeway::binding!(pub Items: Kv = "ITEMS");
+/// edgeway::binding!(pub Jobs: Queue<edgeway::queue::Envelope> = "JOBS");
+///
+/// async fn put(items: Items, jobs: Jobs, Json(item): Json<Item>) -> Result<StatusCode, Error> {
+///     items.put_json(&item.id, &item, PutOptions::new()).await?;
+///     jobs.send(&Envelope::new("item.created", &item)?).await?;
+///     Ok(StatusCode::CREATED)
+/// }
+/// ```
+#[macro_export]
+macro_rules! binding {
+    ($(#[$meta:meta])* $vis:vis $name:ident : Kv = $binding:literal) => {
+        $(#[$meta])*
+        #[doc = concat!("The `", $binding, "` KV namespace.")]
+        $vis struct $name(pub $crate::kv::Kv);
+
+        impl ::core::ops::Deref for $name {
+            type Target = $crate::kv::Kv;
+            fn deref(&self) -> &$crate::kv::Kv {
+                &self.0
+            }
+        }
+
+        impl $crate::FromRequestParts for $name {
+            fn from_request_parts(req: &mut $crate::Request) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::kv::Kv::from_request(req, $binding).map($name)
+            }
+        }
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident : Queue<$message:ty> = $binding:literal) => {
+        $(#[$meta])*
+        #[doc = concat!("The `", $binding, "` queue producer.")]
+        $vis struct $name(pub $crate::queue::Producer<$message>);
+
+        impl ::core::ops::Deref for $name {
+            type Target = $crate::queue::Producer<$message>;
+            fn deref(&self) -> &$crate::queue::Producer<$message> {
+                &self.0
+            }
+        }
+
+        impl $crate::FromRequestParts for $name {
+            fn from_request_parts(req: &mut $crate::Request) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::queue::Producer::from_request(req, $binding).map($name)
             }
         }
     };

@@ -38,6 +38,16 @@ pub fn random_hex<const N: usize>() -> String {
     out
 }
 
+/// A fresh UUIDv7: sortable by creation time (millisecond timestamp first), with
+/// 74 random bits from `getrandom`.
+pub fn new_id() -> String {
+    let mut random = [0u8; 10];
+    fill_random(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(now_ms() as u64, &random)
+        .into_uuid()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +58,14 @@ mod tests {
     fn clock_works_on_every_target() {
         // 2020-01-01 in ms: a clock that panics or returns 0 fails here, natively and on wasm32.
         assert!(now_ms() > 1_577_836_800_000.0);
+    }
+
+    #[test]
+    fn ids_are_v7_uuids() {
+        let id = new_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "7");
+        assert_ne!(id, new_id());
     }
 
     #[test]

@@ -228,6 +228,30 @@ impl Request {
         &mut self.extensions
     }
 
+    /// The worker's bindings (KV, queues, vars, secrets). Fails outside workerd.
+    pub fn env(&self) -> Result<worker::Env, Error> {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(js) = &self.js {
+            use wasm_bindgen::JsCast;
+            return Ok(js.env.clone().unchecked_into());
+        }
+        Err(Error::internal(
+            "this request did not come from workerd, so it has no Env",
+        ))
+    }
+
+    /// The execution context, for `wait_until`. Fails outside workerd.
+    pub fn context(&self) -> Result<worker::Context, Error> {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(js) = &self.js {
+            use wasm_bindgen::JsCast;
+            return Ok(worker::Context::new(js.ctx.clone().unchecked_into()));
+        }
+        Err(Error::internal(
+            "this request did not come from workerd, so it has no Context",
+        ))
+    }
+
     /// App state registered with [`App::state`](crate::App::state).
     pub fn state<T: 'static>(&self) -> Option<&T> {
         self.state.get::<T>()

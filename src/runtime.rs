@@ -6,6 +6,7 @@
 //! `Response` is returned directly instead of through a promise.
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -15,9 +16,9 @@ use wasm_bindgen_futures::JsFuture;
 use crate::app::{App, Service};
 use crate::body::{too_large, Inner};
 use crate::error::{Error, ErrorKind};
-use crate::extract::FromRequestParts;
 use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::{HeaderMap, Method};
+use crate::queue::Consumer;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -62,6 +63,26 @@ extern "C" {
 
 thread_local! {
     static SERVICE: OnceCell<Result<Service, Error>> = const { OnceCell::new() };
+    static CONSUMER: OnceCell<Rc<Consumer>> = const { OnceCell::new() };
+}
+
+/// Serves one queue batch with the consumer `build` returns, built once per
+/// isolate. Called by [`entry!`](crate::entry). The promise resolves once every
+/// message has been acked, retried or dead-lettered.
+pub fn serve_queue(
+    build: fn() -> Consumer,
+    batch: JsValue,
+    env: JsValue,
+    _ctx: JsValue,
+) -> JsValue {
+    let consumer = CONSUMER.with(|cell| cell.get_or_init(|| Rc::new(build())).clone());
+    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+        consumer
+            .handle_batch(batch.unchecked_into(), env.unchecked_into())
+            .await;
+        Ok(JsValue::UNDEFINED)
+    }))
+    .into()
 }
 
 /// Serves one fetch event with the app `build` returns, building it on the first
@@ -214,26 +235,4 @@ pub(crate) fn copy_headers(headers: &web_sys::Headers) -> HeaderMap {
         }
     }
     map
-}
-
-fn js_parts(req: &Request) -> Result<&JsParts, Error> {
-    req.js.as_ref().ok_or_else(|| {
-        Error::internal("this request did not come from workerd, so it has no Env or Context")
-    })
-}
-
-/// The worker's bindings (KV, queues, vars, secrets).
-impl FromRequestParts for worker::Env {
-    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
-        Ok(js_parts(req)?.env.clone().unchecked_into())
-    }
-}
-
-/// The execution context, for `wait_until` and `pass_through_on_exception`.
-impl FromRequestParts for worker::Context {
-    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
-        Ok(worker::Context::new(
-            js_parts(req)?.ctx.clone().unchecked_into(),
-        ))
-    }
 }

@@ -1,0 +1,631 @@
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+
+use futures_util::stream::{self, StreamExt};
+use js_sys::{Array, Object, Reflect};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{js_message, Backoff, Envelope, Producer};
+use crate::error::Error;
+use crate::handler::BoxFuture;
+use crate::kv::{Kv, PutOptions};
+use crate::observe::{log, Level};
+
+/// The kind of the envelopes edgeway puts on a dead-letter queue.
+pub const DEAD_LETTER_KIND: &str = "edgeway.dead_letter";
+
+/// Why a handler did not finish a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth retrying later (a timeout, a 5xx, a 429): retried with backoff until
+    /// the attempts run out, then dead-lettered.
+    Transient(String),
+    /// Retrying cannot help (bad input, a 4xx): dead-lettered at once.
+    Permanent(String),
+}
+
+impl Failure {
+    /// A transient failure with `reason`.
+    pub fn transient(reason: impl fmt::Display) -> Self {
+        Self::Transient(reason.to_string())
+    }
+
+    /// A permanent failure with `reason`.
+    pub fn permanent(reason: impl fmt::Display) -> Self {
+        Self::Permanent(reason.to_string())
+    }
+}
+
+/// Client errors (4xx) are permanent; everything else may pass.
+impl From<Error> for Failure {
+    fn from(err: Error) -> Self {
+        if err.status().is_client_error() {
+            Self::Permanent(err.detail().to_owned())
+        } else {
+            Self::Transient(err.detail().to_owned())
+        }
+    }
+}
+
+/// One message, decoded, as a handler sees it.
+pub struct Job<T> {
+    /// The decoded body.
+    pub body: T,
+    /// The envelope id: stable across redeliveries.
+    pub id: String,
+    /// The envelope kind.
+    pub kind: String,
+    /// The delivery attempt, from the runtime (1 on first delivery).
+    pub attempts: u32,
+    /// The queue it came from.
+    pub queue: String,
+    env: worker::Env,
+}
+
+impl<T> Job<T> {
+    /// The worker's bindings.
+    pub fn env(&self) -> &worker::Env {
+        &self.env
+    }
+}
+
+/// What the DLQ holds for a message edgeway gave up on, and what is recorded in KV.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// How many deliveries were attempted.
+    pub attempts: u32,
+    /// The queue it was consumed from.
+    pub queue: String,
+    /// The original message: the envelope, or the raw text when it was not one.
+    pub original: serde_json::Value,
+    /// When, in ms since the epoch.
+    pub failed_at_ms: u64,
+}
+
+/// What to do with a message after its handler ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    Ack,
+    Retry { delay_seconds: u32 },
+    DeadLetter { reason: String },
+}
+
+/// Pure decision: success acks, permanent failures and exhausted retries go to the
+/// DLQ with a reason, other failures retry after a jittered backoff.
+pub(crate) fn decide(
+    result: &Result<(), Failure>,
+    attempts: u32,
+    max_attempts: u32,
+    backoff: &Backoff,
+    random: u32,
+) -> Action {
+    match result {
+        Ok(()) => Action::Ack,
+        Err(Failure::Permanent(reason)) => Action::DeadLetter {
+            reason: reason.clone(),
+        },
+        Err(Failure::Transient(reason)) if attempts >= max_attempts => Action::DeadLetter {
+            reason: format!("gave up after {attempts} attempts; last error: {reason}"),
+        },
+        Err(Failure::Transient(_)) => Action::Retry {
+            delay_seconds: backoff.delay(attempts, random),
+        },
+    }
+}
+
+type ErasedHandler =
+    Rc<dyn Fn(Envelope, u32, String, worker::Env) -> BoxFuture<Result<(), Failure>>>;
+
+/// A queue consumer: typed handlers by message kind, ack/retry per message.
+///
+/// ```ignore
+/// fn consumer() -> Consumer {
+///     Consumer::new()
+///         .on("order.created", |job: Job<Order>| async move { ship(job.body).await })
+///         .max_attempts(5)
+///         .backoff(Backoff { base_seconds: 2, max_seconds: 300 })
+///         .concurrency(16)
+///         .dead_letter_queue("DLQ", "orders-dlq")
+///         .record_dead_letters("STATE")
+///         .idempotent("STATE", 86_400)
+/// }
+/// edgeway::entry!(fetch: app, queue: consumer);
+/// ```
+///
+/// Set the queue's `max_retries` in wrangler.toml to at least `max_attempts`, so
+/// edgeway (which records a reason) dead-letters before the runtime does.
+pub struct Consumer {
+    handlers: Vec<(String, ErasedHandler)>,
+    max_attempts: u32,
+    backoff: Backoff,
+    concurrency: usize,
+    dead_letter: Option<(String, String)>,
+    dead_letter_log: Option<String>,
+    idempotency: Option<(String, u64)>,
+}
+
+impl Default for Consumer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Consumer {
+    /// No handlers; 5 attempts; the default [`Backoff`]; 16 messages at a time.
+    pub fn new() -> Self {
+        Self {
+            handlers: Vec::new(),
+            max_attempts: 5,
+            backoff: Backoff::default(),
+            concurrency: 16,
+            dead_letter: None,
+            dead_letter_log: None,
+            idempotency: None,
+        }
+    }
+
+    /// Handles envelopes of `kind`, decoding their body as `T`. A body that does not
+    /// decode is a permanent failure.
+    pub fn on<T, F, Fut>(mut self, kind: &str, handler: F) -> Self
+    where
+        T: DeserializeOwned + 'static,
+        F: Fn(Job<T>) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Failure>> + 'static,
+    {
+        let handler = Rc::new(handler);
+        let erased: ErasedHandler = Rc::new(move |envelope: Envelope, attempts, queue, env| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let body = envelope
+                    .decode::<T>()
+                    .map_err(|e| Failure::permanent(e.detail()))?;
+                handler(Job {
+                    body,
+                    id: envelope.id,
+                    kind: envelope.kind,
+                    attempts,
+                    queue,
+                    env,
+                })
+                .await
+            })
+        });
+        self.handlers.push((kind.to_owned(), erased));
+        self
+    }
+
+    /// Deliveries before a transiently failing message is dead-lettered.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The retry schedule.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How many messages of one batch run at once.
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = limit.max(1);
+        self
+    }
+
+    /// Where dead letters go: the producer binding of the DLQ and the DLQ's queue
+    /// name (batches from that queue are dead letters to record, not to handle).
+    pub fn dead_letter_queue(mut self, binding: &str, queue_name: &str) -> Self {
+        self.dead_letter = Some((binding.to_owned(), queue_name.to_owned()));
+        self
+    }
+
+    /// Records every dead letter that reaches the DLQ in this KV namespace, under
+    /// `dead-letter:<id>`, so the reason stays visible (see [`Consumer::recorded_dead_letter`]).
+    pub fn record_dead_letters(mut self, kv_binding: &str) -> Self {
+        self.dead_letter_log = Some(kv_binding.to_owned());
+        self
+    }
+
+    /// Skips envelopes whose id was already processed, remembering ids in this KV
+    /// namespace for `ttl_seconds` (≥ 60). KV is eventually consistent across
+    /// locations, so this stops redeliveries, not two truly simultaneous copies.
+    pub fn idempotent(mut self, kv_binding: &str, ttl_seconds: u64) -> Self {
+        self.idempotency = Some((kv_binding.to_owned(), ttl_seconds));
+        self
+    }
+
+    /// The dead letter recorded for envelope `id`, if any.
+    pub async fn recorded_dead_letter(kv: &Kv, id: &str) -> Result<Option<DeadLetter>, Error> {
+        kv.get_json(&format!("dead-letter:{id}")).await
+    }
+
+    /// Handles one batch from the runtime: every message is acked, retried or
+    /// dead-lettered individually, up to `concurrency` at a time.
+    /// [`entry!`](crate::entry) calls this from the worker's `queue` export.
+    pub async fn handle_batch(self: Rc<Self>, batch: JsMessageBatch, env: worker::Env) {
+        let queue = batch.queue();
+        let messages: Vec<JsMessage> = batch
+            .messages()
+            .iter()
+            .map(JsCast::unchecked_into)
+            .collect();
+        let is_dead_letter_queue = self
+            .dead_letter
+            .as_ref()
+            .is_some_and(|(_, name)| *name == queue);
+        // Ids already taken by a message of this batch: two copies of one envelope in
+        // the same batch would otherwise both pass the KV check before either records.
+        let in_batch = RefCell::new(HashSet::new());
+        stream::iter(messages)
+            .for_each_concurrent(self.concurrency, |message| {
+                let this = self.clone();
+                let env = env.clone();
+                let queue = queue.clone();
+                let in_batch = &in_batch;
+                async move {
+                    if is_dead_letter_queue {
+                        this.record(message, &queue, &env).await;
+                    } else {
+                        this.process(message, &queue, &env, in_batch).await;
+                    }
+                }
+            })
+            .await;
+    }
+
+    async fn process(
+        &self,
+        message: JsMessage,
+        queue: &str,
+        env: &worker::Env,
+        in_batch: &RefCell<HashSet<String>>,
+    ) {
+        let attempts = message.attempts();
+        let text = body_text(&message.body());
+        let envelope = match Envelope::from_json(&text) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                let original = serde_json::Value::String(text);
+                return self
+                    .send_to_dlq(
+                        message,
+                        queue,
+                        env,
+                        &message_id(&original),
+                        err.detail().to_owned(),
+                        attempts,
+                        original,
+                    )
+                    .await;
+            }
+        };
+        let idempotency = match &self.idempotency {
+            Some((binding, ttl)) => match Kv::from_env(env, binding) {
+                Ok(kv) => Some((kv, *ttl)),
+                Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
+            },
+            None => None,
+        };
+        let seen_key = format!("processed:{queue}:{}", envelope.id);
+        if let Some((kv, _)) = &idempotency {
+            let first_in_batch = in_batch.borrow_mut().insert(envelope.id.clone());
+            let seen = if first_in_batch {
+                kv.get_text(&seen_key).await.map(|v| v.is_some())
+            } else {
+                Ok(true)
+            };
+            match seen {
+                Ok(true) => {
+                    log(
+                        Level::Info,
+                        serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
+                    );
+                    message.ack();
+                    return;
+                }
+                Ok(false) => {}
+                Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
+            }
+        }
+        let Some(handler) = self
+            .handlers
+            .iter()
+            .find(|(kind, _)| *kind == envelope.kind)
+            .map(|(_, h)| h.clone())
+        else {
+            let reason = format!("no handler for kind {:?}", envelope.kind);
+            let id = envelope.id.clone();
+            let original = serde_json::to_value(&envelope).unwrap_or_default();
+            return self
+                .send_to_dlq(message, queue, env, &id, reason, attempts, original)
+                .await;
+        };
+        let id = envelope.id.clone();
+        let kind = envelope.kind.clone();
+        let original = serde_json::to_value(&envelope).unwrap_or_default();
+        let result = crate::panic::catch_panic_future(handler(
+            envelope,
+            attempts,
+            queue.to_owned(),
+            env.clone(),
+        ))
+        .await
+        .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
+        let mut random = [0u8; 4];
+        crate::platform::fill_random(&mut random);
+        let action = decide(
+            &result,
+            attempts,
+            self.max_attempts,
+            &self.backoff,
+            u32::from_le_bytes(random),
+        );
+        let reason = match &result {
+            Err(Failure::Transient(r)) | Err(Failure::Permanent(r)) => Some(r.as_str()),
+            Ok(()) => None,
+        };
+        log(
+            if result.is_ok() {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": reason}),
+        );
+        match action {
+            Action::Ack => {
+                if let Some((kv, ttl)) = &idempotency {
+                    // A failed record only risks a duplicate later; the work is done.
+                    let _ = kv
+                        .put_text(&seen_key, "1", PutOptions::new().expiration_ttl(*ttl))
+                        .await;
+                }
+                message.ack();
+            }
+            Action::Retry { delay_seconds } => message.retry(&retry_options(delay_seconds)),
+            Action::DeadLetter { reason } => {
+                self.send_to_dlq(message, queue, env, &id, reason, attempts, original)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_to_dlq(
+        &self,
+        message: JsMessage,
+        queue: &str,
+        env: &worker::Env,
+        id: &str,
+        reason: String,
+        attempts: u32,
+        original: serde_json::Value,
+    ) {
+        let letter = DeadLetter {
+            reason,
+            attempts,
+            queue: queue.to_owned(),
+            original,
+            failed_at_ms: crate::platform::now_ms() as u64,
+        };
+        log(
+            Level::Error,
+            serde_json::json!({"msg": "dead-lettered", "queue": queue, "id": id, "reason": letter.reason, "attempts": attempts}),
+        );
+        let Some((binding, _)) = &self.dead_letter else {
+            // No DLQ of our own: let the runtime retry and, past max_retries, move it
+            // to the DLQ configured in wrangler.toml. Never drop it here.
+            message.retry(&retry_options(self.backoff.delay_now(attempts)));
+            return;
+        };
+        let sent = match Producer::<Envelope>::from_env(env, binding) {
+            Ok(dlq) => match Envelope::with_id(DEAD_LETTER_KIND, id, &letter) {
+                Ok(envelope) => dlq.send(&envelope).await,
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(err),
+        };
+        match sent {
+            Ok(()) => message.ack(),
+            Err(err) => retry_later(message, &self.backoff, attempts, err.detail()),
+        }
+    }
+
+    /// A message on the DLQ: record it in KV with its reason, then ack.
+    async fn record(&self, message: JsMessage, queue: &str, env: &worker::Env) {
+        let text = body_text(&message.body());
+        let letter = match Envelope::from_json(&text) {
+            Ok(envelope) if envelope.kind == DEAD_LETTER_KIND => envelope
+                .decode::<DeadLetter>()
+                .map(|letter| (envelope.id.clone(), letter)),
+            Ok(envelope) => Ok((
+                envelope.id.clone(),
+                DeadLetter {
+                    reason: "the runtime moved it to the DLQ after max_retries".into(),
+                    attempts: message.attempts(),
+                    queue: queue.to_owned(),
+                    original: serde_json::to_value(&envelope).unwrap_or_default(),
+                    failed_at_ms: crate::platform::now_ms() as u64,
+                },
+            )),
+            Err(err) => Err(err),
+        };
+        let (id, letter) = match letter {
+            Ok(found) => found,
+            Err(err) => {
+                let original = serde_json::Value::String(text);
+                (
+                    message_id(&original),
+                    DeadLetter {
+                        reason: format!("undecodable message on the DLQ: {}", err.detail()),
+                        attempts: message.attempts(),
+                        queue: queue.to_owned(),
+                        original,
+                        failed_at_ms: crate::platform::now_ms() as u64,
+                    },
+                )
+            }
+        };
+        let Some(binding) = &self.dead_letter_log else {
+            log(
+                Level::Error,
+                serde_json::json!({"msg": "dead letter", "id": id, "letter": letter}),
+            );
+            message.ack();
+            return;
+        };
+        let stored = match Kv::from_env(env, binding) {
+            Ok(kv) => {
+                kv.put_json(&format!("dead-letter:{id}"), &letter, PutOptions::new())
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match stored {
+            Ok(()) => message.ack(),
+            Err(err) => {
+                let attempts = message.attempts();
+                retry_later(message, &self.backoff, attempts, err.detail())
+            }
+        }
+    }
+}
+
+fn retry_later(message: JsMessage, backoff: &Backoff, attempts: u32, why: &str) {
+    log(
+        Level::Warn,
+        serde_json::json!({"msg": "retrying after an infrastructure error", "error": why}),
+    );
+    message.retry(&retry_options(backoff.delay_now(attempts)));
+}
+
+/// A stable id for a message that is not an envelope: a hash of its text.
+fn message_id(original: &serde_json::Value) -> String {
+    let text = original.to_string();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("raw-{hash:016x}")
+}
+
+fn retry_options(delay_seconds: u32) -> JsValue {
+    let options = Object::new();
+    let _ = Reflect::set(
+        &options,
+        &"delaySeconds".into(),
+        &JsValue::from(delay_seconds),
+    );
+    options.into()
+}
+
+/// A message body as text: strings as they are, anything else as JSON.
+fn body_text(body: &JsValue) -> String {
+    match body.as_string() {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(body)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| js_message(body)),
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The JS `MessageBatch` handed to the `queue` handler.
+    pub type JsMessageBatch;
+    #[wasm_bindgen(method, getter)]
+    fn queue(this: &JsMessageBatch) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn messages(this: &JsMessageBatch) -> Array;
+
+    /// One JS `Message`, with the runtime's real `attempts` count, which
+    /// workers-rs does not expose.
+    pub type JsMessage;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &JsMessage) -> JsValue;
+    #[wasm_bindgen(method, getter)]
+    fn attempts(this: &JsMessage) -> u32;
+    #[wasm_bindgen(method)]
+    fn ack(this: &JsMessage);
+    #[wasm_bindgen(method)]
+    fn retry(this: &JsMessage, options: &JsValue);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const B: Backoff = Backoff {
+        base_seconds: 2,
+        max_seconds: 60,
+    };
+
+    #[test]
+    fn success_acks() {
+        assert_eq!(decide(&Ok(()), 1, 5, &B, 0), Action::Ack);
+    }
+
+    #[test]
+    fn transient_failures_retry_with_backoff_until_attempts_run_out() {
+        let failed = Err(Failure::transient("503 from upstream"));
+        assert_eq!(
+            decide(&failed, 1, 3, &B, 2),
+            Action::Retry { delay_seconds: 2 }
+        );
+        assert_eq!(
+            decide(&failed, 2, 3, &B, 4),
+            Action::Retry { delay_seconds: 4 }
+        );
+        match decide(&failed, 3, 3, &B, 0) {
+            Action::DeadLetter { reason } => {
+                assert!(
+                    reason.contains("3 attempts") && reason.contains("503"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn permanent_failures_dead_letter_at_once() {
+        let failed = Err(Failure::permanent("unknown customer"));
+        assert_eq!(
+            decide(&failed, 1, 5, &B, 0),
+            Action::DeadLetter {
+                reason: "unknown customer".into()
+            }
+        );
+    }
+
+    #[test]
+    fn client_errors_are_permanent_server_errors_transient() {
+        assert!(matches!(
+            Failure::from(Error::bad_request("x")),
+            Failure::Permanent(_)
+        ));
+        assert!(matches!(
+            Failure::from(Error::internal("x")),
+            Failure::Transient(_)
+        ));
+    }
+
+    #[test]
+    fn raw_message_ids_are_stable() {
+        let a = message_id(&serde_json::json!("hello"));
+        assert_eq!(a, message_id(&serde_json::json!("hello")));
+        assert_ne!(a, message_id(&serde_json::json!("hello!")));
+        assert!(a.starts_with("raw-"));
+    }
+}
