@@ -21,7 +21,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
-WORKERS := -p edgeway -p hello -p gateway -p conformance
+WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
 .PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 

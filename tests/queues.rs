@@ -1,0 +1,239 @@
+//! Typed KV, the queue producer and the consumer framework, in workerd with
+//! Miniflare's local KV and Queues (`tests/workers/queues`).
+
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use edgeway::testing::{TestResponse, Worker};
+use serde_json::{json, Value};
+
+fn worker() -> &'static Worker {
+    static WORKER: OnceLock<Worker> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        Worker::start(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/workers/queues/wrangler.toml"
+        ))
+        .expect("queues worker starts")
+    })
+}
+
+fn enqueue(kind: &str, body: Value) -> String {
+    let res = worker()
+        .post_json(&format!("/enqueue/{kind}"), &body)
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    res.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls `path` (bounded) until `done` accepts the response.
+fn wait_for(path: &str, what: &str, done: impl Fn(&TestResponse) -> bool) -> TestResponse {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let res = worker().get(path).unwrap();
+        if done(&res) {
+            return res;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last answer {} {}\n{}",
+            res.status,
+            res.text(),
+            worker().logs()
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn round_trip_a_handler_enqueues_and_the_consumer_applies_the_effect() {
+    enqueue(
+        "set",
+        json!({"key": "greeting", "value": "hello via the queue"}),
+    );
+    let res = wait_for("/kv/greeting", "the consumer's write", |r| r.status == 200);
+    assert_eq!(res.text(), "hello via the queue");
+}
+
+#[test]
+fn a_transient_failure_is_retried_and_the_handler_sees_the_real_attempt_count() {
+    enqueue("flaky", json!({"key": "flaky-result"}));
+    let res = wait_for("/kv/flaky-result", "the second attempt", |r| {
+        r.status == 200
+    });
+    // The handler stored `attempts` as the runtime reported it: 2, not a guess.
+    assert_eq!(res.text(), "2");
+}
+
+#[test]
+fn a_permanent_failure_ends_in_the_dlq_with_its_reason() {
+    let id = enqueue("poison", json!({"anything": true}));
+    let res = wait_for(&format!("/dead-letters/{id}"), "the dead letter", |r| {
+        r.status == 200
+    });
+    let letter = res.json();
+    assert_eq!(
+        letter["reason"],
+        "poison pill: this message can never be processed"
+    );
+    assert_eq!(letter["attempts"], 1);
+    assert_eq!(letter["queue"], "edgeway-work");
+    assert_eq!(letter["original"]["kind"], "poison");
+    assert_eq!(letter["original"]["id"], id.as_str());
+
+    // An unknown kind and a body that does not decode are permanent too.
+    let unknown = enqueue("no.such.kind", json!({}));
+    let res = wait_for(&format!("/dead-letters/{unknown}"), "unknown kind", |r| {
+        r.status == 200
+    });
+    assert!(res.json()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no handler"));
+    let bad = enqueue("count", json!({"i": "not a number"}));
+    let res = wait_for(&format!("/dead-letters/{bad}"), "undecodable body", |r| {
+        r.status == 200
+    });
+    assert!(
+        res.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode"),
+        "{}",
+        res.text()
+    );
+}
+
+fn skipped_duplicates() -> usize {
+    worker()
+        .logs()
+        .matches("duplicate delivery skipped")
+        .count()
+}
+
+fn wait_for_skips(at_least: usize) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while skipped_duplicates() < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {at_least} duplicates skipped:\n{}",
+            worker().logs()
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_redelivered_message_is_applied_once() {
+    let body = json!({"key": "tally"});
+    let send = || {
+        let res = worker()
+            .post_json("/enqueue/tally?id=tally-once-0001", &body)
+            .unwrap();
+        assert_eq!(res.status, 202);
+    };
+    // Two copies at once (most likely in one batch)...
+    send();
+    send();
+    wait_for_skips(1);
+    let res = wait_for("/kv/tally", "the tally", |r| r.status == 200);
+    assert_eq!(res.text(), "1", "the effect was applied exactly once");
+    // ...and a third copy after the first was processed.
+    send();
+    wait_for_skips(2);
+    assert_eq!(worker().get("/kv/tally").unwrap().text(), "1");
+}
+
+#[test]
+fn a_batch_of_250_is_split_and_arrives_complete() {
+    let res = worker()
+        .send("POST", "/enqueue-many/250", &[], vec![])
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let sent = res.json();
+    assert_eq!(sent["sent"], 250);
+    assert!(sent["chunks"].as_u64().unwrap() >= 3, "{sent}");
+    let res = wait_for("/kv?prefix=count:", "all 250 messages", |r| {
+        r.json()["count"] == 250
+    });
+    assert_eq!(res.json()["count"], 250);
+
+    // 60 messages of ~5 KB are 300 KB: one sendBatch would fail, so it takes two.
+    let res = worker()
+        .send("POST", "/enqueue-many/60?pad=5000", &[], vec![])
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.json()["chunks"], 2);
+}
+
+#[test]
+fn a_batch_is_processed_concurrently_within_the_limit() {
+    let res = worker()
+        .send("POST", "/enqueue-many/24?kind=overlap", &[], vec![])
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    wait_for("/kv?prefix=overlap:", "24 overlapping handlers", |r| {
+        r.json()["count"] == 24
+    });
+    let peaks: Vec<u32> = (0..24)
+        .map(|i| {
+            worker()
+                .get(&format!("/kv/overlap:{i:04}"))
+                .unwrap()
+                .text()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let peak = *peaks.iter().max().unwrap();
+    // Handlers overlapped (not one at a time), and never more than `concurrency(8)`.
+    assert!(peak > 1, "handlers ran one at a time: {peaks:?}");
+    assert!(peak <= 8, "more than 8 handlers at once: {peaks:?}");
+}
+
+#[test]
+fn limits_are_clear_4xx_problems_and_nothing_is_sent() {
+    let doc = worker()
+        .send("POST", "/oversized", &[], vec![])
+        .unwrap()
+        .assert_problem(413);
+    assert!(doc["detail"].as_str().unwrap().contains("128000"), "{doc}");
+
+    let doc = worker()
+        .post_json(
+            "/enqueue/set?delay=50000",
+            &json!({"key": "k", "value": "v"}),
+        )
+        .unwrap()
+        .assert_problem(400);
+    assert!(doc["detail"].as_str().unwrap().contains("43200"), "{doc}");
+
+    let res = worker()
+        .send(
+            "PUT",
+            "/kv/short-lived?ttl=30",
+            &[("content-type", "text/plain")],
+            b"v".to_vec(),
+        )
+        .unwrap();
+    let doc = res.assert_problem(400);
+    assert!(
+        doc["detail"].as_str().unwrap().contains("at least 60"),
+        "{doc}"
+    );
+    worker().get("/kv/short-lived").unwrap().assert_problem(404);
+
+    let long_key = "k".repeat(600);
+    let doc = worker()
+        .send("PUT", &format!("/kv/{long_key}"), &[], b"v".to_vec())
+        .unwrap()
+        .assert_problem(400);
+    assert!(doc["detail"].as_str().unwrap().contains("512"), "{doc}");
+
+    let res = worker()
+        .send("PUT", "/kv/fine?ttl=120", &[], b"kept".to_vec())
+        .unwrap();
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert_eq!(worker().get("/kv/fine").unwrap().text(), "kept");
+}

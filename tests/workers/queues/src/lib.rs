@@ -1,0 +1,221 @@
+//! A worker for the e2e tests of KV and Queues: HTTP routes that produce, a
+//! consumer with handlers that succeed, fail once, always fail, and count.
+
+use std::cell::Cell;
+
+use edgeway::kv::PutOptions;
+use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job, SendOptions};
+use edgeway::{App, Error, Json, Path, Query, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+edgeway::binding!(State: Kv = "STATE");
+edgeway::binding!(Work: Queue<Envelope> = "WORK");
+
+#[derive(Deserialize)]
+struct EnqueueOptions {
+    id: Option<String>,
+    delay: Option<u32>,
+}
+
+async fn enqueue(
+    work: Work,
+    Path(kind): Path<String>,
+    Query(options): Query<EnqueueOptions>,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let envelope = match options.id {
+        Some(id) => Envelope::with_id(kind, id, &body)?,
+        None => Envelope::new(kind, &body)?,
+    };
+    let send = SendOptions {
+        delay_seconds: options.delay,
+    };
+    work.send_with(&envelope, send).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": envelope.id }))))
+}
+
+#[derive(Deserialize)]
+struct Many {
+    pad: Option<usize>,
+    kind: Option<String>,
+}
+
+async fn enqueue_many(
+    work: Work,
+    Path(count): Path<usize>,
+    Query(many): Query<Many>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let pad = "x".repeat(many.pad.unwrap_or(0));
+    let kind = many.kind.as_deref().unwrap_or("count");
+    let envelopes = (0..count)
+        .map(|i| Envelope::new(kind, &json!({ "i": i, "pad": pad })))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chunks = work.send_batch(&envelopes, SendOptions::default()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "sent": count, "chunks": chunks })),
+    ))
+}
+
+async fn oversized(work: Work) -> Result<StatusCode, Error> {
+    let envelope = Envelope::new(
+        "set",
+        &json!({ "key": "big", "value": "x".repeat(200_000) }),
+    )?;
+    work.send(&envelope).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+struct Ttl {
+    ttl: Option<u64>,
+}
+
+async fn put_kv(
+    state: State,
+    Path(key): Path<String>,
+    Query(ttl): Query<Ttl>,
+    body: String,
+) -> Result<StatusCode, Error> {
+    let mut options = PutOptions::new();
+    if let Some(ttl) = ttl.ttl {
+        options = options.expiration_ttl(ttl);
+    }
+    state.put_text(&key, &body, options).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_kv(state: State, Path(key): Path<String>) -> Result<String, Error> {
+    state
+        .get_text(&key)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no key {key:?}")))
+}
+
+#[derive(Deserialize)]
+struct Prefix {
+    prefix: String,
+}
+
+async fn list_kv(state: State, Query(prefix): Query<Prefix>) -> Result<Json<Value>, Error> {
+    let keys = state.list(&prefix.prefix).await?;
+    let names: Vec<String> = keys.into_iter().map(|k| k.name).collect();
+    Ok(Json(json!({ "count": names.len(), "keys": names })))
+}
+
+async fn dead_letter(state: State, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+    let letter = Consumer::recorded_dead_letter(&state, &id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no dead letter {id:?}")))?;
+    Ok(Json(serde_json::to_value(letter)?))
+}
+
+fn app() -> App {
+    App::new()
+        .post("/enqueue/{kind}", enqueue)
+        .post("/enqueue-many/{count}", enqueue_many)
+        .post("/oversized", oversized)
+        .put("/kv/{key}", put_kv)
+        .get("/kv/{key}", get_kv)
+        .get("/kv", list_kv)
+        .get("/dead-letters/{id}", dead_letter)
+        .get("/", || async { "queues" })
+}
+
+#[derive(Deserialize)]
+struct Set {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct Keyed {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    i: usize,
+}
+
+fn kv(job_env: &edgeway::worker::Env) -> Result<edgeway::kv::Kv, Failure> {
+    edgeway::kv::Kv::from_env(job_env, "STATE").map_err(Failure::from)
+}
+
+thread_local! {
+    static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+    static PEAK: Cell<u32> = const { Cell::new(0) };
+}
+
+fn consumer() -> Consumer {
+    Consumer::new()
+        .on("set", |job: Job<Set>| async move {
+            let kv = kv(job.env())?;
+            kv.put_text(&job.body.key, &job.body.value, PutOptions::new())
+                .await
+                .map_err(Failure::from)
+        })
+        .on("flaky", |job: Job<Keyed>| async move {
+            if job.attempts < 2 {
+                return Err(Failure::transient("the first attempt always fails"));
+            }
+            let kv = kv(job.env())?;
+            kv.put_text(&job.body.key, &job.attempts.to_string(), PutOptions::new())
+                .await
+                .map_err(Failure::from)
+        })
+        .on("poison", |_job: Job<Value>| async move {
+            Err(Failure::permanent(
+                "poison pill: this message can never be processed",
+            ))
+        })
+        .on("count", |job: Job<Count>| async move {
+            let kv = kv(job.env())?;
+            kv.put_text(&format!("count:{:04}", job.body.i), "1", PutOptions::new())
+                .await
+                .map_err(Failure::from)
+        })
+        .on("tally", |job: Job<Keyed>| async move {
+            let kv = kv(job.env())?;
+            let current: u32 = kv
+                .get_text(&job.body.key)
+                .await?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            kv.put_text(&job.body.key, &(current + 1).to_string(), PutOptions::new())
+                .await
+                .map_err(Failure::from)
+        })
+        .on("overlap", |job: Job<Count>| async move {
+            // Counts handlers running at the same time in this isolate, to show that
+            // one batch is processed concurrently and within the configured limit.
+            let now = IN_FLIGHT.with(|c| {
+                c.set(c.get() + 1);
+                c.get()
+            });
+            PEAK.with(|p| p.set(p.get().max(now)));
+            edgeway::worker::Delay::from(std::time::Duration::from_millis(200)).await;
+            IN_FLIGHT.with(|c| c.set(c.get() - 1));
+            let kv = kv(job.env())?;
+            let peak = PEAK.with(Cell::get);
+            kv.put_text(
+                &format!("overlap:{:04}", job.body.i),
+                &peak.to_string(),
+                PutOptions::new(),
+            )
+            .await
+            .map_err(Failure::from)
+        })
+        .max_attempts(4)
+        .backoff(Backoff {
+            base_seconds: 1,
+            max_seconds: 2,
+        })
+        .concurrency(8)
+        .dead_letter_queue("DLQ", "edgeway-work-dlq")
+        .record_dead_letters("STATE")
+        .idempotent("STATE", 3600)
+}
+
+edgeway::entry!(fetch: app, queue: consumer);
