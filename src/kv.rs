@@ -290,6 +290,7 @@ impl Kv {
             store: self.store.clone(),
             prefix: prefix.to_owned(),
             cursor: None,
+            page_size: None,
             done: false,
         }
     }
@@ -318,16 +319,26 @@ pub struct KvPages {
     store: worker::KvStore,
     prefix: String,
     cursor: Option<String>,
+    page_size: Option<u64>,
     done: bool,
 }
 
 impl KvPages {
+    /// Keys per page (KV's default and maximum is 1000).
+    pub fn page_size(mut self, keys: u64) -> Self {
+        self.page_size = Some(keys.clamp(1, 1000));
+        self
+    }
+
     /// The next page of keys, or `None` once the listing is complete.
     pub async fn next_page(&mut self) -> Result<Option<Vec<KvKey>>, Error> {
         if self.done {
             return Ok(None);
         }
         let mut list = self.store.list().prefix(self.prefix.clone());
+        if let Some(limit) = self.page_size {
+            list = list.limit(limit);
+        }
         if let Some(cursor) = self.cursor.take() {
             list = list.cursor(cursor);
         }

@@ -96,12 +96,23 @@ async fn get_kv(state: State, Path(key): Path<String>) -> Result<String, Error> 
 #[derive(Deserialize)]
 struct Prefix {
     prefix: String,
+    page_size: Option<u64>,
 }
 
 async fn list_kv(state: State, Query(prefix): Query<Prefix>) -> Result<Json<Value>, Error> {
-    let keys = state.list(&prefix.prefix).await?;
-    let names: Vec<String> = keys.into_iter().map(|k| k.name).collect();
-    Ok(Json(json!({ "count": names.len(), "keys": names })))
+    let mut names = Vec::new();
+    let mut pages = 0;
+    let mut listing = state.list_pages(&prefix.prefix);
+    if let Some(size) = prefix.page_size {
+        listing = listing.page_size(size);
+    }
+    while let Some(page) = listing.next_page().await? {
+        pages += 1;
+        names.extend(page.into_iter().map(|k| k.name));
+    }
+    Ok(Json(
+        json!({ "count": names.len(), "pages": pages, "keys": names }),
+    ))
 }
 
 async fn dead_letter(state: State, Path(id): Path<String>) -> Result<Json<Value>, Error> {
