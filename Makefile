@@ -45,18 +45,19 @@ fmt-check:
 	cargo fmt --all --check
 
 clippy:
-	cargo clippy --workspace --all-targets --features edgeway/testing -- -D warnings
-	cargo clippy $(WASM) $(WORKERS) -- -D warnings
+	cargo clippy --workspace --all-targets --features edgeway/testing,edgeway/fanout -- -D warnings
+	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout -- -D warnings
+	cargo clippy $(WASM) -p hello -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features fanout
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib
+	cargo test $(WASM) -p edgeway --lib --features fanout
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
-	cargo test --workspace --features edgeway/testing
+	cargo test --workspace --features edgeway/testing,edgeway/fanout
 
 bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
 	node bench/hotpath.mjs --json bench/results/hotpath.json

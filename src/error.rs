@@ -39,6 +39,8 @@ pub enum ErrorKind {
     BadRequest,
     /// A cross-origin request from an origin that is not allowed.
     CorsRejected,
+    /// A URL that must not be called: an internal address, a disallowed scheme.
+    UnsafeUrl,
     /// Two routes conflict; returned by [`App::build`](crate::App::build).
     RouteConflict,
     /// A route pattern is malformed; returned by [`App::build`](crate::App::build).
@@ -68,6 +70,7 @@ impl ErrorKind {
             Self::InvalidHeader => "invalid-header",
             Self::BadRequest => "bad-request",
             Self::CorsRejected => "cors-rejected",
+            Self::UnsafeUrl => "unsafe-url",
             Self::RouteConflict => "route-conflict",
             Self::InvalidRoute => "invalid-route",
             Self::MissingState => "missing-state",
@@ -80,7 +83,7 @@ impl ErrorKind {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::JsonShape => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::JsonShape | Self::UnsafeUrl => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CorsRejected => StatusCode::FORBIDDEN,

@@ -49,6 +49,8 @@ mod app;
 mod body;
 mod error;
 mod extract;
+#[cfg(feature = "fanout")]
+pub mod fanout;
 // Used by the wasm entry; compiled everywhere so its tests run natively too.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod fast_path;
