@@ -35,7 +35,7 @@ build: toolchain ## Build the gateway worker (release, panic=unwind)
 	cd examples/gateway && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
 
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787 (local KV/Queues in .wrangler/state)
-	wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state
+	wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state --var WEBHOOK_ALLOW_HOSTS:127.0.0.1
 
 test: toolchain lint test-wasm test-native ## Every test: lints, wasm32 unit tests, native unit + e2e tests
 

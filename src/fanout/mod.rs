@@ -1,11 +1,16 @@
-//! Fan-out building blocks (feature `fanout`): Standard Webhooks signing, the SSRF
-//! guard for subscriber URLs, and subscription filter policies. All pure, tested
-//! natively and on wasm32.
+//! Fan-out (feature `fanout`): one published event becomes independent, retried,
+//! logged deliveries to every matching subscriber. Signing, the SSRF guard, filter
+//! policies and the model are pure and tested natively and on wasm32; `publisher`
+//! is the KV and Queues side.
 
 pub mod filter;
+pub mod model;
+pub mod publisher;
 pub mod ssrf;
 pub mod webhook;
 
 pub use filter::Filter;
+pub use model::{Event, NewEvent, NewSubscription, Subscription, Target};
+pub use publisher::{Fanout, DELIVERY_KIND};
 pub use ssrf::SsrfPolicy;
 pub use webhook::WebhookSecret;

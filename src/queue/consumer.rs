@@ -28,6 +28,14 @@ pub enum Failure {
     Transient(String),
     /// Retrying cannot help (bad input, a 4xx): dead-lettered at once.
     Permanent(String),
+    /// Like [`Transient`](Self::Transient), but the other side said when to come
+    /// back (`Retry-After`); capped at the Queues maximum delay.
+    RetryAfter {
+        /// Why it failed.
+        reason: String,
+        /// When to retry, in seconds.
+        seconds: u32,
+    },
 }
 
 impl Failure {
@@ -65,10 +73,17 @@ pub struct Job<T> {
     pub attempts: u32,
     /// The queue it came from.
     pub queue: String,
+    /// The consumer's `max_attempts`.
+    pub max_attempts: u32,
     env: worker::Env,
 }
 
 impl<T> Job<T> {
+    /// Whether a failure now ends in the dead-letter queue.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempts >= self.max_attempts
+    }
+
     /// The worker's bindings.
     pub fn env(&self) -> &worker::Env {
         &self.env
@@ -112,17 +127,31 @@ pub(crate) fn decide(
         Err(Failure::Permanent(reason)) => Action::DeadLetter {
             reason: reason.clone(),
         },
-        Err(Failure::Transient(reason)) if attempts >= max_attempts => Action::DeadLetter {
-            reason: format!("gave up after {attempts} attempts; last error: {reason}"),
-        },
+        Err(Failure::Transient(reason) | Failure::RetryAfter { reason, .. })
+            if attempts >= max_attempts =>
+        {
+            Action::DeadLetter {
+                reason: format!("gave up after {attempts} attempts; last error: {reason}"),
+            }
+        }
         Err(Failure::Transient(_)) => Action::Retry {
             delay_seconds: backoff.delay(attempts, random),
+        },
+        Err(Failure::RetryAfter { seconds, .. }) => Action::Retry {
+            delay_seconds: (*seconds).min(super::limits::MAX_DELAY_SECONDS),
         },
     }
 }
 
-type ErasedHandler =
-    Rc<dyn Fn(Envelope, u32, String, worker::Env) -> BoxFuture<Result<(), Failure>>>;
+type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> BoxFuture<Result<(), Failure>>>;
+
+/// What the runtime says about one delivery of a message.
+struct Delivery {
+    attempts: u32,
+    max_attempts: u32,
+    queue: String,
+    env: worker::Env,
+}
 
 /// A queue consumer: typed handlers by message kind, ack/retry per message.
 ///
@@ -181,7 +210,7 @@ impl Consumer {
         Fut: Future<Output = Result<(), Failure>> + 'static,
     {
         let handler = Rc::new(handler);
-        let erased: ErasedHandler = Rc::new(move |envelope: Envelope, attempts, queue, env| {
+        let erased: ErasedHandler = Rc::new(move |envelope: Envelope, delivery: Delivery| {
             let handler = handler.clone();
             Box::pin(async move {
                 let body = envelope
@@ -191,9 +220,10 @@ impl Consumer {
                     body,
                     id: envelope.id,
                     kind: envelope.kind,
-                    attempts,
-                    queue,
-                    env,
+                    attempts: delivery.attempts,
+                    queue: delivery.queue,
+                    max_attempts: delivery.max_attempts,
+                    env: delivery.env,
                 })
                 .await
             })
@@ -351,14 +381,15 @@ impl Consumer {
         let id = envelope.id.clone();
         let kind = envelope.kind.clone();
         let original = serde_json::to_value(&envelope).unwrap_or_default();
-        let result = crate::panic::catch_panic_future(handler(
-            envelope,
+        let delivery = Delivery {
             attempts,
-            queue.to_owned(),
-            env.clone(),
-        ))
-        .await
-        .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
+            max_attempts: self.max_attempts,
+            queue: queue.to_owned(),
+            env: env.clone(),
+        };
+        let result = crate::panic::catch_panic_future(handler(envelope, delivery))
+            .await
+            .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
         let mut random = [0u8; 4];
         crate::platform::fill_random(&mut random);
         let action = decide(
@@ -369,7 +400,11 @@ impl Consumer {
             u32::from_le_bytes(random),
         );
         let reason = match &result {
-            Err(Failure::Transient(r)) | Err(Failure::Permanent(r)) => Some(r.as_str()),
+            Err(
+                Failure::Transient(r)
+                | Failure::Permanent(r)
+                | Failure::RetryAfter { reason: r, .. },
+            ) => Some(r.as_str()),
             Ok(()) => None,
         };
         log(
@@ -596,6 +631,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_capped() {
+        let failed = Err(Failure::RetryAfter {
+            reason: "429".into(),
+            seconds: 30,
+        });
+        assert_eq!(
+            decide(&failed, 1, 3, &B, 0),
+            Action::Retry { delay_seconds: 30 }
+        );
+        let huge = Err(Failure::RetryAfter {
+            reason: "429".into(),
+            seconds: u32::MAX,
+        });
+        assert_eq!(
+            decide(&huge, 1, 3, &B, 0),
+            Action::Retry {
+                delay_seconds: 43_200
+            }
+        );
+        assert!(matches!(
+            decide(&failed, 3, 3, &B, 0),
+            Action::DeadLetter { .. }
+        ));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The flagship gateway. So far: health, KV browse/get/put/delete under `/v1/kv`,
-//! a queue-backed write path with a consumer and a dead-letter log, and the `www/`
+//! a queue-backed write path with a consumer and a dead-letter log, fan-out to
+//! signed webhooks and queues under `/v1/topics` and `/v1/events`, and the `www/`
 //! console served by Workers Static Assets.
 
+use edgeway::fanout::model::{DeliveryTask, SubscriptionView};
+use edgeway::fanout::ssrf::SsrfPolicy;
+use edgeway::fanout::{Fanout, NewEvent, NewSubscription, DELIVERY_KIND};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, timing};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
@@ -81,6 +85,104 @@ async fn dead_letter(store: Store, Path(id): Path<String>) -> Result<Json<Value>
     Ok(Json(serde_json::to_value(letter)?))
 }
 
+/// The fan-out publisher for this worker. Webhook targets must be public `https`
+/// URLs, unless `WEBHOOK_ALLOW_HOSTS` (a comma-separated list, for local
+/// development only) names the host.
+fn fanout(env: &edgeway::worker::Env) -> Result<Fanout, Error> {
+    let allow = env
+        .var("WEBHOOK_ALLOW_HOSTS")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let hosts: Vec<&str> = allow
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let policy = if hosts.is_empty() {
+        SsrfPolicy::production()
+    } else {
+        SsrfPolicy::development(hosts)
+    };
+    Ok(Fanout::new(
+        edgeway::kv::Kv::from_env(env, "STORE")?,
+        edgeway::queue::Producer::from_env(env, "EVENTS")?,
+        policy,
+    ))
+}
+
+async fn subscribe(
+    env: edgeway::worker::Env,
+    Path(topic): Path<String>,
+    Json(new): Json<NewSubscription>,
+) -> Result<(StatusCode, Json<SubscriptionView>), Error> {
+    let sub = fanout(&env)?.subscribe(&topic, new).await?;
+    Ok((StatusCode::CREATED, Json(sub.view())))
+}
+
+async fn list_subscriptions(
+    env: edgeway::worker::Env,
+    Path(topic): Path<String>,
+) -> Result<Json<Vec<SubscriptionView>>, Error> {
+    let subs = fanout(&env)?.subscriptions(&topic).await?;
+    Ok(Json(subs.iter().map(|s| s.view()).collect()))
+}
+
+async fn unsubscribe(
+    env: edgeway::worker::Env,
+    Path((topic, id)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    if fanout(&env)?.unsubscribe(&topic, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::not_found(format!(
+            "no subscription {id:?} on topic {topic:?}"
+        )))
+    }
+}
+
+async fn publish(
+    env: edgeway::worker::Env,
+    Path(topic): Path<String>,
+    Json(new): Json<NewEvent>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let (event, matched) = fanout(&env)?.publish(&topic, new).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": event.id, "matched": matched })),
+    ))
+}
+
+async fn show_event(
+    env: edgeway::worker::Env,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Error> {
+    let (event, deliveries) = fanout(&env)?
+        .event(&id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no event {id:?} (unknown or expired)")))?;
+    Ok(Json(json!({ "event": event, "deliveries": deliveries })))
+}
+
+#[derive(Deserialize)]
+struct ReplayQuery {
+    subscription: Option<String>,
+}
+
+async fn replay(
+    env: edgeway::worker::Env,
+    Path(id): Path<String>,
+    Query(q): Query<ReplayQuery>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let matched = fanout(&env)?
+        .replay(&id, q.subscription.as_deref())
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no event {id:?} (unknown or expired)")))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "matched": matched })),
+    ))
+}
+
 fn app() -> App {
     let kv = App::new()
         .layer(body_limit(1 << 20))
@@ -98,6 +200,18 @@ fn app() -> App {
         .tag("queues")
         .get("/v1/dead-letters/{id}", dead_letter)
         .tag("queues")
+        .post("/v1/topics/{topic}/subscriptions", subscribe)
+        .tag("fanout")
+        .get("/v1/topics/{topic}/subscriptions", list_subscriptions)
+        .tag("fanout")
+        .delete("/v1/topics/{topic}/subscriptions/{id}", unsubscribe)
+        .tag("fanout")
+        .post("/v1/topics/{topic}/events", publish)
+        .tag("fanout")
+        .get("/v1/events/{id}", show_event)
+        .tag("fanout")
+        .post("/v1/events/{id}/replay", replay)
+        .tag("fanout")
 }
 
 fn consumer() -> Consumer {
@@ -108,6 +222,9 @@ fn consumer() -> Consumer {
                 .put_text(&job.body.key, &job.body.value, PutOptions::new())
                 .await
                 .map_err(Failure::from)
+        })
+        .on(DELIVERY_KIND, |job: Job<DeliveryTask>| async move {
+            fanout(job.env())?.deliver(&job).await
         })
         .max_attempts(5)
         .backoff(Backoff::default())

@@ -1,0 +1,365 @@
+//! The fan-out publisher on KV and Queues: subscriptions per topic, publish (one
+//! batched enqueue of delivery tasks), delivery with signing and a delivery log,
+//! and replay.
+//!
+//! KV layout: `topic:<topic>` holds the topic's subscriptions (one read per
+//! publish), `event:<id>` the event (with a TTL, for replay), and
+//! `delivery:<event id>:<subscription id>` the delivery log.
+
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::model::{
+    classify, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent, NewSubscription,
+    Status, Subscription, Target, WebhookOutcome,
+};
+use super::ssrf::SsrfPolicy;
+use super::webhook::{signature_headers, WebhookSecret};
+use crate::error::Error;
+use crate::kv::{Kv, PutOptions};
+use crate::queue::{Envelope, Failure, Job, Producer, SendOptions};
+
+/// The envelope kind of delivery tasks; register [`Fanout::deliver`] for it.
+pub const DELIVERY_KIND: &str = "fanout.deliver";
+
+/// How long a webhook may take to answer.
+pub const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
+
+#[wasm_bindgen(inline_js = r#"
+export function post_webhook(url, headers, body, timeoutMs) {
+  return fetch(url, {
+    method: "POST",
+    headers,
+    body: body.slice(),
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).then(async (res) => {
+    const text = await res.text().catch(() => "");
+    return [res.status, res.headers.get("retry-after"), text.slice(0, 200)];
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn post_webhook(
+        url: &str,
+        headers: &JsValue,
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// Fan-out over a KV namespace and the queue that carries delivery tasks.
+pub struct Fanout {
+    kv: Kv,
+    deliveries: Producer<Envelope>,
+    policy: SsrfPolicy,
+    event_ttl_seconds: u64,
+}
+
+impl Fanout {
+    /// A publisher storing in `kv` and enqueueing on `deliveries`, checking webhook
+    /// URLs against `policy`. Events are kept for a day.
+    pub fn new(kv: Kv, deliveries: Producer<Envelope>, policy: SsrfPolicy) -> Self {
+        Self {
+            kv,
+            deliveries,
+            policy,
+            event_ttl_seconds: 86_400,
+        }
+    }
+
+    /// How long events (and their delivery logs) stay replayable, in seconds (≥ 60).
+    pub fn event_ttl(mut self, seconds: u64) -> Self {
+        self.event_ttl_seconds = seconds.max(60);
+        self
+    }
+
+    /// The subscriptions of `topic`.
+    pub async fn subscriptions(&self, topic: &str) -> Result<Vec<Subscription>, Error> {
+        super::model::check_topic(topic)?;
+        Ok(self
+            .kv
+            .get_json(&format!("topic:{topic}"))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn save_subscriptions(&self, topic: &str, subs: &[Subscription]) -> Result<(), Error> {
+        self.kv
+            .put_json(&format!("topic:{topic}"), &subs, PutOptions::new())
+            .await
+    }
+
+    /// Validates and adds a subscription. Concurrent changes to one topic's
+    /// subscriptions are last-writer-wins (KV has no transactions).
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        new: NewSubscription,
+    ) -> Result<Subscription, Error> {
+        let sub = new.into_subscription(topic, &self.policy)?;
+        let mut subs = self.subscriptions(topic).await?;
+        subs.push(sub.clone());
+        self.save_subscriptions(topic, &subs).await?;
+        Ok(sub)
+    }
+
+    /// Removes a subscription; `false` when there was none.
+    pub async fn unsubscribe(&self, topic: &str, id: &str) -> Result<bool, Error> {
+        let mut subs = self.subscriptions(topic).await?;
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        if subs.len() == before {
+            return Ok(false);
+        }
+        self.save_subscriptions(topic, &subs).await?;
+        Ok(true)
+    }
+
+    async fn set_status(&self, topic: &str, id: &str, status: Status) -> Result<(), Error> {
+        let mut subs = self.subscriptions(topic).await?;
+        if let Some(sub) = subs.iter_mut().find(|s| s.id == id) {
+            if sub.status != Status::Disabled {
+                sub.status = status;
+            }
+        }
+        self.save_subscriptions(topic, &subs).await
+    }
+
+    /// Publishes: validates, stores the event for replay, and enqueues one delivery
+    /// task per matching subscriber in as few `sendBatch` calls as the limits allow.
+    /// Returns the event and how many subscribers matched, once the enqueue is durable.
+    pub async fn publish(&self, topic: &str, new: NewEvent) -> Result<(Event, usize), Error> {
+        let event = new.into_event(topic)?;
+        // Storing the event and reading the subscribers do not depend on each other.
+        let event_key = format!("event:{}", event.id);
+        let store = self.kv.put_json(
+            &event_key,
+            &event,
+            PutOptions::new().expiration_ttl(self.event_ttl_seconds),
+        );
+        let (stored, subs) = futures_util::future::join(store, self.subscriptions(topic)).await;
+        stored?;
+        let subs = subs?;
+        let matched = subs
+            .iter()
+            .filter(|s| s.wants(&event))
+            .map(|s| s.id.as_str());
+        let count = self.enqueue(&event, matched).await?;
+        Ok((event, count))
+    }
+
+    async fn enqueue<'a>(
+        &self,
+        event: &Event,
+        subscription_ids: impl Iterator<Item = &'a str>,
+    ) -> Result<usize, Error> {
+        let tasks = subscription_ids
+            .map(|subscription_id| {
+                Envelope::new(
+                    DELIVERY_KIND,
+                    &DeliveryTask {
+                        event_id: event.id.clone(),
+                        topic: event.topic.clone(),
+                        subscription_id: subscription_id.to_owned(),
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !tasks.is_empty() {
+            self.deliveries
+                .send_batch(&tasks, SendOptions::default())
+                .await?;
+        }
+        Ok(tasks.len())
+    }
+
+    /// The event and its delivery log, while it is within its TTL.
+    pub async fn event(&self, id: &str) -> Result<Option<(Event, Vec<DeliveryRecord>)>, Error> {
+        let Some(event) = self.kv.get_json::<Event>(&format!("event:{id}")).await? else {
+            return Ok(None);
+        };
+        let mut records = Vec::new();
+        for key in self.kv.list(&format!("delivery:{id}:")).await? {
+            if let Some(record) = self.kv.get_json::<DeliveryRecord>(&key.name).await? {
+                records.push(record);
+            }
+        }
+        Ok(Some((event, records)))
+    }
+
+    /// Delivers the event again to every current subscriber it matches, or to one.
+    /// `None` when the event is unknown or expired.
+    pub async fn replay(&self, id: &str, only: Option<&str>) -> Result<Option<usize>, Error> {
+        let Some(event) = self.kv.get_json::<Event>(&format!("event:{id}")).await? else {
+            return Ok(None);
+        };
+        let subs = self.subscriptions(&event.topic).await?;
+        let ids = subs
+            .iter()
+            .filter(|s| s.wants(&event) && only.is_none_or(|o| o == s.id))
+            .map(|s| s.id.as_str());
+        self.enqueue(&event, ids).await.map(Some)
+    }
+
+    /// Runs one delivery task: the consumer handler for [`DELIVERY_KIND`].
+    pub async fn deliver(&self, job: &Job<DeliveryTask>) -> Result<(), Failure> {
+        let task = &job.body;
+        let Some(event) = self
+            .kv
+            .get_json::<Event>(&format!("event:{}", task.event_id))
+            .await?
+        else {
+            return Err(Failure::permanent(format!(
+                "event {} expired before delivery",
+                task.event_id
+            )));
+        };
+        let subs = self.subscriptions(&task.topic).await?;
+        let log_key = format!("delivery:{}:{}", task.event_id, task.subscription_id);
+        let previous: Option<DeliveryRecord> = self.kv.get_json(&log_key).await?;
+        let now = crate::platform::now_ms() as u64;
+        let mut record = previous.unwrap_or(DeliveryRecord {
+            subscription_id: task.subscription_id.clone(),
+            state: DeliveryState::Retrying,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            first_attempt_ms: now,
+            last_attempt_ms: now,
+        });
+        record.attempts += 1;
+        record.last_attempt_ms = now;
+        let Some(sub) = subs.into_iter().find(|s| s.id == task.subscription_id) else {
+            record.state = DeliveryState::Skipped;
+            record.last_error = Some("the subscription was deleted".into());
+            return self.log(&log_key, &record).await;
+        };
+        if sub.status == Status::Disabled {
+            record.state = DeliveryState::Skipped;
+            record.last_error = Some("the subscription is disabled".into());
+            return self.log(&log_key, &record).await;
+        }
+        let result = match &sub.target {
+            Target::Queue { binding } => self.to_queue(job, binding, &event).await,
+            Target::Webhook { url, secrets } => {
+                self.to_webhook(url, secrets, &event, &mut record).await
+            }
+        };
+        match &result {
+            Ok(()) => {
+                record.state = DeliveryState::Delivered;
+                record.last_error = None;
+            }
+            Err(failure) => {
+                let (reason, final_failure) = match failure {
+                    Failure::Permanent(r) => (r.clone(), true),
+                    Failure::Transient(r) | Failure::RetryAfter { reason: r, .. } => {
+                        (r.clone(), job.is_last_attempt())
+                    }
+                };
+                record.last_error = Some(reason);
+                record.state = if final_failure {
+                    DeliveryState::Failed
+                } else {
+                    DeliveryState::Retrying
+                };
+                if final_failure && sub.status == Status::Active {
+                    self.set_status(&sub.topic, &sub.id, Status::Failing)
+                        .await?;
+                }
+            }
+        }
+        self.log(&log_key, &record).await?;
+        result
+    }
+
+    async fn log(&self, key: &str, record: &DeliveryRecord) -> Result<(), Failure> {
+        self.kv
+            .put_json(
+                key,
+                record,
+                PutOptions::new().expiration_ttl(self.event_ttl_seconds),
+            )
+            .await
+            .map_err(Failure::from)
+    }
+
+    async fn to_queue(
+        &self,
+        job: &Job<DeliveryTask>,
+        binding: &str,
+        event: &Event,
+    ) -> Result<(), Failure> {
+        let producer = Producer::<Envelope>::from_env(job.env(), binding)
+            .map_err(|e| Failure::permanent(e.detail()))?;
+        let envelope = Envelope::with_id(event.event_type.clone(), event.id.clone(), event)?;
+        producer.send(&envelope).await.map_err(Failure::from)
+    }
+
+    async fn to_webhook(
+        &self,
+        url: &str,
+        secrets: &[String],
+        event: &Event,
+        record: &mut DeliveryRecord,
+    ) -> Result<(), Failure> {
+        // Re-checked at delivery: the policy may have tightened since subscribing.
+        self.policy
+            .check(url)
+            .map_err(|e| Failure::permanent(e.detail()))?;
+        let secrets = secrets
+            .iter()
+            .map(|s| WebhookSecret::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::permanent(e.detail()))?;
+        let body = serde_json::to_vec(event).map_err(|e| Failure::permanent(e.to_string()))?;
+        let timestamp = (crate::platform::now_ms() / 1000.0) as u64;
+        let headers = Object::new();
+        let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
+        for (name, value) in signature_headers(&secrets, &event.id, timestamp, &body) {
+            let _ = Reflect::set(&headers, &name.into(), &value.into());
+        }
+        let answer = match post_webhook(url, &headers, &body, WEBHOOK_TIMEOUT_MS) {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
+        let answer = answer.map_err(|e| {
+            Failure::transient(format!(
+                "webhook request failed: {}",
+                crate::queue::js_message(&e)
+            ))
+        })?;
+        let answer: js_sys::Array = answer.into();
+        let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+        let retry_after = answer.get(1).as_string();
+        let excerpt = answer.get(2).as_string().unwrap_or_default();
+        record.last_status = Some(status);
+        match classify(status, retry_after.as_deref()) {
+            WebhookOutcome::Delivered => Ok(()),
+            WebhookOutcome::Gone => {
+                self.set_status(&event.topic, &record.subscription_id, Status::Disabled)
+                    .await?;
+                Err(Failure::permanent(
+                    "410 Gone: the subscription is now disabled",
+                ))
+            }
+            WebhookOutcome::Retry {
+                after_seconds: Some(seconds),
+            } => Err(Failure::RetryAfter {
+                reason: format!("webhook answered {status}: {excerpt}"),
+                seconds,
+            }),
+            WebhookOutcome::Retry {
+                after_seconds: None,
+            } => Err(Failure::transient(format!(
+                "webhook answered {status}: {excerpt}"
+            ))),
+            WebhookOutcome::Failed => Err(Failure::transient(format!(
+                "webhook answered {status} (only 2xx counts; redirects are not followed): {excerpt}"
+            ))),
+        }
+    }
+}
