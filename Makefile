@@ -62,6 +62,7 @@ test-native: ## Native unit tests, doctests and e2e tests in workerd
 bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
 	node bench/hotpath.mjs --json bench/results/hotpath.json
 	cargo bench -p edgeway-router-bench --bench router
+	cargo run --release -p edgeway-fanout-bench
 
 bench-tools:
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk; }

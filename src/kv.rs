@@ -231,17 +231,8 @@ impl Kv {
 
     /// Writes text.
     pub async fn put_text(&self, key: &str, value: &str, options: PutOptions) -> Result<(), Error> {
-        check_key(key)?;
-        check_value(value.len())?;
-        options.check()?;
-        let put = self
-            .store
-            .put(key, value)
-            .map_err(|e| kv_error("put", key, e))?;
-        apply(put, &options)?
-            .execute()
+        self.write(key, value.len(), &options, |store| store.put(key, value))
             .await
-            .map_err(|e| kv_error("put", key, e))
     }
 
     /// Writes bytes.
@@ -251,14 +242,25 @@ impl Kv {
         value: &[u8],
         options: PutOptions,
     ) -> Result<(), Error> {
+        self.write(key, value.len(), &options, |store| {
+            store.put_bytes(key, value)
+        })
+        .await
+    }
+
+    /// Checks every limit, then runs the write `start` begins.
+    async fn write(
+        &self,
+        key: &str,
+        len: usize,
+        options: &PutOptions,
+        start: impl FnOnce(&worker::KvStore) -> Result<worker::kv::PutOptionsBuilder, worker::KvError>,
+    ) -> Result<(), Error> {
         check_key(key)?;
-        check_value(value.len())?;
+        check_value(len)?;
         options.check()?;
-        let put = self
-            .store
-            .put_bytes(key, value)
-            .map_err(|e| kv_error("put", key, e))?;
-        apply(put, &options)?
+        let put = start(&self.store).map_err(|e| kv_error("put", key, e))?;
+        apply(put, options)?
             .execute()
             .await
             .map_err(|e| kv_error("put", key, e))

@@ -70,12 +70,12 @@ impl From<BatchError> for Error {
             err.unsent.start,
             err.unsent.end
         );
-        let err2 = if err.error.status().is_client_error() {
+        let converted = if err.error.status().is_client_error() {
             Error::with_status(err.error.status(), detail)
         } else {
             Error::internal(detail)
         };
-        err2.with_member("failed_chunk", err.chunk.to_string())
+        converted.with_member("failed_chunk", err.chunk.to_string())
     }
 }
 
