@@ -5,6 +5,9 @@
 # present at the right version. Versions come from the committed lock files
 # (Cargo.lock, package-lock.json, requirements-test.txt), so the CLI tools can
 # never drift from the crates they serve.
+#
+# The Makefile (and the e2e harness) then export WASM_BINDGEN_BIN, WASM_OPT_BIN and
+# ESBUILD_BIN pointing at these tools, so worker-build never tries to download them.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
