@@ -178,6 +178,54 @@ fn retry_after_from_a_429_is_honoured() {
 }
 
 #[test]
+fn a_receiver_that_stays_down_ends_in_the_dlq_and_the_subscription_is_marked_failing() {
+    let sub = subscribe("down", "/down", Value::Null);
+    let (id, _) = publish("down", json!({"type": "t"}));
+    // The gateway's consumer gives up after 5 attempts (backoff 2 s doubling, with
+    // full jitter: about 15 s on average, at most 30 s).
+    wait_until("the delivery to fail for good", || {
+        let doc = gateway().get(&format!("/v1/events/{id}")).unwrap().json();
+        doc["deliveries"][0]["state"] == "failed"
+    });
+    let doc = gateway().get(&format!("/v1/events/{id}")).unwrap().json();
+    let record = &doc["deliveries"][0];
+    assert_eq!(record["attempts"], 5, "{record}");
+    assert_eq!(record["last_status"], 503);
+    assert!(
+        record["last_error"].as_str().unwrap().contains("503"),
+        "{record}"
+    );
+    assert_eq!(
+        deliveries_to("/down")
+            .iter()
+            .filter(|r| r["id"] == id.as_str())
+            .count(),
+        5
+    );
+    let subs = gateway()
+        .get("/v1/topics/down/subscriptions")
+        .unwrap()
+        .json();
+    assert_eq!(subs[0]["id"], sub.as_str());
+    assert_eq!(subs[0]["status"], "failing");
+    // The DLQ consumer recorded the dead letter, with the reason, in KV.
+    wait_until("the dead letter to be recorded", || {
+        let keys = gateway().get("/v1/kv?prefix=dead-letter:").unwrap().json();
+        keys.as_array().unwrap().iter().any(|k| {
+            let letter = gateway()
+                .get(&format!("/v1/kv/{}", k["name"].as_str().unwrap()))
+                .unwrap()
+                .json();
+            letter["original"]["body"]["event_id"] == id.as_str()
+                && letter["reason"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("gave up after 5 attempts")
+        })
+    });
+}
+
+#[test]
 fn gone_disables_the_subscription_and_replay_redelivers() {
     let gone = subscribe("replay", "/gone?sub=gone", Value::Null);
     let ok = subscribe("replay", "/ok?sub=replay", Value::Null);

@@ -9,6 +9,7 @@ Prints the port it listens on (127.0.0.1 only) and exits when its stdin closes
   POST /flaky       verify; the first 2 deliveries of each webhook-id get 500
   POST /slow        verify, answer 429 with Retry-After: 1 on the first delivery
   POST /gone        410 Gone
+  POST /down        verify, then always 503
   GET  /received    every delivery so far, as JSON
 Unverifiable deliveries get 401 and are recorded with verified = false.
 """
@@ -80,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(429, headers=[("retry-after", "1")]) if attempt == 1 else self.reply(204)
         if route == "/gone":
             return self.reply(410)
+        if route == "/down":
+            return self.reply(503)
         return self.reply(404)
 
 
