@@ -307,6 +307,29 @@ impl Worker {
         parse_response(&bytes)
     }
 
+    /// Polls `check` until it returns `Some`, for at most `timeout`, and returns
+    /// the value. Panics with `what` and this worker's logs when time runs out:
+    /// the one bounded wait the e2e tests use for asynchronous effects.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}; logs:\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_ready(&self, path: &str, timeout: Duration) -> Result<(), HarnessError> {
         let deadline = Instant::now() + timeout;
         let probe = ureq::Agent::config_builder()

@@ -306,17 +306,16 @@ fn a_panic_fails_one_request_while_others_in_flight_and_after_succeed() {
 
 /// Waits (bounded) for a log line containing `needle` and returns it.
 fn wait_for_log(worker: &Worker, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(line) = worker.logs().lines().find(|l| l.contains(needle)) {
+    worker.wait_for(
+        &format!("a log line with {needle:?}"),
+        Duration::from_secs(10),
+        || {
             // workerd prefixes console output; keep the JSON object.
-            return line[line.find('{').unwrap_or(0)..].to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needle:?}:\n{}",
-            worker.logs()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+            worker
+                .logs()
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(|line| line[line.find('{').unwrap_or(0)..].to_owned())
+        },
+    )
 }

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use edgeway::testing::Worker;
 use serde_json::{json, Value};
@@ -99,15 +98,7 @@ fn publish(topic: &str, event: Value) -> (String, u64) {
 }
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            gateway().logs()
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
+    gateway().wait_for(what, Duration::from_secs(60), || done().then_some(()));
 }
 
 fn deliveries_to(path: &str) -> Vec<Value> {

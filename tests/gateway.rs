@@ -1,8 +1,7 @@
 //! The gateway, deployed config and all: the root `wrangler.toml`.
 
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use edgeway::testing::Worker;
 
@@ -102,18 +101,8 @@ fn a_queued_write_is_applied_by_the_consumer() {
         )
         .unwrap();
     assert_eq!(res.status, 202, "{}", res.text());
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        let res = w.get("/v1/kv/later").unwrap();
-        if res.status == 200 {
-            assert_eq!(res.text(), "applied off the request path");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the consumer never wrote:\n{}",
-            w.logs()
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+    let res = w.wait_for("the consumer's write", Duration::from_secs(45), || {
+        Some(w.get("/v1/kv/later").unwrap()).filter(|res| res.status == 200)
+    });
+    assert_eq!(res.text(), "applied off the request path");
 }

@@ -2,8 +2,7 @@
 //! Miniflare's local KV and Queues (`tests/workers/queues`).
 
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use edgeway::testing::{TestResponse, Worker};
 use serde_json::{json, Value};
@@ -29,21 +28,9 @@ fn enqueue(kind: &str, body: Value) -> String {
 
 /// Polls `path` (bounded) until `done` accepts the response.
 fn wait_for(path: &str, what: &str, done: impl Fn(&TestResponse) -> bool) -> TestResponse {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    loop {
-        let res = worker().get(path).unwrap();
-        if done(&res) {
-            return res;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last answer {} {}\n{}",
-            res.status,
-            res.text(),
-            worker().logs()
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+    worker().wait_for(what, Duration::from_secs(45), || {
+        Some(worker().get(path).unwrap()).filter(|res| done(res))
+    })
 }
 
 #[test]
@@ -113,15 +100,10 @@ fn skipped_duplicates() -> usize {
 }
 
 fn wait_for_skips(at_least: usize) {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while skipped_duplicates() < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "fewer than {at_least} duplicates skipped:\n{}",
-            worker().logs()
-        );
-        thread::sleep(Duration::from_millis(250));
-    }
+    let what = format!("{at_least} skipped duplicates");
+    worker().wait_for(&what, Duration::from_secs(45), || {
+        (skipped_duplicates() >= at_least).then_some(())
+    });
 }
 
 #[test]
