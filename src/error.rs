@@ -168,6 +168,12 @@ impl Error {
         Self::new(ErrorKind::Internal, detail)
     }
 
+    /// The same error (kind, status, members) with a new detail.
+    pub(crate) fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
     /// Adds an extension member to the problem document (RFC 9457 §3.2).
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.extra.push((name, value.into()));

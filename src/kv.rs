@@ -13,7 +13,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
-use crate::http::StatusCode;
 
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -24,27 +23,22 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 /// The shortest `expiration_ttl` and `cache_ttl`, in seconds.
 pub const MIN_TTL_SECONDS: u64 = 60;
 
-fn limit(status: StatusCode, detail: String, which: &'static str) -> Error {
-    let err = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        Error::new(ErrorKind::PayloadTooLarge, detail)
-    } else {
-        Error::new(ErrorKind::BadRequest, detail)
-    };
-    err.with_member("limit", which)
+fn limit(kind: ErrorKind, detail: String, which: &'static str) -> Error {
+    Error::new(kind, detail).with_member("limit", which)
 }
 
 /// Rejects empty keys, `.` and `..`, and keys over [`MAX_KEY_BYTES`].
 pub fn check_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key == "." || key == ".." {
         return Err(limit(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!("{key:?} is not a valid KV key (empty, `.` and `..` are reserved)"),
             "kv-key",
         ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(limit(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!(
                 "a KV key can be at most {MAX_KEY_BYTES} bytes; this one is {}",
                 key.len()
@@ -59,7 +53,7 @@ pub fn check_key(key: &str) -> Result<(), Error> {
 pub fn check_value(len: usize) -> Result<(), Error> {
     if len > MAX_VALUE_BYTES {
         return Err(limit(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::PayloadTooLarge,
             format!("a KV value can be at most {MAX_VALUE_BYTES} bytes; this one is {len}"),
             "kv-value",
         ));
@@ -71,7 +65,7 @@ pub fn check_value(len: usize) -> Result<(), Error> {
 pub fn check_ttl(name: &'static str, seconds: u64) -> Result<(), Error> {
     if seconds < MIN_TTL_SECONDS {
         return Err(limit(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::BadRequest,
             format!("{name} is {seconds} s; KV requires at least {MIN_TTL_SECONDS} s"),
             "kv-ttl",
         ));
@@ -123,7 +117,7 @@ impl PutOptions {
             let len = metadata.to_string().len();
             if len > MAX_METADATA_BYTES {
                 return Err(limit(
-                    StatusCode::BAD_REQUEST,
+                    ErrorKind::BadRequest,
                     format!("KV metadata can be at most {MAX_METADATA_BYTES} bytes of JSON; this is {len}"),
                     "kv-metadata",
                 ));
@@ -377,6 +371,7 @@ fn next_cursor(list_complete: bool, cursor: Option<String>) -> (bool, Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::StatusCode;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 

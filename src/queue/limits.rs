@@ -4,7 +4,6 @@
 use std::ops::Range;
 
 use crate::error::{Error, ErrorKind};
-use crate::http::StatusCode;
 
 /// The largest message Queues accepts, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 128_000;
@@ -22,8 +21,8 @@ pub const PER_MESSAGE_OVERHEAD: usize = 256;
 pub fn check_message(index: Option<usize>, size: usize) -> Result<(), Error> {
     if size > MAX_MESSAGE_BYTES {
         let which = index.map_or_else(|| "the message".to_owned(), |i| format!("message {i}"));
-        return Err(Error::with_status(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        return Err(Error::new(
+            ErrorKind::PayloadTooLarge,
             format!("{which} is {size} bytes serialized; a queue message can be at most {MAX_MESSAGE_BYTES}"),
         )
         .with_member("limit", "queue-message-size"));
@@ -69,6 +68,7 @@ pub fn plan_chunks(sizes: &[usize]) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::StatusCode;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 

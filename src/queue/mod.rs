@@ -70,12 +70,10 @@ impl From<BatchError> for Error {
             err.unsent.start,
             err.unsent.end
         );
-        let converted = if err.error.status().is_client_error() {
-            Error::with_status(err.error.status(), detail)
-        } else {
-            Error::internal(detail)
-        };
-        converted.with_member("failed_chunk", err.chunk.to_string())
+        // Same kind and status as the cause (a 413 stays a payload-too-large problem).
+        err.error
+            .with_detail(detail)
+            .with_member("failed_chunk", err.chunk.to_string())
     }
 }
 
