@@ -45,19 +45,19 @@ fmt-check:
 	cargo fmt --all --check
 
 clippy:
-	cargo clippy --workspace --all-targets --features edgeway/testing,edgeway/fanout -- -D warnings
-	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout -- -D warnings
+	cargo clippy --workspace --all-targets --features edgeway/testing,edgeway/fanout,edgeway/jobs -- -D warnings
+	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout,edgeway/jobs -- -D warnings
 	cargo clippy $(WASM) -p hello -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features fanout
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout,jobs
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features fanout,jobs
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib --features fanout
+	cargo test $(WASM) -p edgeway --lib --features fanout,jobs
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
-	cargo test --workspace --features edgeway/testing,edgeway/fanout
+	cargo test --workspace --features edgeway/testing,edgeway/fanout,edgeway/jobs
 
 bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
 	node bench/hotpath.mjs --json bench/results/hotpath.json

@@ -47,6 +47,20 @@ pub enum ErrorKind {
     InvalidRoute,
     /// A handler asked for state that was never registered with [`App::state`](crate::App::state).
     MissingState,
+    /// The request's signature or credentials do not verify (401).
+    Unauthorized,
+    /// An upstream service (e.g. Lambda) failed or could not be reached (502).
+    /// Retryable.
+    Upstream,
+    /// An upstream service throttled the call (503). Retryable, after
+    /// [`Error::retry_after`] when the service said how long.
+    Throttled,
+    /// An upstream service refused the call for good: bad credentials, an unknown
+    /// function, a malformed request (502). Not retryable.
+    UpstreamRejected,
+    /// A Lambda function ran and reported an error (`X-Amz-Function-Error`, 502).
+    /// Not retryable: the same input fails the same way.
+    FunctionError,
     /// A handler panicked; the request got a 500 and the isolate kept serving.
     Panic,
     /// Anything else that failed on the server. Its detail is logged, never sent.
@@ -74,6 +88,11 @@ impl ErrorKind {
             Self::RouteConflict => "route-conflict",
             Self::InvalidRoute => "invalid-route",
             Self::MissingState => "missing-state",
+            Self::Unauthorized => "unauthorized",
+            Self::Upstream => "upstream",
+            Self::Throttled => "throttled",
+            Self::UpstreamRejected => "upstream-rejected",
+            Self::FunctionError => "function-error",
             Self::Panic => "panic",
             Self::Internal => "internal",
         }
@@ -87,6 +106,11 @@ impl ErrorKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CorsRejected => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Upstream | Self::UpstreamRejected | Self::FunctionError => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::Throttled => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidJson
             | Self::InvalidPathParam
             | Self::InvalidQuery
@@ -125,6 +149,7 @@ pub struct Error {
     status: StatusCode,
     detail: Cow<'static, str>,
     extra: Vec<(&'static str, String)>,
+    retry_after: Option<u32>,
 }
 
 impl Error {
@@ -135,6 +160,7 @@ impl Error {
             status: kind.default_status(),
             detail: detail.into(),
             extra: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -150,6 +176,7 @@ impl Error {
             status,
             detail: detail.into(),
             extra: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -178,6 +205,24 @@ impl Error {
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.extra.push((name, value.into()));
         self
+    }
+
+    /// Says how many seconds to wait before retrying (e.g. an upstream's
+    /// `Retry-After`). Rendered as the `retry-after` response header.
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Seconds to wait before retrying, when known.
+    pub fn retry_after(&self) -> Option<u32> {
+        self.retry_after
+    }
+
+    /// Whether trying the same thing again later may succeed: a throttled or
+    /// failing upstream.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Upstream | ErrorKind::Throttled)
     }
 
     /// The category.
@@ -252,6 +297,12 @@ impl IntoResponse for Error {
         let mut response = Response::builder(self.status)
             .header("content-type", "application/problem+json")
             .body(self.to_problem_json());
+        if let Some(seconds) = self.retry_after {
+            // A decimal number is always a valid header value.
+            let _ = response
+                .headers_mut()
+                .insert("retry-after", seconds.to_string());
+        }
         if self.status.is_server_error() {
             response.set_internal_error(self.detail.into_owned());
         }

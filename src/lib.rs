@@ -46,6 +46,8 @@
 #![warn(missing_docs)]
 
 mod app;
+#[cfg(feature = "aws")]
+pub mod aws;
 mod body;
 mod error;
 mod extract;
@@ -56,9 +58,13 @@ pub mod fanout;
 mod fast_path;
 mod handler;
 mod http;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 pub mod kv;
 pub mod middleware;
 pub mod observe;
+#[cfg(feature = "aws")]
+pub mod outbound;
 mod panic;
 pub mod platform;
 pub mod queue;
@@ -71,6 +77,8 @@ pub mod runtime;
 mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
+#[cfg(feature = "signing")]
+pub mod webhook;
 
 pub use app::{App, RouteInfo, RouteMatch, Service};
 pub use body::Body;

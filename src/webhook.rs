@@ -1,4 +1,5 @@
-//! Standard Webhooks v1 signing and verification.
+//! Standard Webhooks v1 signing and verification (feature `signing`): fan-out
+//! deliveries and job callbacks are both signed this way.
 //!
 //! A delivery carries `webhook-id` (stable across retries), `webhook-timestamp`
 //! (Unix seconds) and `webhook-signature`: space-separated `v1,<base64 HMAC-SHA256
@@ -119,8 +120,7 @@ pub fn verify(
     now_seconds: u64,
     tolerance_seconds: u64,
 ) -> Result<(), Error> {
-    let unauthorized =
-        |detail: &str| Error::with_status(crate::StatusCode::UNAUTHORIZED, detail.to_owned());
+    let unauthorized = |detail: &str| Error::new(ErrorKind::Unauthorized, detail.to_owned());
     let timestamp: u64 = timestamp
         .trim()
         .parse()

@@ -7,7 +7,8 @@ pub mod filter;
 pub mod model;
 pub mod publisher;
 pub mod ssrf;
-pub mod webhook;
+/// Standard Webhooks signing, shared with job callbacks.
+pub use crate::webhook;
 
 pub use filter::Filter;
 pub use model::{Event, NewEvent, NewSubscription, Subscription, Target};

@@ -6,10 +6,6 @@
 //! publish), `event:<id>` the event (with a TTL, for replay), and
 //! `delivery:<event id>:<subscription id>` the delivery log.
 
-use js_sys::{Object, Promise, Reflect};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
-
 use super::model::{
     classify, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent, NewSubscription,
     Status, Subscription, Target, WebhookOutcome,
@@ -18,6 +14,7 @@ use super::ssrf::SsrfPolicy;
 use super::webhook::{signature_headers, WebhookSecret};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
+use crate::outbound::OutboundRequest;
 use crate::queue::{Envelope, Failure, Job, Producer, SendOptions};
 
 /// The envelope kind of delivery tasks; register [`Fanout::deliver`] for it.
@@ -25,30 +22,6 @@ pub const DELIVERY_KIND: &str = "fanout.deliver";
 
 /// How long a webhook may take to answer.
 pub const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
-
-#[wasm_bindgen(inline_js = r#"
-export function post_webhook(url, headers, body, timeoutMs) {
-  return fetch(url, {
-    method: "POST",
-    headers,
-    body: body.slice(),
-    redirect: "manual",
-    signal: AbortSignal.timeout(timeoutMs),
-  }).then(async (res) => {
-    const text = await res.text().catch(() => "");
-    return [res.status, res.headers.get("retry-after"), text.slice(0, 200)];
-  });
-}
-"#)]
-extern "C" {
-    #[wasm_bindgen(catch)]
-    fn post_webhook(
-        url: &str,
-        headers: &JsValue,
-        body: &[u8],
-        timeout_ms: u32,
-    ) -> Result<Promise, JsValue>;
-}
 
 /// Fan-out over a KV namespace and the queue that carries delivery tasks.
 pub struct Fanout {
@@ -317,27 +290,27 @@ impl Fanout {
             .map_err(|e| Failure::permanent(e.detail()))?;
         let body = serde_json::to_vec(event).map_err(|e| Failure::permanent(e.to_string()))?;
         let timestamp = (crate::platform::now_ms() / 1000.0) as u64;
-        let headers = Object::new();
-        let _ = Reflect::set(&headers, &"content-type".into(), &"application/json".into());
-        for (name, value) in signature_headers(&secrets, &event.id, timestamp, &body) {
-            let _ = Reflect::set(&headers, &name.into(), &value.into());
-        }
-        let answer = match post_webhook(url, &headers, &body, WEBHOOK_TIMEOUT_MS) {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(e) => Err(e),
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        headers.extend(
+            signature_headers(&secrets, &event.id, timestamp, &body)
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        let request = OutboundRequest {
+            method: "POST",
+            url: url.to_owned(),
+            headers,
+            body,
+            timeout_ms: WEBHOOK_TIMEOUT_MS,
         };
-        let answer = answer.map_err(|e| {
-            Failure::transient(format!(
-                "webhook request failed: {}",
-                crate::queue::js_message(&e)
-            ))
-        })?;
-        let answer: js_sys::Array = answer.into();
-        let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
-        let retry_after = answer.get(1).as_string();
-        let excerpt = answer.get(2).as_string().unwrap_or_default();
+        let reply = crate::outbound::send(&request)
+            .await
+            .map_err(|e| Failure::transient(format!("webhook request failed: {}", e.detail())))?;
+        let status = reply.status;
+        let retry_after = reply.header("retry-after");
+        let excerpt = reply.excerpt(200);
         record.last_status = Some(status);
-        match classify(status, retry_after.as_deref()) {
+        match classify(status, retry_after) {
             WebhookOutcome::Delivered => Ok(()),
             WebhookOutcome::Gone => {
                 self.set_status(&event.topic, &record.subscription_id, Status::Disabled)

@@ -52,11 +52,18 @@ impl Failure {
 
 /// Client errors (4xx) are permanent; everything else may pass.
 impl From<Error> for Failure {
+    /// Client errors and function errors are permanent: the same input fails the
+    /// same way. A throttled upstream is retried after its `Retry-After` when it
+    /// gave one; anything else is transient.
     fn from(err: Error) -> Self {
-        if err.status().is_client_error() {
-            Self::Permanent(err.detail().to_owned())
-        } else {
-            Self::Transient(err.detail().to_owned())
+        let reason = err.detail().to_owned();
+        match (err.kind(), err.retry_after()) {
+            (_, Some(seconds)) if err.is_retryable() => Self::RetryAfter { reason, seconds },
+            (crate::ErrorKind::FunctionError | crate::ErrorKind::UpstreamRejected, _) => {
+                Self::Permanent(reason)
+            }
+            _ if err.status().is_client_error() => Self::Permanent(reason),
+            _ => Self::Transient(reason),
         }
     }
 }

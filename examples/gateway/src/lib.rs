@@ -1,7 +1,10 @@
 //! The flagship gateway. So far: health, KV browse/get/put/delete under `/v1/kv`,
 //! a queue-backed write path with a consumer and a dead-letter log, fan-out to
-//! signed webhooks and queues under `/v1/topics` and `/v1/events`, and the `www/`
-//! console served by Workers Static Assets.
+//! signed webhooks and queues under `/v1/topics` and `/v1/events`, jobs offloaded
+//! to AWS Lambda under `/v1/jobs`, and the `www/` console served by Workers Static
+//! Assets.
+
+mod jobs;
 
 use edgeway::fanout::model::{DeliveryTask, SubscriptionView};
 use edgeway::fanout::ssrf::SsrfPolicy;
@@ -190,6 +193,16 @@ fn app() -> App {
         .get("/{*key}", get_key)
         .put("/{*key}", put_key)
         .delete("/{*key}", delete_key);
+    let jobs = App::new()
+        .layer(body_limit(jobs::INPUT_LIMIT))
+        .post("/{kind}", jobs::submit)
+        .tag("jobs")
+        .get("/{id}", jobs::show)
+        .tag("jobs")
+        .get("/{id}/input", jobs::input)
+        .tag("jobs")
+        .post("/{id}/result", jobs::result)
+        .tag("jobs");
     App::new()
         .layer(request_id)
         .layer(timing)
@@ -212,6 +225,7 @@ fn app() -> App {
         .tag("fanout")
         .post("/v1/events/{id}/replay", replay)
         .tag("fanout")
+        .nest("/v1/jobs", jobs)
 }
 
 fn consumer() -> Consumer {
@@ -226,6 +240,7 @@ fn consumer() -> Consumer {
         .on(DELIVERY_KIND, |job: Job<DeliveryTask>| async move {
             fanout(job.env())?.deliver(&job).await
         })
+        .on(edgeway::jobs::INVOKE_KIND, jobs::invoke)
         .max_attempts(5)
         .backoff(Backoff::default())
         .dead_letter_queue("EVENTS_DLQ", "edgeway-events-dlq")

@@ -1,0 +1,234 @@
+//! Jobs: heavy work offloaded to AWS Lambda (`/v1/jobs`).
+//!
+//! Configuration: the secrets `JOBS_SIGNING_KEY`, `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY` (and optional `AWS_SESSION_TOKEN`); the vars
+//! `AWS_REGION`, `JOBS_FUNCTION`, optional `LAMBDA_ENDPOINT` (a local emulator) and
+//! optional `PUBLIC_URL` (the origin the function calls back; by default the
+//! origin the job was submitted to).
+
+use edgeway::aws::{Lambda, LambdaConfig};
+use edgeway::jobs::{JobKeys, JobRecord, JobTask, Jobs};
+use edgeway::kv::Kv;
+use edgeway::queue::{Failure, Job, Producer};
+use edgeway::worker::Env;
+use edgeway::{Error, ErrorKind, HeaderMap, Json, Path, Query, Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The job kinds the gateway accepts, with the inputs they take.
+const KINDS: &[(&str, &str)] = &[
+    (
+        "thumbnail",
+        "an image (image/png, image/jpeg, image/gif or image/webp)",
+    ),
+    ("wordcount", r#"JSON {"text": "…"}"#),
+];
+
+/// The largest input accepted (KV holds up to 25 MiB; images rarely need more).
+pub const INPUT_LIMIT: usize = 8 << 20;
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+fn pipeline(env: &Env) -> Result<Jobs, Error> {
+    let key = var(env, "JOBS_SIGNING_KEY").ok_or_else(|| {
+        Error::with_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "jobs are not configured on this gateway: set the JOBS_SIGNING_KEY secret",
+        )
+    })?;
+    Ok(Jobs::new(
+        Kv::from_env(env, "STORE")?,
+        Producer::from_env(env, "EVENTS")?,
+        JobKeys::new(&key)?,
+    ))
+}
+
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    &url[..end]
+}
+
+/// Checks the input against its kind before anything is stored.
+fn validate(kind: &str, content_type: &str, input: &[u8]) -> Result<(), Error> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match kind {
+        "thumbnail" => {
+            if !matches!(
+                essence,
+                "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+            ) {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedMediaType,
+                    format!("a thumbnail job takes {}, not {essence:?}", KINDS[0].1),
+                ));
+            }
+            if input.is_empty() {
+                return Err(Error::bad_request("the image is empty"));
+            }
+            Ok(())
+        }
+        "wordcount" => {
+            if essence != "application/json" {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedMediaType,
+                    "a wordcount job takes application/json",
+                ));
+            }
+            #[derive(Deserialize)]
+            #[allow(dead_code)]
+            struct Input {
+                text: String,
+            }
+            serde_json::from_slice::<Input>(input).map_err(|e| {
+                let kind = if e.is_syntax() || e.is_eof() {
+                    ErrorKind::InvalidJson
+                } else {
+                    ErrorKind::JsonShape
+                };
+                Error::new(
+                    kind,
+                    format!(r#"a wordcount job takes {{"text": "…"}}: {e}"#),
+                )
+            })?;
+            Ok(())
+        }
+        _ => {
+            let known: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+            Err(Error::not_found(format!(
+                "no job kind {kind:?}; this gateway runs {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// `POST /v1/jobs/{kind}`: validate, store, enqueue; `202 {id, status}`.
+pub async fn submit(
+    env: Env,
+    Path(kind): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<(StatusCode, Json<JobRecord>), Error> {
+    let content_type = headers.get("content-type").unwrap_or("").to_owned();
+    let public = var(&env, "PUBLIC_URL");
+    let origin = public
+        .as_deref()
+        .unwrap_or_else(|| origin(req.url()))
+        .to_owned();
+    let input = <Vec<u8> as edgeway::FromRequest>::from_request(req).await?;
+    edgeway::jobs::model::check_kind(&kind)?;
+    validate(&kind, &content_type, &input)?;
+    let record = pipeline(&env)?
+        .submit(&kind, &content_type, &input, &origin)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(record)))
+}
+
+/// `GET /v1/jobs/{id}`: status, attempts, timings and result.
+pub async fn show(env: Env, Path(id): Path<String>) -> Result<Json<JobRecord>, Error> {
+    pipeline(&env)?
+        .get(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::not_found(format!("no job {id:?} (unknown or expired)")))
+}
+
+#[derive(Deserialize)]
+pub struct InputQuery {
+    expires: u64,
+    signature: String,
+}
+
+/// `GET /v1/jobs/{id}/input?expires&signature`: the input, for the function.
+pub async fn input(
+    env: Env,
+    Path(id): Path<String>,
+    Query(q): Query<InputQuery>,
+) -> Result<Response, Error> {
+    let (content_type, bytes) = pipeline(&env)?.input(&id, q.expires, &q.signature).await?;
+    Ok(Response::builder(StatusCode::OK)
+        .header("content-type", content_type)
+        .header("cache-control", "no-store")
+        .body(bytes))
+}
+
+/// `POST /v1/jobs/{id}/result`: the function's signed callback.
+pub async fn result(
+    env: Env,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> Result<Json<Value>, Error> {
+    let record = pipeline(&env)?
+        .complete(&id, |name| headers.get(name).map(str::to_owned), &body)
+        .await?;
+    Ok(Json(json!({ "id": record.id, "status": record.status })))
+}
+
+/// The consumer handler for `jobs.invoke`.
+pub async fn invoke(job: Job<JobTask>) -> Result<(), Failure> {
+    let env = job.env();
+    let jobs = pipeline(env).map_err(|e| Failure::permanent(e.detail()))?;
+    let lambda = LambdaConfig::from_env(env)
+        .map(Lambda::new)
+        .map_err(|e| Failure::permanent(e.detail()));
+    let function = var(env, "JOBS_FUNCTION").unwrap_or_else(|| "edgeway-jobs".into());
+    match lambda {
+        Ok(lambda) => jobs.invoke(&job, &lambda, &function).await,
+        Err(failure) => Err(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_checked_per_kind() {
+        assert!(validate("thumbnail", "image/png", b"\x89PNG").is_ok());
+        assert_eq!(
+            validate("thumbnail", "text/plain", b"x")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::UnsupportedMediaType
+        );
+        assert!(validate("thumbnail", "image/png", b"").is_err());
+        assert!(validate("wordcount", "application/json", br#"{"text":"a b"}"#).is_ok());
+        assert_eq!(
+            validate("wordcount", "application/json", br#"{"text":1}"#)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::JsonShape
+        );
+        assert_eq!(
+            validate("wordcount", "application/json", b"{")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidJson
+        );
+        assert_eq!(
+            validate("mine-bitcoin", "application/json", b"{}")
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn the_origin_is_scheme_host_and_port() {
+        assert_eq!(
+            origin("http://127.0.0.1:8787/v1/jobs/x?y"),
+            "http://127.0.0.1:8787"
+        );
+        assert_eq!(origin("https://edge.example"), "https://edge.example");
+    }
+}

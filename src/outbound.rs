@@ -1,0 +1,124 @@
+//! Outbound HTTP from the worker: one thin `fetch` adapter shared by the Lambda
+//! client and webhook delivery.
+//!
+//! Redirects are never followed (a 3xx is an answer, not an instruction: following
+//! one could leave the SSRF guard's checks behind), and every call has a timeout.
+
+use js_sys::{Array, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::{Error, ErrorKind};
+
+#[wasm_bindgen(inline_js = r#"
+export function outbound_fetch(method, url, headers, body, timeoutMs) {
+  return fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : body.slice(),
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).then(async (res) => [res.status, [...res.headers], new Uint8Array(await res.arrayBuffer())]);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn outbound_fetch(
+        method: &str,
+        url: &str,
+        headers: &Array,
+        body: Option<Vec<u8>>,
+        timeout_ms: u32,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// A request to send.
+#[derive(Clone, Debug)]
+pub struct OutboundRequest {
+    /// The method.
+    pub method: &'static str,
+    /// The absolute URL.
+    pub url: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body; empty sends none.
+    pub body: Vec<u8>,
+    /// How long to wait for the whole answer.
+    pub timeout_ms: u32,
+}
+
+/// What came back.
+#[derive(Clone, Debug)]
+pub struct OutboundReply {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower-case, as `Headers` iterates them) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl OutboundReply {
+    /// The first value of `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Up to `max` bytes of the body as text, for error messages.
+    pub fn excerpt(&self, max: usize) -> String {
+        let end = self.body.len().min(max);
+        String::from_utf8_lossy(&self.body[..end]).into_owned()
+    }
+}
+
+/// Sends `request` with the runtime's `fetch`. A network failure or a timeout is a
+/// retryable [`ErrorKind::Upstream`] error.
+pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
+    let headers = Array::new();
+    for (name, value) in &request.headers {
+        headers.push(&Array::of2(&name.into(), &value.into()));
+    }
+    let body = (!request.body.is_empty()).then(|| request.body.clone());
+    let answer = match outbound_fetch(
+        request.method,
+        &request.url,
+        &headers,
+        body,
+        request.timeout_ms,
+    ) {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::Upstream,
+            format!(
+                "{} {} failed: {}",
+                request.method,
+                request.url,
+                crate::queue::js_message(&e)
+            ),
+        )
+    })?;
+    let answer: Array = answer.into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let headers = Array::from(&answer.get(1))
+        .iter()
+        .map(|pair| {
+            let pair = Array::from(&pair);
+            (
+                pair.get(0).as_string().unwrap_or_default(),
+                pair.get(1).as_string().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let body = Uint8Array::from(answer.get(2)).to_vec();
+    Ok(OutboundReply {
+        status,
+        headers,
+        body,
+    })
+}

@@ -1,0 +1,321 @@
+//! Jobs offloaded to Lambda, end to end: the gateway in workerd, its queue
+//! consumer invoking Lambda with SigV4, and the function calling back.
+//!
+//! Two Lambda stand-ins, both real software rather than mocks of our own:
+//! - **moto** (`tests/support/moto_lambda.py`) with SigV4 enforced: it checks our
+//!   signature against the IAM key it issued, so a wrong secret gets
+//!   `403 SignatureDoesNotMatch`.
+//! - **cargo lambda watch**, the local Lambda emulator, running the real
+//!   `examples/lambda-jobs` function on `lambda_runtime`. It sits behind
+//!   `tests/support/lambda_front.py`, which gives `Event` invocations AWS's
+//!   answer-202-then-run semantics (the emulator answers them synchronously) and
+//!   throttles the first two invocations of every job with 429.
+
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use edgeway::jobs::JobKeys;
+use edgeway::testing::{Sidecar, Worker};
+use edgeway::webhook::WebhookSecret;
+use serde_json::{json, Value};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const SIGNING_KEY: &str = "e2e-jobs-signing-key-not-a-real-secret-0123456789";
+
+fn python(script: &str) -> Command {
+    let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
+    command.arg(format!("{ROOT}/tests/support/{script}"));
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -> Worker {
+    Worker::builder(format!("{ROOT}/wrangler.toml"))
+        .var("JOBS_SIGNING_KEY", SIGNING_KEY)
+        .var("AWS_ACCESS_KEY_ID", key_id)
+        .var("AWS_SECRET_ACCESS_KEY", secret)
+        .var("AWS_REGION", "us-east-1")
+        .var("LAMBDA_ENDPOINT", endpoint)
+        .var("JOBS_FUNCTION", function)
+        .ready_path("/healthz")
+        .start()
+        .expect("gateway starts")
+}
+
+fn submit(worker: &Worker, kind: &str, content_type: &str, body: &[u8]) -> String {
+    let res = worker
+        .send(
+            "POST",
+            &format!("/v1/jobs/{kind}"),
+            &[("content-type", content_type)],
+            body.to_vec(),
+        )
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let record = res.json();
+    assert_eq!(record["status"], "queued");
+    record["id"].as_str().unwrap().to_owned()
+}
+
+fn wait_status(worker: &Worker, id: &str, statuses: &[&str]) -> Value {
+    worker.wait_for(
+        &format!("job {id} to reach {statuses:?}"),
+        Duration::from_secs(60),
+        || {
+            let job = worker.get(&format!("/v1/jobs/{id}")).ok()?.json();
+            statuses.contains(&job["status"].as_str()?).then_some(job)
+        },
+    )
+}
+
+// ---- moto: SigV4 enforced ---------------------------------------------------
+
+fn moto() -> &'static (Sidecar, Value) {
+    static MOTO: OnceLock<(Sidecar, Value)> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let moto = Sidecar::start(python("moto_lambda.py"), "moto").expect("moto starts");
+        let info = moto
+            .announcement(Duration::from_secs(60))
+            .expect("moto announces itself");
+        (moto, info)
+    })
+}
+
+#[test]
+fn moto_accepts_our_signed_async_invoke_and_rejects_a_wrong_secret() {
+    let (_moto, aws) = moto();
+    let text = |k: &str| aws[k].as_str().unwrap().to_owned();
+
+    let good = gateway_for(
+        &text("endpoint"),
+        &text("access_key_id"),
+        &text("secret_access_key"),
+        &text("function"),
+    );
+    let id = submit(&good, "wordcount", "application/json", br#"{"text":"a b"}"#);
+    // `running` is set only after Lambda (moto, checking SigV4) answered 202.
+    let job = wait_status(&good, &id, &["running", "failed"]);
+    assert_eq!(job["status"], "running", "{job}");
+    assert_eq!(job["attempts"], 1);
+    assert!(job["invoked_ms"].as_u64().is_some());
+
+    let wrong = gateway_for(
+        &text("endpoint"),
+        &text("access_key_id"),
+        "wrong-secret-wrong-secret-wrong-secret00",
+        &text("function"),
+    );
+    let id = submit(
+        &wrong,
+        "wordcount",
+        "application/json",
+        br#"{"text":"a b"}"#,
+    );
+    let job = wait_status(&wrong, &id, &["running", "failed"]);
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("403 SignatureDoesNotMatch"),
+        "the reason names AWS's answer: {error}"
+    );
+    // A signature error is permanent: one attempt, then the DLQ.
+    assert_eq!(job["attempts"], 1);
+}
+
+// ---- the full pipeline: cargo lambda watch running examples/lambda-jobs -----
+
+struct Pipeline {
+    gateway: Worker,
+    front: Sidecar,
+    _emulator: Sidecar,
+}
+
+fn pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        let emulator_port = free_port();
+        let mut command = Command::new("cargo");
+        command
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["-A", "127.0.0.1", "-P", &emulator_port.to_string()])
+            .args(["-p", "lambda-jobs"])
+            .current_dir(ROOT)
+            .env(
+                "PATH",
+                format!(
+                    "{ROOT}/.venv/bin:{}",
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            );
+        let emulator = Sidecar::start(command, "cargo lambda watch").expect("emulator starts");
+
+        let mut command = python("lambda_front.py");
+        command
+            .args(["--backend", &format!("http://127.0.0.1:{emulator_port}")])
+            .args(["--throttle-first", "2"]);
+        let front = Sidecar::start(command, "lambda front").expect("front starts");
+        let front_url = front.announcement(Duration::from_secs(30)).unwrap()["endpoint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let gateway = gateway_for(&front_url, "AKIDLOCAL", "local-secret", "lambda-jobs");
+        Pipeline {
+            gateway,
+            front,
+            _emulator: emulator,
+        }
+    })
+}
+
+#[test]
+fn a_job_throttled_twice_by_lambda_still_ends_done_with_the_right_result() {
+    let p = pipeline();
+    let text = "the cat and the hat\nand the bat";
+    let id = submit(
+        &p.gateway,
+        "wordcount",
+        "application/json",
+        json!({ "text": text }).to_string().as_bytes(),
+    );
+    let job = wait_status(&p.gateway, &id, &["done", "failed"]);
+    assert_eq!(job["status"], "done", "{job}\nfront: {}", p.front.logs());
+    assert_eq!(job["result"]["words"], 8);
+    assert_eq!(job["result"]["lines"], 2);
+    assert_eq!(job["result"]["top"][0], json!(["the", 3]));
+    // Two 429s, then the accepted invocation.
+    assert_eq!(job["attempts"], 3);
+    let created = job["created_ms"].as_u64().unwrap();
+    let invoked = job["invoked_ms"].as_u64().unwrap();
+    let finished = job["finished_ms"].as_u64().unwrap();
+    assert!(created <= invoked && invoked <= finished);
+}
+
+#[test]
+fn an_image_goes_through_a_signed_input_url_and_comes_back_as_a_thumbnail() {
+    let p = pipeline();
+    let png = std::fs::read(format!("{ROOT}/tests/fixtures/gradient.png")).unwrap();
+    let id = submit(&p.gateway, "thumbnail", "image/png", &png);
+    let job = wait_status(&p.gateway, &id, &["done", "failed"]);
+    assert_eq!(job["status"], "done", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["original"], json!({"width": 300, "height": 200}));
+    assert_eq!(result["width"], 128);
+    assert_eq!(result["height"], 85);
+    assert!(result["data_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+
+    // The input URL is signed: without a valid signature, or once expired, 401.
+    for query in [
+        "expires=99999999999&signature=00".to_owned(),
+        JobKeys::new(SIGNING_KEY).unwrap().sign_input(&id, 1),
+    ] {
+        p.gateway
+            .get(&format!("/v1/jobs/{id}/input?{query}"))
+            .unwrap()
+            .assert_problem(401);
+    }
+    p.gateway
+        .get(&format!("/v1/jobs/{id}/input"))
+        .unwrap()
+        .assert_problem(400);
+}
+
+#[test]
+fn forged_replayed_and_late_callbacks_are_rejected() {
+    let p = pipeline();
+    let id = submit(
+        &p.gateway,
+        "wordcount",
+        "application/json",
+        br#"{"text":"one two"}"#,
+    );
+    let done = wait_status(&p.gateway, &id, &["done", "failed"]);
+    assert_eq!(done["status"], "done");
+
+    let body = br#"{"status":"done","output":{"words":999}}"#.to_vec();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let post = |headers: &[(&str, &str)]| {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        p.gateway
+            .send("POST", &format!("/v1/jobs/{id}/result"), &all, body.clone())
+            .unwrap()
+    };
+    let signed_by = |secret: &str, timestamp: u64| {
+        WebhookSecret::parse(secret)
+            .unwrap()
+            .sign(&id, timestamp, &body)
+    };
+    let ts = now.to_string();
+
+    // No signature at all.
+    let problem = post(&[]).assert_problem(401);
+    assert!(problem["detail"].as_str().unwrap().contains("webhook-id"));
+    // Signed with a key the edge never issued.
+    let forged = signed_by(&WebhookSecret::generate(), now);
+    post(&[
+        ("webhook-id", &id),
+        ("webhook-timestamp", &ts),
+        ("webhook-signature", &forged),
+    ])
+    .assert_problem(401);
+    // The right key, but an hour old: a replay.
+    let secret = JobKeys::new(SIGNING_KEY).unwrap().callback_secret(&id);
+    let old = (now - 3600).to_string();
+    let late = signed_by(&secret, now - 3600);
+    let problem = post(&[
+        ("webhook-id", &id),
+        ("webhook-timestamp", &old),
+        ("webhook-signature", &late),
+    ])
+    .assert_problem(401);
+    assert!(problem["detail"].as_str().unwrap().contains("tolerance"));
+    // Valid and fresh, but the job has already ended: nothing changes.
+    let fresh = signed_by(&secret, now);
+    post(&[
+        ("webhook-id", &id),
+        ("webhook-timestamp", &ts),
+        ("webhook-signature", &fresh),
+    ])
+    .assert_problem(409);
+    let job = p.gateway.get(&format!("/v1/jobs/{id}")).unwrap().json();
+    assert_eq!(job["result"]["words"], 2);
+}
+
+#[test]
+fn bad_submissions_get_clear_problems() {
+    let p = pipeline();
+    let send = |kind: &str, content_type: &str, body: &[u8]| {
+        p.gateway
+            .send(
+                "POST",
+                &format!("/v1/jobs/{kind}"),
+                &[("content-type", content_type)],
+                body.to_vec(),
+            )
+            .unwrap()
+    };
+    send("mine-bitcoin", "application/json", b"{}").assert_problem(404);
+    send("Thumb!", "application/json", b"{}").assert_problem(400);
+    send("thumbnail", "text/plain", b"hello").assert_problem(415);
+    send("wordcount", "application/json", b"{\"text\":").assert_problem(400);
+    send("wordcount", "application/json", b"{\"text\":7}").assert_problem(422);
+    p.gateway
+        .get("/v1/jobs/0190d5a0-0000-7000-8000-000000000000")
+        .unwrap()
+        .assert_problem(404);
+}
