@@ -34,8 +34,8 @@ toolchain: ## Install the pinned toolchain (idempotent)
 build: toolchain ## Build the gateway worker (release, panic=unwind)
 	cd examples/gateway && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
 
-dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787 (local KV/Queues in .wrangler/state)
-	wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state --var WEBHOOK_ALLOW_HOSTS:127.0.0.1
+dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787, with lambda-jobs under cargo lambda watch
+	scripts/dev.sh
 
 test: toolchain lint test-wasm test-native ## Every test: lints, wasm32 unit tests, native unit + e2e tests
 

@@ -3,40 +3,35 @@
 //! 410, replay, filters at scale, and the SSRF guard.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use edgeway::testing::Worker;
+use edgeway::testing::{Sidecar, Worker};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The Python receiver; killed when the test process ends (its stdin closes).
+/// The Python receiver, in its own process group like the worker.
 struct Receiver {
     port: u16,
-    _child: Child,
+    _process: Sidecar,
 }
 
 fn receiver() -> &'static Receiver {
     static RECEIVER: OnceLock<Receiver> = OnceLock::new();
     RECEIVER.get_or_init(|| {
-        let mut child = Command::new(format!("{ROOT}/.venv/bin/python"))
+        let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
+        command
             .arg(format!("{ROOT}/tests/support/webhook_receiver.py"))
-            .arg(SECRET)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+            .arg(SECRET);
+        let process = Sidecar::start(command, "webhook receiver")
             .expect("start the receiver (did `make toolchain` create .venv?)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let info = process.announcement(Duration::from_secs(30)).unwrap();
         Receiver {
-            port: line.trim().parse().expect("receiver port"),
-            _child: child,
+            port: info["port"].as_u64().expect("receiver port") as u16,
+            _process: process,
         }
     })
 }
@@ -365,4 +360,45 @@ fn subscriptions_to_internal_addresses_are_refused() {
         .post_json("/v1/topics/ssrf/subscriptions", &bad_filter)
         .unwrap()
         .assert_problem(422);
+}
+
+#[test]
+fn a_subscription_declared_in_wrangler_toml_delivers_and_cannot_be_deleted() {
+    let w = gateway();
+    let subs = w.get("/v1/topics/audit/subscriptions").unwrap().json();
+    let declared = subs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "audit-trail")
+        .expect("the root wrangler.toml declares audit-trail")
+        .clone();
+    assert_eq!(declared["declared"], true);
+    assert_eq!(declared["kind"], "queue");
+
+    // Filtered in: delivered to the queue, then filed in KV by the consumer.
+    let (id, matched) = publish(
+        "audit",
+        json!({"type": "audit.recorded", "data": {"who": "ada"}}),
+    );
+    assert_eq!(matched, 1);
+    let filed = w.wait_for("the audit record in KV", Duration::from_secs(30), || {
+        let res = w.get(&format!("/v1/kv/audit:{id}")).ok()?;
+        (res.status == 200).then(|| res.json())
+    });
+    assert_eq!(filed["data"]["who"], "ada");
+    // Filtered out.
+    let (_, matched) = publish("audit", json!({"type": "audit.viewed"}));
+    assert_eq!(matched, 0);
+
+    let doc = w
+        .send(
+            "DELETE",
+            "/v1/topics/audit/subscriptions/audit-trail",
+            &[],
+            Vec::new(),
+        )
+        .unwrap()
+        .assert_problem(409);
+    assert!(doc["detail"].as_str().unwrap().contains("SUBSCRIPTIONS"));
 }

@@ -28,6 +28,58 @@ pub enum Target {
         /// `whsec_` secrets; several during a rotation. Never returned by the API.
         secrets: Vec<String>,
     },
+    /// An AWS Lambda function, invoked asynchronously with the event as payload,
+    /// in the worker's `AWS_REGION` with its AWS credentials.
+    Lambda {
+        /// The function name or ARN.
+        function: String,
+        /// A version or alias.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        qualifier: Option<String>,
+    },
+}
+
+impl Target {
+    fn check(&self, policy: &SsrfPolicy) -> Result<(), Error> {
+        match self {
+            Target::Webhook { url, secrets } => {
+                policy.check(url)?;
+                if secrets.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::JsonShape,
+                        "a webhook subscription needs at least one `whsec_` secret",
+                    ));
+                }
+                for secret in secrets {
+                    WebhookSecret::parse(secret)?;
+                }
+            }
+            Target::Queue { binding } => {
+                if binding.is_empty()
+                    || !binding
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(Error::new(
+                        ErrorKind::JsonShape,
+                        "a queue subscription needs the name of a queue binding",
+                    ));
+                }
+            }
+            Target::Lambda {
+                function,
+                qualifier,
+            } => {
+                let mut f = crate::aws::lambda::Function::new(function.clone());
+                if let Some(q) = qualifier {
+                    f = f.qualifier(q.clone());
+                }
+                f.check()
+                    .map_err(|e| Error::new(ErrorKind::JsonShape, e.detail().to_owned()))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether a subscription receives deliveries.
@@ -58,6 +110,10 @@ pub struct Subscription {
     pub status: Status,
     /// Created, in ms since the epoch.
     pub created_at_ms: u64,
+    /// Declared in the worker's configuration rather than created through the API;
+    /// only a deploy can remove it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared: bool,
 }
 
 /// A subscription as the API shows it: everything but the secrets.
@@ -67,9 +123,9 @@ pub struct SubscriptionView {
     pub id: String,
     /// The topic.
     pub topic: String,
-    /// `queue` or `webhook`.
+    /// `queue`, `webhook` or `lambda`.
     pub kind: &'static str,
-    /// The queue binding or webhook URL.
+    /// The queue binding, webhook URL or function.
     pub destination: String,
     /// How many signing secrets a webhook has (never the secrets).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,6 +137,8 @@ pub struct SubscriptionView {
     pub status: Status,
     /// Created, in ms since the epoch.
     pub created_at_ms: u64,
+    /// Declared in configuration (not removable through the API).
+    pub declared: bool,
 }
 
 impl Subscription {
@@ -89,6 +147,17 @@ impl Subscription {
         let (kind, destination, secret_count) = match &self.target {
             Target::Queue { binding } => ("queue", binding.clone(), None),
             Target::Webhook { url, secrets } => ("webhook", url.clone(), Some(secrets.len())),
+            Target::Lambda {
+                function,
+                qualifier,
+            } => (
+                "lambda",
+                match qualifier {
+                    Some(q) => format!("{function}:{q}"),
+                    None => function.clone(),
+                },
+                None,
+            ),
         };
         SubscriptionView {
             id: self.id.clone(),
@@ -99,6 +168,7 @@ impl Subscription {
             filter: self.filter.clone(),
             status: self.status,
             created_at_ms: self.created_at_ms,
+            declared: self.declared,
         }
     }
 
@@ -131,32 +201,7 @@ impl NewSubscription {
         policy: &SsrfPolicy,
     ) -> Result<Subscription, Error> {
         check_topic(topic)?;
-        match &self.target {
-            Target::Webhook { url, secrets } => {
-                policy.check(url)?;
-                if secrets.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::JsonShape,
-                        "a webhook subscription needs at least one `whsec_` secret",
-                    ));
-                }
-                for secret in secrets {
-                    WebhookSecret::parse(secret)?;
-                }
-            }
-            Target::Queue { binding } => {
-                if binding.is_empty()
-                    || !binding
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
-                    return Err(Error::new(
-                        ErrorKind::JsonShape,
-                        "a queue subscription needs the name of a queue binding",
-                    ));
-                }
-            }
-        }
+        self.target.check(policy)?;
         let filter = self.filter.as_ref().map(Filter::from_json).transpose()?;
         Ok(Subscription {
             id: crate::platform::new_id(),
@@ -165,8 +210,99 @@ impl NewSubscription {
             filter,
             status: Status::Active,
             created_at_ms: crate::platform::now_ms() as u64,
+            declared: false,
         })
     }
+}
+
+/// One subscription in the `SUBSCRIPTIONS` configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclaredSubscription {
+    id: String,
+    target: Target,
+    #[serde(default)]
+    filter: Option<serde_json::Value>,
+}
+
+/// Parses subscriptions declared in configuration: a JSON object from topic to a
+/// list of `{"id", "target", "filter"}`, e.g.
+/// `{"orders": [{"id": "audit", "target": {"kind": "queue", "binding": "AUDIT"}}]}`.
+///
+/// Secrets do not belong in configuration: a webhook secret written `env:NAME` is
+/// read from the Worker secret `NAME` through `secret`. Each declaration is
+/// validated like an API subscription (SSRF policy included); ids must be unique.
+pub fn declared_subscriptions(
+    json: &str,
+    policy: &SsrfPolicy,
+    secret: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Subscription>, Error> {
+    let invalid = |detail: String| Error::internal(format!("SUBSCRIPTIONS: {detail}"));
+    let topics: std::collections::BTreeMap<String, Vec<DeclaredSubscription>> =
+        serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+    let mut out: Vec<Subscription> = Vec::new();
+    for (topic, declared) in topics {
+        for d in declared {
+            let ok_id = (1..=64).contains(&d.id.len())
+                && d.id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok_id || out.iter().any(|s| s.id == d.id) {
+                return Err(invalid(format!(
+                    "subscription id {:?} must be unique, 1-64 of A-Z a-z 0-9 - _",
+                    d.id
+                )));
+            }
+            let mut target = d.target;
+            if let Target::Webhook { secrets, .. } = &mut target {
+                for s in secrets.iter_mut() {
+                    if let Some(name) = s.strip_prefix("env:") {
+                        *s = secret(name)
+                            .ok_or_else(|| invalid(format!("the Worker has no secret {name:?}")))?;
+                    }
+                }
+            }
+            let new = NewSubscription {
+                target,
+                filter: d.filter,
+            };
+            let mut sub = new
+                .into_subscription(&topic, policy)
+                .map_err(|e| invalid(format!("{topic}/{}: {}", d.id, e.detail())))?;
+            sub.id = d.id;
+            sub.created_at_ms = 0;
+            sub.declared = true;
+            out.push(sub);
+        }
+    }
+    Ok(out)
+}
+
+/// A topic's subscriptions: the declared ones first (with any status the store
+/// recorded for them, e.g. `disabled` after a 410), then the stored ones.
+pub fn merge_subscriptions(
+    topic: &str,
+    declared: &[Subscription],
+    stored: Vec<Subscription>,
+) -> Vec<Subscription> {
+    let mut out: Vec<Subscription> = declared
+        .iter()
+        .filter(|d| d.topic == topic)
+        .map(|d| {
+            let mut sub = d.clone();
+            if let Some(s) = stored.iter().find(|s| s.id == d.id) {
+                sub.status = s.status;
+            }
+            sub
+        })
+        .collect();
+    let declared_here: Vec<String> = out.iter().map(|s| s.id.clone()).collect();
+    out.extend(
+        stored
+            .into_iter()
+            .filter(|s| !declared_here.contains(&s.id)),
+    );
+    out
 }
 
 /// Topic names: 1–128 of `[A-Za-z0-9._-]`.
@@ -361,6 +497,67 @@ mod tests {
         assert!(webhook("https://x.example.com/")
             .into_subscription("bad topic!", &SsrfPolicy::production())
             .is_err());
+    }
+
+    #[test]
+    fn lambda_targets_validate_their_function() {
+        let parse = |target: serde_json::Value| {
+            serde_json::from_value::<NewSubscription>(json!({ "target": target }))
+                .unwrap()
+                .into_subscription("orders", &SsrfPolicy::production())
+        };
+        let sub =
+            parse(json!({"kind": "lambda", "function": "billing", "qualifier": "live"})).unwrap();
+        assert_eq!(sub.view().kind, "lambda");
+        assert_eq!(sub.view().destination, "billing:live");
+        let err = parse(json!({"kind": "lambda", "function": "no spaces"})).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::JsonShape);
+    }
+
+    #[test]
+    fn declared_subscriptions_parse_resolve_secrets_and_merge() {
+        let json = r#"{
+            "orders": [
+                {"id": "audit", "target": {"kind": "queue", "binding": "AUDIT"}},
+                {"id": "crm", "target": {"kind": "webhook", "url": "https://crm.example.com/in",
+                  "secrets": ["env:CRM_SECRET"]}, "filter": {"type": ["order.created"]}}
+            ],
+            "users": [{"id": "mirror", "target": {"kind": "lambda", "function": "mirror"}}]
+        }"#;
+        let secret = |name: &str| {
+            (name == "CRM_SECRET").then(|| "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_owned())
+        };
+        let policy = SsrfPolicy::production();
+        let declared = declared_subscriptions(json, &policy, secret).unwrap();
+        assert_eq!(declared.len(), 3);
+        assert!(declared
+            .iter()
+            .all(|s| s.declared && s.status == Status::Active));
+        let crm = declared.iter().find(|s| s.id == "crm").unwrap();
+        assert!(
+            matches!(&crm.target, Target::Webhook { secrets, .. } if secrets[0].starts_with("whsec_"))
+        );
+
+        // A stored status (410 disabled it) overrides the declared one; stored
+        // API subscriptions follow.
+        let mut disabled = declared[0].clone();
+        disabled.status = Status::Disabled;
+        let api = webhook("https://hooks.example.com/x")
+            .into_subscription("orders", &policy)
+            .unwrap();
+        let merged = merge_subscriptions("orders", &declared, vec![disabled, api.clone()]);
+        let ids: Vec<&str> = merged.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["audit", "crm", api.id.as_str()]);
+        assert_eq!(merged[0].status, Status::Disabled);
+
+        // Missing secrets, unsafe URLs and duplicate ids fail the whole config.
+        assert!(declared_subscriptions(json, &policy, |_| None).is_err());
+        let unsafe_url = r#"{"t": [{"id": "x", "target": {"kind": "webhook",
+            "url": "https://127.0.0.1/", "secrets": ["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]}}]}"#;
+        assert!(declared_subscriptions(unsafe_url, &policy, |_| None).is_err());
+        let dup = r#"{"a": [{"id": "x", "target": {"kind": "queue", "binding": "Q"}}],
+                      "b": [{"id": "x", "target": {"kind": "queue", "binding": "Q"}}]}"#;
+        assert!(declared_subscriptions(dup, &policy, |_| None).is_err());
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! `delivery:<event id>:<subscription id>` the delivery log.
 
 use super::model::{
-    classify, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent, NewSubscription,
-    Status, Subscription, Target, WebhookOutcome,
+    classify, merge_subscriptions, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent,
+    NewSubscription, Status, Subscription, Target, WebhookOutcome,
 };
 use super::ssrf::SsrfPolicy;
 use super::webhook::{signature_headers, WebhookSecret};
+use crate::aws::lambda::{Function, Lambda, LambdaConfig};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
 use crate::outbound::OutboundRequest;
@@ -29,6 +30,7 @@ pub struct Fanout {
     deliveries: Producer<Envelope>,
     policy: SsrfPolicy,
     event_ttl_seconds: u64,
+    declared: Vec<Subscription>,
 }
 
 impl Fanout {
@@ -40,7 +42,16 @@ impl Fanout {
             deliveries,
             policy,
             event_ttl_seconds: 86_400,
+            declared: Vec::new(),
         }
+    }
+
+    /// Adds subscriptions declared in configuration (see
+    /// [`declared_subscriptions`](super::model::declared_subscriptions)). They
+    /// receive events like API ones, but the API cannot delete them.
+    pub fn declare(mut self, subscriptions: Vec<Subscription>) -> Self {
+        self.declared = subscriptions;
+        self
     }
 
     /// How long events (and their delivery logs) stay replayable, in seconds (≥ 60).
@@ -49,8 +60,16 @@ impl Fanout {
         self
     }
 
-    /// The subscriptions of `topic`.
+    /// The subscriptions of `topic`: the declared ones, then those created
+    /// through the API.
     pub async fn subscriptions(&self, topic: &str) -> Result<Vec<Subscription>, Error> {
+        let stored = self.stored_subscriptions(topic).await?;
+        Ok(merge_subscriptions(topic, &self.declared, stored))
+    }
+
+    /// What KV holds for `topic`: API subscriptions, and status overrides of
+    /// declared ones.
+    async fn stored_subscriptions(&self, topic: &str) -> Result<Vec<Subscription>, Error> {
         super::model::check_topic(topic)?;
         Ok(self
             .kv
@@ -73,7 +92,7 @@ impl Fanout {
         new: NewSubscription,
     ) -> Result<Subscription, Error> {
         let sub = new.into_subscription(topic, &self.policy)?;
-        let mut subs = self.subscriptions(topic).await?;
+        let mut subs = self.stored_subscriptions(topic).await?;
         subs.push(sub.clone());
         self.save_subscriptions(topic, &subs).await?;
         Ok(sub)
@@ -81,7 +100,13 @@ impl Fanout {
 
     /// Removes a subscription; `false` when there was none.
     pub async fn unsubscribe(&self, topic: &str, id: &str) -> Result<bool, Error> {
-        let mut subs = self.subscriptions(topic).await?;
+        if self.declared.iter().any(|d| d.topic == topic && d.id == id) {
+            return Err(Error::with_status(
+                crate::StatusCode::CONFLICT,
+                format!("subscription {id:?} is declared in the worker's configuration (SUBSCRIPTIONS); remove it there and deploy"),
+            ));
+        }
+        let mut subs = self.stored_subscriptions(topic).await?;
         let before = subs.len();
         subs.retain(|s| s.id != id);
         if subs.len() == before {
@@ -92,11 +117,16 @@ impl Fanout {
     }
 
     async fn set_status(&self, topic: &str, id: &str, status: Status) -> Result<(), Error> {
-        let mut subs = self.subscriptions(topic).await?;
+        let mut subs = self.stored_subscriptions(topic).await?;
         if let Some(sub) = subs.iter_mut().find(|s| s.id == id) {
             if sub.status != Status::Disabled {
                 sub.status = status;
             }
+        } else if let Some(declared) = self.declared.iter().find(|d| d.id == id) {
+            // A declared subscription's status lives in KV, next to API ones.
+            let mut sub = declared.clone();
+            sub.status = status;
+            subs.push(sub);
         }
         self.save_subscriptions(topic, &subs).await
     }
@@ -220,6 +250,10 @@ impl Fanout {
             Target::Webhook { url, secrets } => {
                 self.to_webhook(url, secrets, &event, &mut record).await
             }
+            Target::Lambda {
+                function,
+                qualifier,
+            } => to_lambda(job, function, qualifier.as_deref(), &event).await,
         };
         match &result {
             Ok(()) => {
@@ -335,4 +369,23 @@ impl Fanout {
             ))),
         }
     }
+}
+
+/// Invokes the function asynchronously with the event. Throttling and 5xx are
+/// retried; a refused call (bad credentials, unknown function) is permanent.
+async fn to_lambda(
+    job: &Job<DeliveryTask>,
+    function: &str,
+    qualifier: Option<&str>,
+    event: &Event,
+) -> Result<(), Failure> {
+    let config = LambdaConfig::from_env(job.env()).map_err(|e| Failure::permanent(e.detail()))?;
+    let mut target = Function::new(function);
+    if let Some(q) = qualifier {
+        target = target.qualifier(q);
+    }
+    Lambda::new(config)
+        .invoke_async(target, event)
+        .await
+        .map_err(Failure::from)
 }

@@ -3,7 +3,7 @@ official Standard Webhooks library, never with edgeway's own code.
 
     python webhook_receiver.py <whsec_secret>
 
-Prints the port it listens on (127.0.0.1 only) and exits when its stdin closes
+Prints {"port": N}, the port it listens on (127.0.0.1 only), and exits when its stdin closes
 (the test process ended). It serves:
   POST /ok          verify, 204 (a query string, e.g. /ok?sub=a, tells subscribers apart)
   POST /flaky       verify; the first 2 deliveries of each webhook-id get 500
@@ -93,6 +93,6 @@ def exit_when_parent_goes():
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
+print(json.dumps({"port": server.server_address[1]}), flush=True)
 threading.Thread(target=exit_when_parent_goes, daemon=True).start()
 server.serve_forever()

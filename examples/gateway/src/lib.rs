@@ -6,9 +6,9 @@
 
 mod jobs;
 
-use edgeway::fanout::model::{DeliveryTask, SubscriptionView};
+use edgeway::fanout::model::{declared_subscriptions, DeliveryTask, SubscriptionView};
 use edgeway::fanout::ssrf::SsrfPolicy;
-use edgeway::fanout::{Fanout, NewEvent, NewSubscription, DELIVERY_KIND};
+use edgeway::fanout::{Event, Fanout, NewEvent, NewSubscription, DELIVERY_KIND};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, timing};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
@@ -106,11 +106,33 @@ fn fanout(env: &edgeway::worker::Env) -> Result<Fanout, Error> {
     } else {
         SsrfPolicy::development(hosts)
     };
+    // Subscriptions declared in wrangler.toml; webhook secrets as `env:NAME`.
+    let declared = match env.var("SUBSCRIPTIONS").map(|v| v.to_string()) {
+        Ok(json) if !json.trim().is_empty() => declared_subscriptions(&json, &policy, |name| {
+            env.secret(name).ok().map(|s| s.to_string())
+        })?,
+        _ => Vec::new(),
+    };
     Ok(Fanout::new(
         edgeway::kv::Kv::from_env(env, "STORE")?,
         edgeway::queue::Producer::from_env(env, "EVENTS")?,
         policy,
-    ))
+    )
+    .declare(declared))
+}
+
+/// The declared `audit-trail` subscription delivers `audit.recorded` events to
+/// this worker's queue; this handler files each one in KV under `audit:<id>`.
+async fn record_audit(job: Job<Event>) -> Result<(), Failure> {
+    let store = edgeway::kv::Kv::from_env(job.env(), "STORE")?;
+    store
+        .put_json(
+            &format!("audit:{}", job.body.id),
+            &job.body,
+            PutOptions::new(),
+        )
+        .await
+        .map_err(Failure::from)
 }
 
 async fn subscribe(
@@ -241,6 +263,7 @@ fn consumer() -> Consumer {
             fanout(job.env())?.deliver(&job).await
         })
         .on(edgeway::jobs::INVOKE_KIND, jobs::invoke)
+        .on("audit.recorded", record_audit)
         .max_attempts(5)
         .backoff(Backoff::default())
         .dead_letter_queue("EVENTS_DLQ", "edgeway-events-dlq")

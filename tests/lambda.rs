@@ -1,5 +1,6 @@
-//! Jobs offloaded to Lambda, end to end: the gateway in workerd, its queue
-//! consumer invoking Lambda with SigV4, and the function calling back.
+//! Lambda, end to end: jobs offloaded to a function that calls back, and fan-out
+//! deliveries to a Lambda subscriber. The gateway runs in workerd; its queue
+//! consumer invokes Lambda with SigV4.
 //!
 //! Two Lambda stand-ins, both real software rather than mocks of our own:
 //! - **moto** (`tests/support/moto_lambda.py`) with SigV4 enforced: it checks our
@@ -89,37 +90,40 @@ fn moto() -> &'static (Sidecar, Value) {
     })
 }
 
+/// Two gateways against moto: one with the key moto issued, one with a wrong secret.
+fn moto_gateways() -> &'static (Worker, Worker) {
+    static GATEWAYS: OnceLock<(Worker, Worker)> = OnceLock::new();
+    GATEWAYS.get_or_init(|| {
+        let (_moto, aws) = moto();
+        let text = |k: &str| aws[k].as_str().unwrap().to_owned();
+        let good = gateway_for(
+            &text("endpoint"),
+            &text("access_key_id"),
+            &text("secret_access_key"),
+            &text("function"),
+        );
+        let wrong = gateway_for(
+            &text("endpoint"),
+            &text("access_key_id"),
+            "wrong-secret-wrong-secret-wrong-secret00",
+            &text("function"),
+        );
+        (good, wrong)
+    })
+}
+
 #[test]
 fn moto_accepts_our_signed_async_invoke_and_rejects_a_wrong_secret() {
-    let (_moto, aws) = moto();
-    let text = |k: &str| aws[k].as_str().unwrap().to_owned();
-
-    let good = gateway_for(
-        &text("endpoint"),
-        &text("access_key_id"),
-        &text("secret_access_key"),
-        &text("function"),
-    );
-    let id = submit(&good, "wordcount", "application/json", br#"{"text":"a b"}"#);
+    let (good, wrong) = moto_gateways();
+    let id = submit(good, "wordcount", "application/json", br#"{"text":"a b"}"#);
     // `running` is set only after Lambda (moto, checking SigV4) answered 202.
-    let job = wait_status(&good, &id, &["running", "failed"]);
+    let job = wait_status(good, &id, &["running", "failed"]);
     assert_eq!(job["status"], "running", "{job}");
     assert_eq!(job["attempts"], 1);
     assert!(job["invoked_ms"].as_u64().is_some());
 
-    let wrong = gateway_for(
-        &text("endpoint"),
-        &text("access_key_id"),
-        "wrong-secret-wrong-secret-wrong-secret00",
-        &text("function"),
-    );
-    let id = submit(
-        &wrong,
-        "wordcount",
-        "application/json",
-        br#"{"text":"a b"}"#,
-    );
-    let job = wait_status(&wrong, &id, &["running", "failed"]);
+    let id = submit(wrong, "wordcount", "application/json", br#"{"text":"a b"}"#);
+    let job = wait_status(wrong, &id, &["running", "failed"]);
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(
@@ -128,6 +132,51 @@ fn moto_accepts_our_signed_async_invoke_and_rejects_a_wrong_secret() {
     );
     // A signature error is permanent: one attempt, then the DLQ.
     assert_eq!(job["attempts"], 1);
+}
+
+#[test]
+fn a_lambda_subscriber_gets_fan_out_deliveries_signed_with_sigv4() {
+    let (_moto, aws) = moto();
+    let function = aws["function"].as_str().unwrap();
+    let (good, wrong) = moto_gateways();
+    for (gateway, should_deliver) in [(good, true), (wrong, false)] {
+        let res = gateway
+            .post_json(
+                "/v1/topics/lambda-topic/subscriptions",
+                &json!({"target": {"kind": "lambda", "function": function}}),
+            )
+            .unwrap();
+        assert_eq!(res.status, 201, "{}", res.text());
+        let sub = res.json();
+        assert_eq!(sub["kind"], "lambda");
+        let published = gateway
+            .post_json(
+                "/v1/topics/lambda-topic/events",
+                &json!({"type": "order.created", "data": {"n": 1}}),
+            )
+            .unwrap()
+            .json();
+        assert_eq!(published["matched"], 1);
+        let event = published["id"].as_str().unwrap();
+        let delivery = gateway.wait_for(
+            "the Lambda delivery to settle",
+            Duration::from_secs(60),
+            || {
+                let shown = gateway.get(&format!("/v1/events/{event}")).ok()?.json();
+                let d = shown["deliveries"].get(0)?.clone();
+                (d["state"] == "delivered" || d["state"] == "failed").then_some(d)
+            },
+        );
+        if should_deliver {
+            assert_eq!(delivery["state"], "delivered", "{delivery}");
+        } else {
+            assert_eq!(delivery["state"], "failed", "{delivery}");
+            assert!(delivery["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("SignatureDoesNotMatch"));
+        }
+    }
 }
 
 // ---- the full pipeline: cargo lambda watch running examples/lambda-jobs -----

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make dev`: the gateway and www/ on http://127.0.0.1:8787, with its jobs running on
+# one machine and no AWS account:
+#   wrangler dev (workerd, local KV and Queues)
+#     -> the Invoke API front on :9000 (answers Event invocations 202, as AWS does)
+#       -> cargo lambda watch on :9001, running examples/lambda-jobs
+#         -> the signed callback back to the gateway.
+# Ctrl-C stops all three. Every credential here is a local placeholder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trap 'trap - EXIT; kill 0' EXIT INT TERM
+
+.venv/bin/cargo-lambda lambda watch -A 127.0.0.1 -P 9001 -p lambda-jobs &
+sleep infinity | .venv/bin/python tests/support/lambda_front.py \
+  --backend http://127.0.0.1:9001 --port 9000 &
+
+wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state \
+  --var WEBHOOK_ALLOW_HOSTS:127.0.0.1 \
+  --var JOBS_SIGNING_KEY:local-dev-jobs-key-not-a-secret-0123456789 \
+  --var AWS_ACCESS_KEY_ID:AKIDLOCAL --var AWS_SECRET_ACCESS_KEY:local-only \
+  --var AWS_REGION:us-east-1 --var LAMBDA_ENDPOINT:http://127.0.0.1:9000 \
+  --var JOBS_FUNCTION:lambda-jobs
