@@ -191,10 +191,12 @@ impl App {
             })
             .collect();
         let table = RouteTable::build(routes, self.trailing_slash)?;
+        let mut state = self.state;
+        state.insert(Routes(routes_of(&table).into()));
         Ok(Service(Rc::new(Inner {
             table,
             layers: self.layers.into(),
-            state: Rc::new(self.state),
+            state: Rc::new(state),
             fallback: self.fallback.map(catch_panics),
             body_limit: self.body_limit,
         })))
@@ -241,19 +243,47 @@ pub struct RouteInfo {
     pub feature: Option<String>,
 }
 
+/// The app's route table, as an extractor: a handler that takes `Routes` can
+/// serve it (e.g. `GET /v1/routes`). Built once with the app.
+///
+/// ```
+/// use edgeway::{App, Json, Routes, RouteInfo};
+/// async fn routes(Routes(all): Routes) -> Json<Vec<RouteInfo>> {
+///     Json(all.to_vec())
+/// }
+/// let app = App::new().get("/routes", routes).tag("meta");
+/// # let service = app.build().unwrap();
+/// # let res = edgeway::testing_support::block_on(
+/// #     service.handle(edgeway::Request::new(edgeway::Method::Get, "/routes")));
+/// # assert!(res.body_text().contains(r#""feature":"meta""#));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Routes(pub Rc<[RouteInfo]>);
+
+impl crate::extract::FromRequestParts for Routes {
+    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
+        req.state::<Routes>()
+            .cloned()
+            .ok_or_else(|| Error::internal("the route table is registered by App::build"))
+    }
+}
+
+fn routes_of(table: &RouteTable) -> Vec<RouteInfo> {
+    table
+        .entries()
+        .iter()
+        .map(|entry| RouteInfo {
+            method: entry.method.to_string(),
+            pattern: entry.meta.pattern.to_string(),
+            feature: entry.meta.feature.as_deref().map(str::to_owned),
+        })
+        .collect()
+}
+
 impl Service {
     /// Every route in registration order.
     pub fn routes(&self) -> Vec<RouteInfo> {
-        self.0
-            .table
-            .entries()
-            .iter()
-            .map(|entry| RouteInfo {
-                method: entry.method.to_string(),
-                pattern: entry.meta.pattern.to_string(),
-                feature: entry.meta.feature.as_deref().map(str::to_owned),
-            })
-            .collect()
+        routes_of(&self.0.table)
     }
 
     /// Which route serves `method path`, with its raw path parameters, without

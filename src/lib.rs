@@ -67,6 +67,7 @@ pub mod observe;
 pub mod outbound;
 mod panic;
 pub mod platform;
+pub mod proxy;
 pub mod queue;
 mod request;
 mod response;
@@ -80,7 +81,7 @@ pub mod testing;
 #[cfg(feature = "signing")]
 pub mod webhook;
 
-pub use app::{App, RouteInfo, RouteMatch, Service};
+pub use app::{App, RouteInfo, RouteMatch, Routes, Service};
 pub use body::Body;
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{Form, FromRequest, FromRequestParts, Json, Path, Query, State};

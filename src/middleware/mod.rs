@@ -24,11 +24,13 @@
 mod body_limit;
 mod cors;
 mod request_id;
+mod strangler;
 mod timing;
 
 pub use body_limit::body_limit;
 pub use cors::Cors;
 pub use request_id::{request_id, REQUEST_ID_HEADER};
+pub use strangler::strangler_fig;
 pub use timing::timing;
 
 use std::future::Future;

@@ -1,8 +1,10 @@
-//! The flagship gateway. So far: health, KV browse/get/put/delete under `/v1/kv`,
+//! The flagship gateway: health, the route table (`/v1/routes`), KV
+//! browse/get/put/delete under `/v1/kv`,
 //! a queue-backed write path with a consumer and a dead-letter log, fan-out to
 //! signed webhooks and queues under `/v1/topics` and `/v1/events`, jobs offloaded
 //! to AWS Lambda under `/v1/jobs`, and the `www/` console served by Workers Static
-//! Assets.
+//! Assets. With `ORIGIN_URL` set it fronts a legacy origin (strangler fig): what it
+//! does not serve is proxied there.
 
 mod jobs;
 
@@ -10,9 +12,9 @@ use edgeway::fanout::model::{declared_subscriptions, DeliveryTask, SubscriptionV
 use edgeway::fanout::ssrf::SsrfPolicy;
 use edgeway::fanout::{Event, Fanout, NewEvent, NewSubscription, DELIVERY_KIND};
 use edgeway::kv::{KvKey, PutOptions};
-use edgeway::middleware::{body_limit, request_id, timing};
+use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
-use edgeway::{App, Error, Json, Path, Query, StatusCode};
+use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -21,6 +23,11 @@ edgeway::binding!(Events: Queue<Envelope> = "EVENTS");
 
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok", "service": "edgeway-gateway" }))
+}
+
+/// `GET /v1/routes`: the route table with feature tags, as the console shows it.
+async fn routes(Routes(all): Routes) -> Json<Vec<RouteInfo>> {
+    Json(all.to_vec())
 }
 
 #[derive(Deserialize)]
@@ -228,8 +235,12 @@ fn app() -> App {
     App::new()
         .layer(request_id)
         .layer(timing)
+        // Unmatched routes, and routes listed in ORIGIN_ROUTES, go to ORIGIN_URL.
+        .layer(strangler_fig)
         .get("/healthz", healthz)
         .tag("health")
+        .get("/v1/routes", routes)
+        .tag("meta")
         .nest("/v1/kv", kv)
         .post("/v1/queued/kv/{*key}", put_key_later)
         .tag("queues")
