@@ -13,7 +13,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-total=5
+total=6
 step=0
 say() { step=$((step + 1)); printf '==> [%d/%d] %s\n' "$step" "$total" "$*"; }
 note() { printf '    %s\n' "$*"; }
@@ -78,6 +78,20 @@ if [ ! -x .venv/bin/python ] || [ requirements-test.txt -nt .venv/.installed ]; 
   touch .venv/.installed
 else
   note ".venv up to date"
+fi
+
+say "Chromium for the console's browser test (Debian package; no tool downloads its own)"
+if command -v chromium >/dev/null; then
+  note "$(chromium --version 2>/dev/null | head -n1)"
+elif command -v apt-get >/dev/null; then
+  note "installing Debian chromium"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
+else
+  note "no chromium and no apt-get: install Chromium and put it on PATH as 'chromium'"
+  exit 1
 fi
 
 say "Checking the tools answer"

@@ -12,44 +12,16 @@
 //!   answer-202-then-run semantics (the emulator answers them synchronously) and
 //!   throttles the first two invocations of every job with 429.
 
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod common;
+
+use common::{gateway_for, pipeline, python, ROOT, SIGNING_KEY};
 use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, Worker};
 use edgeway::webhook::WebhookSecret;
 use serde_json::{json, Value};
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const SIGNING_KEY: &str = "e2e-jobs-signing-key-not-a-real-secret-0123456789";
-
-fn python(script: &str) -> Command {
-    let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
-    command.arg(format!("{ROOT}/tests/support/{script}"));
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -> Worker {
-    Worker::builder(format!("{ROOT}/wrangler.toml"))
-        .var("JOBS_SIGNING_KEY", SIGNING_KEY)
-        .var("AWS_ACCESS_KEY_ID", key_id)
-        .var("AWS_SECRET_ACCESS_KEY", secret)
-        .var("AWS_REGION", "us-east-1")
-        .var("LAMBDA_ENDPOINT", endpoint)
-        .var("JOBS_FUNCTION", function)
-        .ready_path("/healthz")
-        .start()
-        .expect("gateway starts")
-}
 
 fn submit(worker: &Worker, kind: &str, content_type: &str, body: &[u8]) -> String {
     let res = worker
@@ -180,50 +152,6 @@ fn a_lambda_subscriber_gets_fan_out_deliveries_signed_with_sigv4() {
 }
 
 // ---- the full pipeline: cargo lambda watch running examples/lambda-jobs -----
-
-struct Pipeline {
-    gateway: Worker,
-    front: Sidecar,
-    _emulator: Sidecar,
-}
-
-fn pipeline() -> &'static Pipeline {
-    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| {
-        let emulator_port = free_port();
-        let mut command = Command::new("cargo");
-        command
-            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
-            .args(["-A", "127.0.0.1", "-P", &emulator_port.to_string()])
-            .args(["-p", "lambda-jobs"])
-            .current_dir(ROOT)
-            .env(
-                "PATH",
-                format!(
-                    "{ROOT}/.venv/bin:{}",
-                    std::env::var("PATH").unwrap_or_default()
-                ),
-            );
-        let emulator = Sidecar::start(command, "cargo lambda watch").expect("emulator starts");
-
-        let mut command = python("lambda_front.py");
-        command
-            .args(["--backend", &format!("http://127.0.0.1:{emulator_port}")])
-            .args(["--throttle-first", "2"]);
-        let front = Sidecar::start(command, "lambda front").expect("front starts");
-        let front_url = front.announcement(Duration::from_secs(30)).unwrap()["endpoint"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-
-        let gateway = gateway_for(&front_url, "AKIDLOCAL", "local-secret", "lambda-jobs");
-        Pipeline {
-            gateway,
-            front,
-            _emulator: emulator,
-        }
-    })
-}
 
 #[test]
 fn a_job_throttled_twice_by_lambda_still_ends_done_with_the_right_result() {

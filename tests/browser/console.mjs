@@ -1,0 +1,86 @@
+// Drives the www/ console in real headless Chromium (Debian's, via playwright-core)
+// against a running gateway, at phone width. Run by tests/console.rs:
+//   node tests/browser/console.mjs <gateway url> <image to upload> <screenshot path>
+// Exits non-zero, with the reason, on the first thing that does not work.
+import { chromium } from "playwright-core";
+
+const [base, image, screenshot] = process.argv.slice(2);
+const fail = (why) => { throw new Error(why); };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  page.setDefaultTimeout(60_000);
+  const offsite = [];
+  page.on("request", (req) => {
+    const url = req.url();
+    if (!url.startsWith(base) && !url.startsWith("data:")) offsite.push(url);
+  });
+  const consoleErrors = [];
+  page.on("pageerror", (err) => consoleErrors.push(err.message));
+
+  await page.goto(`${base}/`);
+  await page.waitForSelector("#health.ok");
+  await page.waitForSelector("#routes-list tr");
+  const routeCount = await page.locator("#routes-list tr").count();
+
+  // Publish to the declared audit topic and watch the delivery settle.
+  await page.click("#publish-form button[type=submit]");
+  await page.waitForSelector("[data-testid=delivery-state] .badge.delivered");
+  const eventId = await page.textContent("#event-id");
+
+  // The queue delivery is then filed in KV by a consumer, one more queue hop
+  // later: list until it shows up, then open it.
+  await page.fill("#kv-list input[name=prefix]", "audit:");
+  const key = page.locator(`#kv-keys button:text("audit:${eventId}")`);
+  for (let i = 0; i < 60 && (await key.count()) === 0; i++) {
+    await page.click("#kv-list button[type=submit]");
+    await page.waitForTimeout(500);
+  }
+  await key.click();
+  await page.waitForSelector("#kv-value:not([hidden])");
+  const stored = await page.textContent("#kv-value");
+  if (!stored.includes(eventId)) fail(`KV value does not hold event ${eventId}: ${stored}`);
+
+  // A word count on Lambda: queued, then running, then done.
+  await page.click("#job-words button[type=submit]");
+  await page.waitForSelector("#job-status.done");
+  const summary = await page.textContent("[data-testid=job-summary]");
+  if (!/11 words/.test(summary)) fail(`unexpected word count: ${summary}`);
+  const steps = await page.locator("#job-steps li").allTextContents();
+  if (steps[steps.length - 1] !== "done") fail(`job steps: ${steps}`);
+
+  // A thumbnail of an uploaded image.
+  await page.setInputFiles("#job-image input[type=file]", image);
+  await page.click("#job-image button[type=submit]");
+  await page.waitForSelector("[data-testid=thumbnail]");
+  const size = await page.$eval("[data-testid=thumbnail]", (img) => [img.naturalWidth, img.naturalHeight]);
+  if (size[0] !== 128) fail(`thumbnail is ${size}`);
+
+  // An API error reads as a sentence, not a JSON dump.
+  await page.fill("#publish-form input[name=topic]", "not a topic!");
+  await page.click("#publish-form button[type=submit]");
+  await page.waitForSelector("[data-error=publish]:not([hidden])");
+  const message = await page.textContent("[data-error=publish]");
+  if (message.trim().startsWith("{") || !/Bad Request \(400\)/.test(message)) fail(`error reads: ${message}`);
+
+  // Recent request timings are listed.
+  const timed = await page.locator("#requests-list tr").count();
+  if (timed < 3) fail(`only ${timed} recent requests listed`);
+
+  // Phone width: nothing pushes the page sideways.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) fail(`the page is ${overflow}px wider than a phone screen`);
+
+  if (offsite.length) fail(`the console fetched from outside the gateway: ${offsite}`);
+  if (consoleErrors.length) fail(`page errors: ${consoleErrors}`);
+
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ ok: true, routes: routeCount, event: eventId, thumbnail: size, screenshot }));
+} finally {
+  await browser.close();
+}

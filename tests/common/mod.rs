@@ -1,0 +1,90 @@
+//! Set-ups shared by the e2e tests that need more than one process.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use edgeway::testing::{Sidecar, Worker};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+/// The gateway's JOBS_SIGNING_KEY in tests; tests use it to forge and replay.
+pub const SIGNING_KEY: &str = "e2e-jobs-signing-key-not-a-real-secret-0123456789";
+
+/// A script from `tests/support` under the project's venv.
+pub fn python(script: &str) -> Command {
+    let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
+    command.arg(format!("{ROOT}/tests/support/{script}"));
+    command
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The root gateway, with jobs pointed at `endpoint` and local webhooks allowed.
+pub fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -> Worker {
+    Worker::builder(format!("{ROOT}/wrangler.toml"))
+        .var("JOBS_SIGNING_KEY", SIGNING_KEY)
+        .var("AWS_ACCESS_KEY_ID", key_id)
+        .var("AWS_SECRET_ACCESS_KEY", secret)
+        .var("AWS_REGION", "us-east-1")
+        .var("LAMBDA_ENDPOINT", endpoint)
+        .var("JOBS_FUNCTION", function)
+        .var("WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+        .ready_path("/healthz")
+        .start()
+        .expect("gateway starts")
+}
+
+/// The whole jobs loop on one machine: the gateway, the Invoke front (which
+/// throttles each job's first two invocations) and `cargo lambda watch` running
+/// `examples/lambda-jobs`.
+pub struct Pipeline {
+    pub gateway: Worker,
+    pub front: Sidecar,
+    _emulator: Sidecar,
+}
+
+pub fn pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        let emulator_port = free_port();
+        let mut command = Command::new("cargo");
+        command
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["-A", "127.0.0.1", "-P", &emulator_port.to_string()])
+            .args(["-p", "lambda-jobs"])
+            .current_dir(ROOT)
+            .env(
+                "PATH",
+                format!(
+                    "{ROOT}/.venv/bin:{}",
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            );
+        let emulator = Sidecar::start(command, "cargo lambda watch").expect("emulator starts");
+
+        let mut command = python("lambda_front.py");
+        command
+            .args(["--backend", &format!("http://127.0.0.1:{emulator_port}")])
+            .args(["--throttle-first", "2"]);
+        let front = Sidecar::start(command, "lambda front").expect("front starts");
+        let front_url = front.announcement(Duration::from_secs(30)).unwrap()["endpoint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        let gateway = gateway_for(&front_url, "AKIDLOCAL", "local-secret", "lambda-jobs");
+        Pipeline {
+            gateway,
+            front,
+            _emulator: emulator,
+        }
+    })
+}
