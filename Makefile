@@ -23,7 +23,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM := --target wasm32-unknown-unknown
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ build: toolchain ## Build the gateway worker (release, panic=unwind)
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787, with lambda-jobs under cargo lambda watch
 	scripts/dev.sh
 
-test: toolchain lint test-wasm test-native ## Every test: lints, wasm32 unit tests, native unit + e2e tests
+test: toolchain lint test-wasm test-native deploy-check ## Every test: lints, wasm32 unit tests, native unit + e2e tests, deploy dry run
 
 lint: fmt-check clippy doc ## rustfmt, clippy (native and wasm32, -D warnings), rustdoc without warnings
 
@@ -58,6 +58,11 @@ test-wasm: ## The pure-core unit tests on wasm32, under Node
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo test --workspace --features edgeway/testing,edgeway/fanout,edgeway/jobs
+
+deploy-check: toolchain ## `wrangler deploy --dry-run` of the root config; prints the bundle size wrangler reports
+	@mkdir -p target/deploy-dry-run
+	wrangler deploy --dry-run --outdir target/deploy-dry-run > target/deploy-dry-run/wrangler.log 2>&1 || { cat target/deploy-dry-run/wrangler.log; exit 1; }
+	@grep -m1 'Total Upload' target/deploy-dry-run/wrangler.log | tee target/deploy-dry-run/size.txt
 
 bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
 	node bench/hotpath.mjs --json bench/results/hotpath.json

@@ -21,10 +21,12 @@ const handlers = {
     return imports.fetch(request, env, ctx, request.method, request.url);
   },
 };
-if (typeof imports.queue === "function") {
-  handlers.queue = (batch, env, ctx) => imports.queue(batch, env, ctx);
-}
-if (typeof imports.scheduled === "function") {
-  handlers.scheduled = (event, env, ctx) => imports.scheduled(event, env, ctx);
+// Optional entry points, looked up by a computed name so the bundler does not
+// warn about the ones a worker does not export.
+for (const name of ["queue", "scheduled"]) {
+  const handler = imports[name];
+  if (typeof handler === "function") {
+    handlers[name] = (event, env, ctx) => handler(event, env, ctx);
+  }
 }
 export default handlers;
