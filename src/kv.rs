@@ -49,6 +49,21 @@ pub fn check_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Rejects list prefixes over [`MAX_KEY_BYTES`]: no key can start with one.
+pub fn check_prefix(prefix: &str) -> Result<(), Error> {
+    if prefix.len() > MAX_KEY_BYTES {
+        return Err(limit(
+            ErrorKind::BadRequest,
+            format!(
+                "a KV list prefix can be at most {MAX_KEY_BYTES} bytes; this one is {}",
+                prefix.len()
+            ),
+            "kv-key",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects values over [`MAX_VALUE_BYTES`] with a 413.
 pub fn check_value(len: usize) -> Result<(), Error> {
     if len > MAX_VALUE_BYTES {
@@ -272,6 +287,7 @@ impl Kv {
     /// Every key under `prefix`, following cursors to the end. A page may be empty
     /// while `list_complete` is false; that does not end the listing.
     pub async fn list(&self, prefix: &str) -> Result<Vec<KvKey>, Error> {
+        check_prefix(prefix)?;
         let mut pages = self.list_pages(prefix);
         let mut keys = Vec::new();
         while let Some(page) = pages.next_page().await? {

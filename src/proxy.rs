@@ -3,7 +3,8 @@
 //! legacy origin. See [`middleware::strangler_fig`](crate::middleware::strangler_fig).
 //!
 //! The rules (which headers go, which are added, which routes fall back) are pure
-//! and tested natively; [`forward`] is the thin `fetch` that streams both bodies.
+//! and tested natively; `forward` (wasm only) is the thin `fetch` that streams both
+//! bodies.
 
 use crate::http::{HeaderMap, Method};
 

@@ -215,6 +215,12 @@ impl Request {
     /// Reads the body, enforcing the body limit.
     pub async fn bytes(&mut self) -> Result<Vec<u8>, Error> {
         let limit = self.body_limit;
+        // A declared length over the limit is refused before reading: cutting a
+        // large upload off mid-stream makes the runtime drop the connection
+        // instead of delivering the 413.
+        if self.content_length().is_some_and(|len| len > limit as u64) {
+            return Err(crate::body::too_large(limit));
+        }
         self.take_body().read_to_end(limit).await
     }
 

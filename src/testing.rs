@@ -51,6 +51,7 @@ fn fail(msg: impl Into<String>) -> HarnessError {
 pub struct WorkerBuilder {
     config: PathBuf,
     vars: Vec<(String, String)>,
+    secrets: Vec<(String, String)>,
     ready_path: String,
     timeout: Duration,
 }
@@ -59,6 +60,14 @@ impl WorkerBuilder {
     /// Overrides (or adds) a `[vars]` entry.
     pub fn var(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a Worker secret, as `wrangler secret put` would in production. It goes
+    /// in a private `.dev.vars`, so wrangler treats it as a secret and never
+    /// prints its value (a `var` it prints at start-up).
+    pub fn secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.secrets.push((name.into(), value.into()));
         self
     }
 
@@ -88,6 +97,18 @@ impl WorkerBuilder {
         let derived = derive_config(&config, &self.vars)?;
         let derived_path = dir.path().join("wrangler.json");
         fs::write(&derived_path, derived).map_err(|e| fail(format!("write config: {e}")))?;
+        if !self.secrets.is_empty() {
+            // wrangler reads `.dev.vars` next to the config it is given.
+            let lines: String = self
+                .secrets
+                .iter()
+                .map(|(name, value)| {
+                    format!("{name}={}\n", serde_json::Value::from(value.as_str()))
+                })
+                .collect();
+            fs::write(dir.path().join(".dev.vars"), lines)
+                .map_err(|e| fail(format!("write .dev.vars: {e}")))?;
+        }
 
         let port = free_port()?;
         let inspector_port = free_port()?;
@@ -134,6 +155,7 @@ impl Worker {
         WorkerBuilder {
             config: config.as_ref().to_owned(),
             vars: Vec::new(),
+            secrets: Vec::new(),
             ready_path: "/".into(),
             timeout: Duration::from_secs(90),
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{gateway_for, pipeline, python, ROOT, SIGNING_KEY};
+use common::{gateway_for, pipeline, python, AWS_TEST_SECRET, ROOT, SIGNING_KEY};
 use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, Worker};
 use edgeway::webhook::WebhookSecret;
@@ -295,4 +295,76 @@ fn bad_submissions_get_clear_problems() {
         .get("/v1/jobs/0190d5a0-0000-7000-8000-000000000000")
         .unwrap()
         .assert_problem(404);
+}
+
+#[test]
+fn no_secret_reaches_a_log_line_or_a_response() {
+    let p = pipeline();
+    let w = &p.gateway;
+    // A webhook subscription with a secret, delivering to a port nobody listens on,
+    // so its failures are logged.
+    let webhook_secret = WebhookSecret::generate();
+    let created = w
+        .post_json(
+            "/v1/topics/secrets-topic/subscriptions",
+            &json!({"target": {"kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                    "secrets": [webhook_secret]}}),
+        )
+        .unwrap();
+    assert_eq!(created.status, 201);
+    let listed = w.get("/v1/topics/secrets-topic/subscriptions").unwrap();
+    let published = w
+        .post_json("/v1/topics/secrets-topic/events", &json!({"type": "t"}))
+        .unwrap()
+        .json();
+    let event = published["id"].as_str().unwrap().to_owned();
+    let shown = w.wait_for("a failed delivery attempt", Duration::from_secs(30), || {
+        let shown = w.get(&format!("/v1/events/{event}")).ok()?;
+        shown.json()["deliveries"]
+            .get(0)
+            .is_some_and(|d| d["attempts"].as_u64() >= Some(1))
+            .then_some(shown)
+    });
+    // A job (SigV4 with the AWS secret; a callback secret in its envelope) and a
+    // forged callback.
+    let id = submit(w, "wordcount", "application/json", br#"{"text":"s"}"#);
+    let job = wait_status(w, &id, &["done", "failed"]);
+    let forged = w
+        .send(
+            "POST",
+            &format!("/v1/jobs/{id}/result"),
+            &[
+                ("webhook-id", &id),
+                ("webhook-timestamp", "1"),
+                ("webhook-signature", "v1,AAAA"),
+            ],
+            b"{}".to_vec(),
+        )
+        .unwrap();
+
+    let callback_secret = JobKeys::new(SIGNING_KEY).unwrap().callback_secret(&id);
+    let webhook_key = webhook_secret.trim_start_matches("whsec_");
+    let callback_key = callback_secret.trim_start_matches("whsec_");
+    let seen = [
+        ("the gateway's logs", w.logs()),
+        ("the subscription listing", listed.text()),
+        ("the creation answer", created.text()),
+        ("the event view", shown.text()),
+        ("the job view", job.to_string()),
+        ("the forged callback's answer", forged.text()),
+    ];
+    for (where_, text) in &seen {
+        for (what, secret) in [
+            ("JOBS_SIGNING_KEY", SIGNING_KEY),
+            ("AWS_SECRET_ACCESS_KEY", AWS_TEST_SECRET),
+            ("a webhook secret", webhook_key),
+            ("a job's callback secret", callback_key),
+        ] {
+            assert!(!text.contains(secret), "{what} appears in {where_}");
+        }
+    }
+    assert!(
+        w.logs().contains("\"msg\":\"request\""),
+        "the logs were captured"
+    );
 }

@@ -37,19 +37,51 @@ impl<T: DeserializeOwned> FromRequest for Json<T> {
     }
 }
 
+impl<T: DeserializeOwned> Json<T> {
+    /// Decodes bytes with the extractor's rules: malformed JSON is a 400
+    /// `invalid-json`, JSON of the wrong shape a 422 `json-shape`.
+    ///
+    /// ```
+    /// # use edgeway::{ErrorKind, Json};
+    /// #[derive(Debug, serde::Deserialize)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Note { text: String }
+    /// assert!(Json::<Note>::from_slice(br#"{"text":"hi"}"#).is_ok());
+    /// assert_eq!(Json::<Note>::from_slice(br#"{"text":1}"#).unwrap_err().kind(), ErrorKind::JsonShape);
+    /// // Broken syntax is a 400 even when a wrong field comes first.
+    /// assert_eq!(Json::<Note>::from_slice(br#"{"other":1,"#).unwrap_err().kind(), ErrorKind::InvalidJson);
+    /// ```
+    pub fn from_slice(body: &[u8]) -> Result<Self, Error> {
+        parse(body).map(Json)
+    }
+}
+
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|err| {
-        use serde_json::error::Category;
-        match err.classify() {
-            Category::Data => Error::new(
+    use serde_json::error::Category;
+    let invalid = |err: serde_json::Error| {
+        Error::new(
+            ErrorKind::InvalidJson,
+            format!("the body is not valid JSON: {err}"),
+        )
+    };
+    serde_json::from_slice(body).map_err(|err| match err.classify() {
+        // serde stops at the first error it meets, so a wrong field early in a
+        // body that is also malformed (or nested past serde_json's 128 levels)
+        // reads as a shape error. Only on this error path, check the syntax of the
+        // whole body, so broken JSON is always a 400.
+        Category::Data => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Err(syntax) => invalid(syntax),
+            // Skipped strings are not checked for UTF-8; JSON text must be UTF-8.
+            Ok(_) if std::str::from_utf8(body).is_err() => Error::new(
+                ErrorKind::InvalidJson,
+                "the body is not valid JSON: it is not UTF-8",
+            ),
+            Ok(_) => Error::new(
                 ErrorKind::JsonShape,
                 format!("the JSON body does not match the expected shape: {err}"),
             ),
-            Category::Syntax | Category::Eof | Category::Io => Error::new(
-                ErrorKind::InvalidJson,
-                format!("the body is not valid JSON: {err}"),
-            ),
-        }
+        },
+        Category::Syntax | Category::Eof | Category::Io => invalid(err),
     })
 }
 

@@ -12,6 +12,9 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The gateway's JOBS_SIGNING_KEY in tests; tests use it to forge and replay.
 pub const SIGNING_KEY: &str = "e2e-jobs-signing-key-not-a-real-secret-0123456789";
 
+/// The AWS secret the pipeline's gateway holds: distinctive, so a log grep finds it.
+pub const AWS_TEST_SECRET: &str = "aws-secret-e2e-Zq81vB47tW";
+
 /// A script from `tests/support` under the project's venv.
 pub fn python(script: &str) -> Command {
     let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
@@ -30,9 +33,9 @@ pub fn free_port() -> u16 {
 /// The root gateway, with jobs pointed at `endpoint` and local webhooks allowed.
 pub fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -> Worker {
     Worker::builder(format!("{ROOT}/wrangler.toml"))
-        .var("JOBS_SIGNING_KEY", SIGNING_KEY)
-        .var("AWS_ACCESS_KEY_ID", key_id)
-        .var("AWS_SECRET_ACCESS_KEY", secret)
+        .secret("JOBS_SIGNING_KEY", SIGNING_KEY)
+        .secret("AWS_ACCESS_KEY_ID", key_id)
+        .secret("AWS_SECRET_ACCESS_KEY", secret)
         .var("AWS_REGION", "us-east-1")
         .var("LAMBDA_ENDPOINT", endpoint)
         .var("JOBS_FUNCTION", function)
@@ -80,7 +83,7 @@ pub fn pipeline() -> &'static Pipeline {
             .unwrap()
             .to_owned();
 
-        let gateway = gateway_for(&front_url, "AKIDLOCAL", "local-secret", "lambda-jobs");
+        let gateway = gateway_for(&front_url, "AKIDLOCAL", AWS_TEST_SECRET, "lambda-jobs");
         Pipeline {
             gateway,
             front,
