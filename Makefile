@@ -21,9 +21,10 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
+TEST_FEATURES := edgeway/testing,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test soak deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,7 +46,7 @@ fmt-check:
 	cargo fmt --all --check
 
 clippy:
-	cargo clippy --workspace --all-targets --features edgeway/testing,edgeway/fanout,edgeway/jobs -- -D warnings
+	cargo clippy --workspace --all-targets --features $(TEST_FEATURES) -- -D warnings
 	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout,edgeway/jobs -- -D warnings
 	cargo clippy $(WASM) -p hello -- -D warnings
 
@@ -57,7 +58,10 @@ test-wasm: ## The pure-core unit tests on wasm32, under Node
 	cargo test $(WASM) -p edgeway --lib --features fanout,jobs
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
-	cargo test --workspace --features edgeway/testing,edgeway/fanout,edgeway/jobs
+	cargo test --workspace --features $(TEST_FEATURES)
+
+soak: toolchain ## The full fault-injected soak (5,000 events, 3 subscribers, 200 jobs); figures in target/soak/report.json
+	SOAK_EVENTS=5000 SOAK_JOBS=200 SOAK_OUTAGE_SECONDS=30 cargo test --features $(TEST_FEATURES) --test soak -- --nocapture
 
 deploy-check: toolchain ## `wrangler deploy --dry-run` of the root config; prints the bundle size wrangler reports
 	@mkdir -p target/deploy-dry-run

@@ -1,8 +1,13 @@
 //! The jobs pipeline on KV, Queues and Lambda: submit, invoke (the queue
 //! consumer), callback and poll.
 //!
-//! KV layout: `job:<id>` holds the [`JobRecord`], `job-input:<id>` the input bytes.
-//! Both expire after [`Jobs::ttl`] (a day by default).
+//! KV layout: `job:<id>` holds the [`JobRecord`] as the invoker last wrote it,
+//! `job-result:<id>` the function's outcome, and `job-input:<id>` the input bytes;
+//! all expire after [`Jobs::ttl`] (a day by default).
+//!
+//! The invoker and the callback write different keys on purpose. The function can
+//! call back before the invoker has stored `running`; with one key, either write
+//! could clobber the other (KV has no compare-and-swap). [`Jobs::get`] merges them.
 
 use serde_json::Value;
 
@@ -55,9 +60,15 @@ impl Jobs {
         PutOptions::new().expiration_ttl(self.ttl_seconds)
     }
 
-    /// The job, if it exists.
+    /// The job, if it exists: the invoker's record with the function's outcome,
+    /// when there is one, applied on top.
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, Error> {
-        self.kv.get_json(&record_key(id)).await
+        let (record, outcome) = futures_util::future::join(
+            self.kv.get_json::<JobRecord>(&record_key(id)),
+            self.kv.get_json::<StoredOutcome>(&result_key(id)),
+        )
+        .await;
+        Ok(record?.map(|record| merge(record, outcome.ok().flatten())))
     }
 
     async fn save(&self, record: &JobRecord) -> Result<(), Error> {
@@ -136,18 +147,25 @@ impl Jobs {
         function: &str,
     ) -> Result<(), Failure> {
         let task = &job.body;
-        let Some(mut record) = self.get(&task.id).await? else {
+        let Some(mut record) = self.kv.get_json::<JobRecord>(&record_key(&task.id)).await? else {
             return Err(Failure::permanent(format!(
                 "job {} expired before it was invoked",
                 task.id
             )));
         };
-        if record.status.is_final() || record.status == JobStatus::Running {
+        let reported = self
+            .kv
+            .get_json::<StoredOutcome>(&result_key(&task.id))
+            .await?
+            .is_some();
+        if reported || record.status.is_final() || record.status == JobStatus::Running {
             // Already handed over (a redelivered message): invoking again would run
             // the work twice.
             return Ok(());
         }
         record.attempts = job.attempts;
+        // Taken before the call: the function may report back before it returns.
+        let handed_over_ms = now_ms();
         let result = match self.envelope(&record, &task.origin).await {
             Ok(envelope) => lambda
                 .invoke_async(Function::new(function), &envelope)
@@ -158,7 +176,7 @@ impl Jobs {
         match &result {
             Ok(()) => {
                 record.status = JobStatus::Running;
-                record.invoked_ms = Some(now_ms());
+                record.invoked_ms = Some(handed_over_ms);
                 record.error = None;
             }
             Err(failure) => {
@@ -241,7 +259,7 @@ impl Jobs {
                 format!("a job outcome is {{\"status\":\"done\",\"output\":…}} or {{\"status\":\"failed\",\"error\":\"…\"}}: {e}"),
             )
         })?;
-        let mut record = self
+        let record = self
             .get(id)
             .await?
             .ok_or_else(|| Error::not_found(format!("no job {id:?}")))?;
@@ -251,21 +269,46 @@ impl Jobs {
                 format!("job {id} has already ended ({:?})", record.status),
             ));
         }
-        match outcome {
-            JobOutcome::Done { output } => {
-                record.status = JobStatus::Done;
-                record.result = Some(output);
-                record.error = None;
-            }
-            JobOutcome::Failed { error } => {
-                record.status = JobStatus::Failed;
-                record.error = Some(format!("the function reported: {error}"));
-            }
-        }
-        record.finished_ms = Some(now_ms());
-        self.save(&record).await?;
-        Ok(record)
+        let stored = StoredOutcome {
+            outcome,
+            finished_ms: now_ms(),
+        };
+        self.kv
+            .put_json(&result_key(id), &stored, self.options())
+            .await?;
+        Ok(merge(record, Some(stored)))
     }
+}
+
+/// The function's outcome as stored, with when it arrived.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredOutcome {
+    outcome: JobOutcome,
+    finished_ms: u64,
+}
+
+/// The record with the outcome applied: the outcome decides the status.
+fn merge(mut record: JobRecord, outcome: Option<StoredOutcome>) -> JobRecord {
+    let Some(stored) = outcome else {
+        return record;
+    };
+    match stored.outcome {
+        JobOutcome::Done { output } => {
+            record.status = JobStatus::Done;
+            record.result = Some(output);
+            record.error = None;
+        }
+        JobOutcome::Failed { error } => {
+            record.status = JobStatus::Failed;
+            record.error = Some(format!("the function reported: {error}"));
+        }
+    }
+    record.finished_ms = Some(stored.finished_ms);
+    record
+}
+
+fn result_key(id: &str) -> String {
+    format!("job-result:{id}")
 }
 
 fn record_key(id: &str) -> String {
@@ -279,4 +322,63 @@ fn input_key(id: &str) -> String {
 fn is_json(media_type: &str) -> bool {
     let essence = media_type.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn record(status: JobStatus) -> JobRecord {
+        JobRecord {
+            id: "j".into(),
+            kind: "k".into(),
+            status,
+            attempts: 2,
+            input_type: "application/json".into(),
+            input_bytes: 2,
+            created_ms: 1,
+            invoked_ms: Some(2),
+            finished_ms: None,
+            result: None,
+            error: Some("attempt 1 failed".into()),
+        }
+    }
+
+    #[test]
+    fn the_outcome_decides_the_status_whatever_the_invoker_wrote_last() {
+        // The callback arrived before the invoker stored `running`.
+        let done = merge(
+            record(JobStatus::Queued),
+            Some(StoredOutcome {
+                outcome: JobOutcome::Done {
+                    output: serde_json::json!({"n": 1}),
+                },
+                finished_ms: 9,
+            }),
+        );
+        assert_eq!(done.status, JobStatus::Done);
+        assert_eq!(done.result, Some(serde_json::json!({"n": 1})));
+        assert_eq!(
+            (done.attempts, done.finished_ms, done.error),
+            (2, Some(9), None)
+        );
+
+        let failed = merge(
+            record(JobStatus::Running),
+            Some(StoredOutcome {
+                outcome: JobOutcome::Failed {
+                    error: "not an image".into(),
+                },
+                finished_ms: 9,
+            }),
+        );
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert!(failed.error.unwrap().contains("not an image"));
+        assert_eq!(
+            merge(record(JobStatus::Running), None).status,
+            JobStatus::Running
+        );
+    }
 }

@@ -56,7 +56,12 @@ pub struct Pipeline {
 
 pub fn pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-    PIPELINE.get_or_init(|| {
+    PIPELINE.get_or_init(|| start_pipeline(&["--throttle-first", "2"]))
+}
+
+/// Starts the jobs loop with `front_args` for the Invoke front's fault injection.
+pub fn start_pipeline(front_args: &[&str]) -> Pipeline {
+    {
         let emulator_port = free_port();
         let mut command = Command::new("cargo");
         command
@@ -76,7 +81,7 @@ pub fn pipeline() -> &'static Pipeline {
         let mut command = python("lambda_front.py");
         command
             .args(["--backend", &format!("http://127.0.0.1:{emulator_port}")])
-            .args(["--throttle-first", "2"]);
+            .args(front_args);
         let front = Sidecar::start(command, "lambda front").expect("front starts");
         let front_url = front.announcement(Duration::from_secs(30)).unwrap()["endpoint"]
             .as_str()
@@ -89,5 +94,5 @@ pub fn pipeline() -> &'static Pipeline {
             front,
             _emulator: emulator,
         }
-    })
+    }
 }
