@@ -24,7 +24,7 @@ WASM := --target wasm32-unknown-unknown
 TEST_FEATURES := edgeway/testing,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test soak deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test soak fuzz deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,6 +62,11 @@ test-native: ## Native unit tests, doctests and e2e tests in workerd
 
 soak: toolchain ## The full fault-injected soak (5,000 events, 3 subscribers, 200 jobs); figures in target/soak/report.json
 	SOAK_EVENTS=5000 SOAK_JOBS=200 SOAK_OUTAGE_SECONDS=30 cargo test --features $(TEST_FEATURES) --test soak -- --nocapture
+
+FUZZ_SECONDS ?= 60
+fuzz: toolchain ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; executions and corpus sizes in target/fuzz-report.md
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 deploy-check: toolchain ## `wrangler deploy --dry-run` of the root config; prints the bundle size wrangler reports
 	@mkdir -p target/deploy-dry-run
