@@ -85,6 +85,20 @@ mod tests {
     }
 
     #[test]
+    fn numbers_survive_a_round_trip() {
+        // Found by the `envelope` fuzz target: without exact float parsing this
+        // body came back as 4.4399999999999997e86 after one decode, 4.44e86 after two.
+        let text = format!(
+            r#"{{"kind":"k","id":"i","body":[{}12579353 44]}}"#,
+            "444".to_owned() + &"0".repeat(74)
+        )
+        .replace(' ', "");
+        let once = Envelope::from_json(&text).unwrap();
+        let twice = Envelope::from_json(&once.to_json()).unwrap();
+        assert_eq!(once.body, twice.body);
+    }
+
+    #[test]
     fn round_trips_and_decodes() {
         let envelope = Envelope::new("order.created", &Order { order: 7 }).unwrap();
         assert_eq!(envelope.id.len(), 36);
