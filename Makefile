@@ -24,7 +24,7 @@ WASM := --target wasm32-unknown-unknown
 TEST_FEATURES := edgeway/testing,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test soak fuzz deploy-check lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test soak fuzz deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ build: toolchain ## Build the gateway worker (release, panic=unwind)
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787, with lambda-jobs under cargo lambda watch
 	scripts/dev.sh
 
-test: toolchain lint test-wasm test-native deploy-check ## Every test: lints, wasm32 unit tests, native unit + e2e tests, deploy dry run
+test: toolchain lint test-wasm test-native deploy-check bench-smoke ## Every test: lints, wasm32 unit tests, native unit + e2e tests, deploy dry run, benchmark smoke run
 
 lint: fmt-check clippy doc ## rustfmt, clippy (native and wasm32, -D warnings), rustdoc without warnings
 
@@ -73,10 +73,20 @@ deploy-check: toolchain ## `wrangler deploy --dry-run` of the root config; print
 	wrangler deploy --dry-run --outdir target/deploy-dry-run > target/deploy-dry-run/wrangler.log 2>&1 || { cat target/deploy-dry-run/wrangler.log; exit 1; }
 	@grep -m1 'Total Upload' target/deploy-dry-run/wrangler.log | tee target/deploy-dry-run/size.txt
 
-bench: toolchain bench-tools bench-build ## Hot path vs Hono / workers-rs / bare floor in workerd (wrk), and the router micro-benchmark
+bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios to anchors from the same run (see BENCHMARKS.md)
+	@mkdir -p bench/results
 	node bench/hotpath.mjs --json bench/results/hotpath.json
+	node bench/coldstart.mjs --json bench/results/coldstart.json
 	cargo bench -p edgeway-router-bench --bench router
-	cargo run --release -p edgeway-fanout-bench
+	cargo run --release -p edgeway-fanout-bench > bench/results/fanout.md
+	node bench/report.mjs
+
+bench-smoke: toolchain bench-tools bench-build ## Every benchmark for a moment, so none rots; asserts no timings
+	@mkdir -p bench/results
+	node bench/hotpath.mjs --duration 1 --rounds 1 --json bench/results/hotpath-smoke.json
+	node bench/coldstart.mjs --checks 1 --fresh 1 --json bench/results/coldstart-smoke.json
+	cargo run --release -p edgeway-fanout-bench -- --rounds 1
+	cargo test -p edgeway-router-bench --benches
 
 bench-tools:
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk; }
@@ -84,5 +94,7 @@ bench-tools:
 bench-build: ## Build every worker the benchmarks run
 	cd examples/hello && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
 	cd bench/baselines/workers-rs && worker-build --release --panic-unwind
+	cd bench/baselines/workers-rs-router && worker-build --release --panic-unwind
+	cd bench/apps/edgeway && CUSTOM_SHIM=../../../src/js/shim.js worker-build --release --panic-unwind
 	cargo build --release $(WASM) -p bench-bare
 	wasm-bindgen --target bundler --out-dir bench/baselines/bare/pkg target/wasm32-unknown-unknown/release/bench_bare.wasm

@@ -1,15 +1,21 @@
-// Hot-path throughput: edgeway's hello against its anchors, all in workerd, driven
-// directly (workerd serving a generated config; no wrangler proxy) by wrk on loopback.
+// Throughput and latency in workerd, driven directly (each worker in its own bare
+// `workerd serve` with a generated config; no wrangler proxy) by wrk on loopback:
+//   (a) plain text GET /                 Hono, bare floor, workers-rs entry, edgeway hello
+//   (b) JSON echo, path param + query     Hono, workers-rs Router, edgeway bench app
+//   (c) the 130 GitHub routes, spread     Hono, workers-rs Router, edgeway bench app
+//   (d) a route behind the middleware     Hono, edgeway bench app
 //
-//   node bench/hotpath.mjs [--duration 5] [--rounds 3] [--connections 16] [--json out.json]
+//   node bench/hotpath.mjs [--duration 5] [--rounds 3] [--connections 16]
+//                          [--workloads a,b,c,d] [--json out.json]
 //
 // Every figure is a ratio against Hono measured in the same run; rounds are
 // interleaved so drift on a shared machine hits every worker alike. The run is
-// bounded: rounds × workers × duration seconds of load, then every workerd stops.
+// bounded (rounds × workers × duration seconds of load); then every workerd stops.
 import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { startWorker, workerDefinitions } from "./workerd.mjs";
+import { root, startWorker, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const arg = (name, fallback) => {
@@ -20,10 +26,50 @@ const duration = Number(arg("duration", "5"));
 const rounds = Number(arg("rounds", "3"));
 const connections = Number(arg("connections", "16"));
 const jsonOut = arg("json", null);
-// e.g. --only hono,edgeway while iterating; the anchor (hono) is always kept.
-const only = arg("only", null)?.split(",");
+const selected = arg("workloads", "a,b,c,d").split(",");
 
-const running = [];
+// (c): one request per route, cycling, so every lookup walks a different branch.
+const githubPaths = (await readFile(join(root, "bench/data/github-api-routes.txt"), "utf8"))
+  .split("\n")
+  .filter((l) => l.startsWith("/"))
+  .map((route) => `/gh${route.replace(/[{}]/g, "")}`);
+const githubScript = join(root, "bench/results/github.lua");
+await writeFile(
+  githubScript,
+  `local paths = {${githubPaths.map((p) => JSON.stringify(p)).join(",")}}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+`,
+);
+
+const workloads = [
+  { id: "a", title: "(a) plain text `GET /`", path: "/", workers: ["hono", "bare", "workers-rs", "edgeway"] },
+  {
+    id: "b",
+    title: "(b) JSON echo `GET /hello/ada?greeting=hi`",
+    path: "/hello/ada?greeting=hi",
+    workers: ["hono", "workers-rs-router", "edgeway-app"],
+  },
+  {
+    id: "c",
+    title: "(c) the 130 GitHub API routes, requests spread over the table",
+    path: "/",
+    script: githubScript,
+    workers: ["hono", "workers-rs-router", "edgeway-app"],
+  },
+  {
+    id: "d",
+    title: "(d) `GET /mw/ping` behind request id, timing, CORS and body limit",
+    path: "/mw/ping",
+    headers: ["origin: https://app.example"],
+    workers: ["hono", "edgeway-app"],
+  },
+].filter((w) => selected.includes(w.id));
+
+const running = new Map();
 // CPU time (user + system) the workerd process has used, in ms. Per request it is
 // far steadier than req/s on a shared 2-core machine, where wrk competes for CPU.
 async function cpuMs(pid) {
@@ -50,65 +96,76 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+const samples = new Map(); // `${workload}/${worker}` -> samples
 try {
-  for (const w of await workerDefinitions()) {
-    if (only && w.name !== "hono" && !only.includes(w.name)) continue;
-    running.push({ ...w, ...(await startWorker(w)), samples: [] });
+  const definitions = await workerDefinitions();
+  const needed = new Set(workloads.flatMap((w) => w.workers));
+  for (const def of definitions.filter((d) => needed.has(d.name))) {
+    running.set(def.name, { ...def, ...(await startWorker(def)) });
   }
   for (let round = 1; round <= rounds; round++) {
-    for (const w of running) {
-      // A short warm-up so JIT tiers settle before the measured window.
-      await run("wrk", ["-t1", "-c4", "-d1s", w.url]);
-      const cpuBefore = await cpuMs(w.proc.pid);
-      const { stdout } = await run("wrk", [
-        "-t1",
-        `-c${connections}`,
-        `-d${duration}s`,
-        "--latency",
-        w.url,
-      ]);
-      const sample = parseWrk(stdout);
-      sample.cpuUsPerReq = ((await cpuMs(w.proc.pid)) - cpuBefore) * 1000 / sample.requests;
-      if (sample.non2xx > 0) throw new Error(`${w.name}: ${sample.non2xx} non-2xx responses`);
-      w.samples.push(sample);
-      console.error(
-        `round ${round} ${w.name}: ${sample.rps.toFixed(0)} req/s, ${sample.cpuUsPerReq.toFixed(1)} µs CPU/req`,
-      );
+    for (const load of workloads) {
+      for (const name of load.workers) {
+        const w = running.get(name);
+        const url = `http://127.0.0.1:${w.port}${load.path}`;
+        const extra = [
+          ...(load.script ? ["-s", load.script] : []),
+          ...(load.headers ?? []).flatMap((h) => ["-H", h]),
+        ];
+        // A short warm-up so JIT tiers settle before the measured window.
+        await run("wrk", ["-t1", "-c4", "-d1s", ...extra, url]);
+        const cpuBefore = await cpuMs(w.proc.pid);
+        const { stdout } = await run("wrk", ["-t1", `-c${connections}`, `-d${duration}s`, "--latency", ...extra, url]);
+        const sample = parseWrk(stdout);
+        sample.cpuUsPerReq = (((await cpuMs(w.proc.pid)) - cpuBefore) * 1000) / sample.requests;
+        if (sample.non2xx > 0) throw new Error(`${load.id}/${name}: ${sample.non2xx} non-2xx responses`);
+        const key = `${load.id}/${name}`;
+        samples.set(key, [...(samples.get(key) ?? []), sample]);
+        console.error(
+          `round ${round} ${key}: ${sample.rps.toFixed(0)} req/s, ${sample.cpuUsPerReq.toFixed(1)} µs CPU/req`,
+        );
+      }
     }
   }
 } finally {
-  for (const w of running) w.proc.kill("SIGKILL");
+  for (const w of running.values()) w.proc.kill("SIGKILL");
 }
-
-const hono = running.find((w) => w.name === "hono");
-const anchor = median(hono.samples.map((s) => s.rps));
-const anchorCpu = median(hono.samples.map((s) => s.cpuUsPerReq));
-const rows = running.map((w) => {
-  const rps = median(w.samples.map((s) => s.rps));
-  return {
-    name: w.name,
-    label: w.label,
-    rps: Math.round(rps),
-    p50_ms: median(w.samples.map((s) => s.p50)),
-    p99_ms: median(w.samples.map((s) => s.p99)),
-    vs_hono: Number((rps / anchor).toFixed(2)),
-    cpu_us_per_req: Number(median(w.samples.map((s) => s.cpuUsPerReq)).toFixed(1)),
-  };
-});
 
 const { stdout: wrkVersion } = await run("wrk", ["--version"]).catch((e) => ({ stdout: e.stdout ?? "" }));
 const result = {
-  command: `node bench/hotpath.mjs --duration ${duration} --rounds ${rounds} --connections ${connections}`,
+  command: `node bench/hotpath.mjs --duration ${duration} --rounds ${rounds} --connections ${connections} --workloads ${selected.join(",")}`,
   load: `wrk -t1 -c${connections} -d${duration}s --latency, ${rounds} interleaved rounds, medians`,
   node: process.version,
   wrk: wrkVersion.split("\n")[0].trim(),
-  rows: rows.map((r) => ({ ...r, cpu_vs_hono: Number((r.cpu_us_per_req / anchorCpu).toFixed(2)) })),
+  workloads: [],
 };
-console.log("| Worker | req/s | vs Hono | p50 ms | p99 ms | workerd CPU µs/req | CPU vs Hono |");
-console.log("|---|---|---|---|---|---|---|");
-for (const r of result.rows) {
-  console.log(
-    `| ${r.label} | ${r.rps} | ${r.vs_hono.toFixed(2)}× | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.cpu_us_per_req} | ${r.cpu_vs_hono.toFixed(2)}× |`,
-  );
+for (const load of workloads) {
+  const of = (name) => samples.get(`${load.id}/${name}`);
+  const anchorRps = median(of("hono").map((s) => s.rps));
+  const anchorCpu = median(of("hono").map((s) => s.cpuUsPerReq));
+  const rows = load.workers.map((name) => {
+    const s = of(name);
+    const rps = median(s.map((x) => x.rps));
+    const cpu = median(s.map((x) => x.cpuUsPerReq));
+    return {
+      name,
+      label: running.get(name).label,
+      rps: Math.round(rps),
+      vs_hono: Number((rps / anchorRps).toFixed(2)),
+      p50_ms: median(s.map((x) => x.p50)),
+      p99_ms: median(s.map((x) => x.p99)),
+      cpu_us_per_req: Number(cpu.toFixed(1)),
+      cpu_vs_hono: Number((cpu / anchorCpu).toFixed(2)),
+    };
+  });
+  result.workloads.push({ id: load.id, title: load.title, rows });
+  console.log(`\n${load.title}\n`);
+  console.log("| Worker | req/s | vs Hono | p50 ms | p99 ms | workerd CPU µs/req | CPU vs Hono |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.label} | ${r.rps} | ${r.vs_hono.toFixed(2)}× | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.cpu_us_per_req} | ${r.cpu_vs_hono.toFixed(2)}× |`,
+    );
+  }
 }
 if (jsonOut) await writeFile(jsonOut, JSON.stringify(result, null, 2));

@@ -20,6 +20,7 @@ async function bundleHono() {
     format: "esm",
     minify: true,
     outfile,
+    loader: { ".txt": "text" },
     logLevel: "warning",
   });
   return outfile;
@@ -38,7 +39,7 @@ const defaultShimBuild = (dir) => [
 /** Each worker: a main module first, then the modules it imports, by import name. */
 export async function workerDefinitions() {
   return [
-    { name: "hono", label: "Hono hello", modules: [["index.mjs", await bundleHono()]] },
+    { name: "hono", label: "Hono", modules: [["index.mjs", await bundleHono()]] },
     {
       name: "bare",
       label: "bare wasm-bindgen export + tiny JS fetch (floor)",
@@ -54,6 +55,16 @@ export async function workerDefinitions() {
       modules: defaultShimBuild("bench/baselines/workers-rs"),
     },
     { name: "edgeway", label: "edgeway examples/hello", modules: customShimBuild("examples/hello") },
+    {
+      name: "workers-rs-router",
+      label: "workers-rs Router (built per request, as documented)",
+      modules: defaultShimBuild("bench/baselines/workers-rs-router"),
+    },
+    {
+      name: "edgeway-app",
+      label: "edgeway bench app (130 routes, middleware)",
+      modules: customShimBuild("bench/apps/edgeway"),
+    },
   ];
 }
 

@@ -63,7 +63,6 @@ pub mod jobs;
 pub mod kv;
 pub mod middleware;
 pub mod observe;
-#[cfg(feature = "aws")]
 pub mod outbound;
 mod panic;
 pub mod platform;

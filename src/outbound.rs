@@ -74,6 +74,24 @@ impl OutboundReply {
     }
 }
 
+/// Awaits a promise-returning JS call that may also throw synchronously; either
+/// failure becomes an [`ErrorKind::Upstream`] error saying `what` failed.
+pub(crate) async fn settle(
+    call: Result<Promise, JsValue>,
+    what: impl FnOnce() -> String,
+) -> Result<JsValue, Error> {
+    let settled = match call {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(e) => Err(e),
+    };
+    settled.map_err(|e| {
+        Error::new(
+            ErrorKind::Upstream,
+            format!("{}: {}", what(), crate::queue::js_message(&e)),
+        )
+    })
+}
+
 /// Sends `request` with the runtime's `fetch`. A network failure or a timeout is a
 /// retryable [`ErrorKind::Upstream`] error.
 pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
@@ -82,27 +100,17 @@ pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
         headers.push(&Array::of2(&name.into(), &value.into()));
     }
     let body = (!request.body.is_empty()).then(|| request.body.clone());
-    let answer = match outbound_fetch(
-        request.method,
-        &request.url,
-        &headers,
-        body,
-        request.timeout_ms,
-    ) {
-        Ok(promise) => JsFuture::from(promise).await,
-        Err(e) => Err(e),
-    }
-    .map_err(|e| {
-        Error::new(
-            ErrorKind::Upstream,
-            format!(
-                "{} {} failed: {}",
-                request.method,
-                request.url,
-                crate::queue::js_message(&e)
-            ),
-        )
-    })?;
+    let answer = settle(
+        outbound_fetch(
+            request.method,
+            &request.url,
+            &headers,
+            body,
+            request.timeout_ms,
+        ),
+        || format!("{} {} failed", request.method, request.url),
+    )
+    .await?;
     let answer: Array = answer.into();
     let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
     let headers = Array::from(&answer.get(1))

@@ -48,6 +48,19 @@ pub fn new_id() -> String {
         .to_string()
 }
 
+/// The size of the wasm linear memory, in bytes: its high-water mark, since linear
+/// memory only grows. `None` natively.
+pub fn wasm_memory_bytes() -> Option<usize> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Some(core::arch::wasm32::memory_size(0) * 65536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

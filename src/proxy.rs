@@ -122,10 +122,9 @@ pub fn rolled_back(spec: &str, method: &Method, pattern: &str) -> bool {
 mod fetch {
     use js_sys::{Array, Promise};
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen_futures::JsFuture;
 
     use crate::body::{Body, Inner};
-    use crate::error::{Error, ErrorKind};
+    use crate::error::Error;
     use crate::http::{HeaderMap, StatusCode};
     use crate::request::Request;
     use crate::response::Response;
@@ -173,19 +172,10 @@ export function proxy_fetch(method, url, headers, body) {
             Inner::Static(bytes) => js_sys::Uint8Array::from(bytes).into(),
             Inner::Empty | Inner::Deferred => JsValue::NULL,
         };
-        let answer = match proxy_fetch(&method, &url, &headers, body) {
-            Ok(promise) => JsFuture::from(promise).await,
-            Err(e) => Err(e),
-        }
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Upstream,
-                format!(
-                    "the origin could not be reached: {}",
-                    crate::queue::js_message(&e)
-                ),
-            )
-        })?;
+        let answer = crate::outbound::settle(proxy_fetch(&method, &url, &headers, body), || {
+            "the origin could not be reached".to_owned()
+        })
+        .await?;
         let answer: Array = answer.into();
         let status = StatusCode::from_u16(answer.get(0).as_f64().unwrap_or(502.0) as u16)
             .unwrap_or(StatusCode::BAD_GATEWAY);

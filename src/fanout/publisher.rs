@@ -261,13 +261,8 @@ impl Fanout {
                 record.last_error = None;
             }
             Err(failure) => {
-                let (reason, final_failure) = match failure {
-                    Failure::Permanent(r) => (r.clone(), true),
-                    Failure::Transient(r) | Failure::RetryAfter { reason: r, .. } => {
-                        (r.clone(), job.is_last_attempt())
-                    }
-                };
-                record.last_error = Some(reason);
+                let final_failure = job.gives_up_on(failure);
+                record.last_error = Some(failure.reason().to_owned());
                 record.state = if final_failure {
                     DeliveryState::Failed
                 } else {

@@ -180,13 +180,8 @@ impl Jobs {
                 record.error = None;
             }
             Err(failure) => {
-                let (reason, last) = match failure {
-                    Failure::Permanent(r) => (r.clone(), true),
-                    Failure::Transient(r) | Failure::RetryAfter { reason: r, .. } => {
-                        (r.clone(), job.is_last_attempt())
-                    }
-                };
-                if last {
+                let reason = failure.reason();
+                if job.gives_up_on(failure) {
                     record.status = JobStatus::Failed;
                     record.finished_ms = Some(now_ms());
                     record.error = Some(format!(

@@ -51,6 +51,17 @@ impl Failure {
 }
 
 /// Client errors (4xx) are permanent; everything else may pass.
+impl Failure {
+    /// Why it failed.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Permanent(reason) | Self::Transient(reason) | Self::RetryAfter { reason, .. } => {
+                reason
+            }
+        }
+    }
+}
+
 impl From<Error> for Failure {
     /// Client errors and function errors are permanent: the same input fails the
     /// same way. A throttled upstream is retried after its `Retry-After` when it
@@ -89,6 +100,11 @@ impl<T> Job<T> {
     /// Whether a failure now ends in the dead-letter queue.
     pub fn is_last_attempt(&self) -> bool {
         self.attempts >= self.max_attempts
+    }
+
+    /// Whether `failure` ends this message: it is permanent, or no attempt is left.
+    pub fn gives_up_on(&self, failure: &Failure) -> bool {
+        matches!(failure, Failure::Permanent(_)) || self.is_last_attempt()
     }
 
     /// The worker's bindings.

@@ -23,7 +23,9 @@ import random
 import sys
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from quiet_http import QuietHandler
 
 lock = threading.Lock()
 stats = {"invocations": 0, "throttled": 0, "forwarded": 0, "forward_errors": 0}
@@ -43,18 +45,7 @@ def forward(backend, path, body, invocation_type):
 
 
 def make_handler(args):
-    class Front(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def reply(self, status, body=b"", headers=()):
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Front(QuietHandler):
         def do_GET(self):
             if self.path == "/_stats":
                 with lock:

@@ -17,7 +17,9 @@ Unverifiable deliveries get 401 and are recorded with verified = false.
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from quiet_http import QuietHandler
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -27,18 +29,7 @@ received = []
 attempts = {}
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class Handler(QuietHandler):
     def do_GET(self):
         if self.path != "/received":
             return self.reply(404)

@@ -135,6 +135,15 @@ fn main() {
             }
         }
     }
+    // After every publish and its deliveries: the isolate's linear memory, which
+    // only grows, so this is its high-water mark.
+    let memory = gateway.get("/healthz").unwrap().json()["wasm_memory_bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "gateway wasm memory after the run: {:.1} MiB (target <= 16 MiB)",
+        memory as f64 / (1 << 20) as f64
+    );
     let anchor = median(samples[0].1.clone());
     println!("| Operation | median ms | vs one send |");
     println!("|---|---|---|");

@@ -21,8 +21,14 @@ use serde_json::{json, Value};
 edgeway::binding!(Store: Kv = "STORE");
 edgeway::binding!(Events: Queue<Envelope> = "EVENTS");
 
+/// `GET /healthz`, with the isolate's wasm memory high-water mark (linear memory
+/// only grows), which the benchmarks read after their load.
 async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok", "service": "edgeway-gateway" }))
+    Json(json!({
+        "status": "ok",
+        "service": "edgeway-gateway",
+        "wasm_memory_bytes": edgeway::platform::wasm_memory_bytes(),
+    }))
 }
 
 /// `GET /v1/routes`: the route table with feature tags, as the console shows it.
