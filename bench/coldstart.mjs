@@ -9,7 +9,7 @@
 //   node bench/coldstart.mjs [--checks 10] [--fresh 20] [--json out.json]
 import { execFile, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { HELLO_BODY, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
@@ -43,7 +43,8 @@ for (const w of startupWorkers) {
   const { stdout } = await run(
     wrangler,
     ["deploy", "--dry-run", "--config", join(root, w.config), "--outfile", bundle],
-    { env, cwd: root, maxBuffer: 64 << 20 },
+    // The config's [build] command runs from wrangler's working directory.
+    { env, cwd: dirname(join(root, w.config)), maxBuffer: 64 << 20 },
   );
   const size = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(stdout);
   const active = [];
@@ -51,7 +52,7 @@ for (const w of startupWorkers) {
     const res = await run(
       wrangler,
       ["check", "startup", "--config", join(root, w.config), "--worker", bundle, "--outfile", join(out, `${w.name}.cpuprofile`)],
-      { env, cwd: root, maxBuffer: 64 << 20 },
+      { env, cwd: dirname(join(root, w.config)), maxBuffer: 64 << 20 },
     );
     const m = /Active: ([\d.]+) ms/.exec(res.stdout);
     if (!m) throw new Error(`${w.name}: no startup figure in:\n${res.stdout}`);

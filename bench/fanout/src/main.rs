@@ -144,6 +144,7 @@ fn main() {
         "gateway wasm memory after the run: {:.1} MiB (target <= 16 MiB)",
         memory as f64 / (1 << 20) as f64
     );
+    println!();
     let anchor = median(samples[0].1.clone());
     println!("| Operation | median ms | vs one send |");
     println!("|---|---|---|");
