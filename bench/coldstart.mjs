@@ -12,20 +12,12 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { HELLO_BODY, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
+import { arg, HELLO_BODY, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const checks = Number(arg("checks", "10"));
 const fresh = Number(arg("fresh", "20"));
 const jsonOut = arg("json", null);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const wrangler = join(root, "node_modules/.bin/wrangler");
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 

@@ -15,13 +15,9 @@ import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { root, startWorker, workerDefinitions } from "./workerd.mjs";
+import { arg, median, root, startWorker, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const duration = Number(arg("duration", "5"));
 const rounds = Number(arg("rounds", "3"));
 const connections = Number(arg("connections", "16"));
@@ -91,10 +87,6 @@ function parseWrk(out) {
   return { rps, p50: pct(50), p99: pct(99), non2xx: Number(errors), requests };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const samples = new Map(); // `${workload}/${worker}` -> samples
 try {

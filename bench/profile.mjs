@@ -8,17 +8,11 @@
 // Chrome DevTools or speedscope).
 import { execFile, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort, prepareWorker, workerDefinitions } from "./workerd.mjs";
+import { arg, freePort, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
 const which = process.argv[2] ?? "edgeway";
 const duration = Number(arg("duration", "3"));
 const out = arg("out", join(root, `bench/results/${which}.cpuprofile`));

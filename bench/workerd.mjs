@@ -9,6 +9,18 @@ import { build } from "esbuild";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const HELLO_BODY = "Hello from edgeway!";
+
+/** The value after `--name` on the command line, or `fallback`. */
+export const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+
+/** The median of numbers. */
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const compatibilityDate = "2026-11-01";
 
 async function bundleHono() {

@@ -1,4 +1,5 @@
-//! The two things the pure core cannot compute itself: the clock and randomness.
+//! What the pure core cannot compute itself: the clock, randomness, and the
+//! Worker's settings.
 //!
 //! `SystemTime::now()` panics on wasm32-unknown-unknown, so the clock comes from JS
 //! `Date.now()` there. Randomness comes from `getrandom` (Web Crypto on wasm).
@@ -59,6 +60,15 @@ pub fn wasm_memory_bytes() -> Option<usize> {
     {
         None
     }
+}
+
+/// A Worker setting: a `[vars]` entry or a secret (`wrangler secret put`), which
+/// the runtime exposes alike. Unset and blank values are `None`.
+pub fn setting(env: &worker::Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|value| value.to_string())
+        .filter(|value| !value.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -110,6 +110,12 @@ impl Request {
         &self.url
     }
 
+    /// The scheme, host and port (`https://edge.example:8443`); empty when the
+    /// request was made from a bare path.
+    pub fn origin(&self) -> &str {
+        &self.url[..self.path.start]
+    }
+
     /// The path, still percent-encoded; `/` when the URL has none.
     pub fn path(&self) -> &str {
         match &self.url[self.path.clone()] {
@@ -271,6 +277,12 @@ impl std::fmt::Debug for Request {
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
+}
+
+/// The scheme, host and port of an absolute URL; empty for a bare path.
+#[cfg(feature = "aws")]
+pub(crate) fn url_origin(url: &str) -> &str {
+    &url[..split_url(url).0.start]
 }
 
 fn split_url(url: &str) -> (Range<usize>, Option<Range<usize>>) {
@@ -442,6 +454,13 @@ mod tests {
         let req = Request::new(Method::Get, "/only/path");
         assert_eq!(req.path(), "/only/path");
         assert_eq!(req.query(), None);
+        assert_eq!(req.origin(), "");
+        let req = Request::new(Method::Get, "http://127.0.0.1:8787/v1/jobs/x?y");
+        assert_eq!(req.origin(), "http://127.0.0.1:8787");
+        assert_eq!(
+            Request::new(Method::Get, "https://edge.example?q").origin(),
+            "https://edge.example"
+        );
         let req = Request::new(Method::Get, "http://host?q");
         assert_eq!(req.path(), "/");
         assert_eq!(req.query(), Some("q"));

@@ -147,13 +147,7 @@ impl LambdaConfig {
     /// `AWS_SECRET_ACCESS_KEY` and optional `AWS_SESSION_TOKEN`, the var
     /// `AWS_REGION`, and the optional var `LAMBDA_ENDPOINT`.
     pub fn from_env(env: &worker::Env) -> Result<Self, Error> {
-        let text = |name: &str| -> Option<String> {
-            env.secret(name)
-                .map(|s| s.to_string())
-                .or_else(|_| env.var(name).map(|v| v.to_string()))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
+        let text = |name: &str| crate::platform::setting(env, name);
         let required = |name: &str| {
             text(name).ok_or_else(|| Error::internal(format!("the Worker has no `{name}` set")))
         };
@@ -192,14 +186,8 @@ pub fn invoke_request(
             ),
         ));
     }
-    let host = config
-        .endpoint
-        .split_once("://")
-        .map_or(config.endpoint.as_str(), |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let origin = crate::request::url_origin(&config.endpoint);
+    let host = origin.split_once("://").map_or(origin, |(_, host)| host);
     // On the wire the ARN's `:` is `%3A`; the signer encodes the path once more.
     let path = format!(
         "{API_PATH}{}/invocations",
@@ -211,7 +199,7 @@ pub fn invoke_request(
         .map(|q| format!("Qualifier={q}"))
         .unwrap_or_default();
     let headers = [
-        ("host", host.as_str()),
+        ("host", host),
         ("content-type", "application/json"),
         ("x-amz-invocation-type", invocation.header()),
     ];

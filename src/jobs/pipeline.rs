@@ -68,7 +68,8 @@ impl Jobs {
             self.kv.get_json::<StoredOutcome>(&result_key(id)),
         )
         .await;
-        Ok(record?.map(|record| merge(record, outcome.ok().flatten())))
+        let outcome = outcome?;
+        Ok(record?.map(|record| merge(record, outcome)))
     }
 
     async fn save(&self, record: &JobRecord) -> Result<(), Error> {

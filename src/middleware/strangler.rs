@@ -19,22 +19,34 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
     #[cfg(target_arch = "wasm32")]
     {
         use crate::response::IntoResponse;
-        let Ok(env) = req.env() else {
-            return next.run(req).await;
-        };
-        let var = |name: &str| {
-            env.var(name)
-                .map(|v| v.to_string())
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-        };
-        let Some(origin) = var("ORIGIN_URL") else {
+        // Read once per isolate: a Worker's settings do not change under a running
+        // isolate, and this layer sits in front of every request.
+        thread_local! {
+            static SETTINGS: std::cell::OnceCell<Option<OriginSettings>> =
+                const { std::cell::OnceCell::new() };
+        }
+        let settings = SETTINGS.with(|cell| {
+            cell.get_or_init(|| {
+                let env = req.env().ok()?;
+                Some(OriginSettings {
+                    url: crate::platform::setting(&env, "ORIGIN_URL")?.into(),
+                    rolled_back: crate::platform::setting(&env, "ORIGIN_ROUTES").map(Into::into),
+                })
+            })
+            .clone()
+        });
+        let Some(OriginSettings {
+            url: origin,
+            rolled_back,
+        }) = settings
+        else {
             return next.run(req).await;
         };
         let to_origin = match req.route() {
             None => true,
-            Some(meta) => var("ORIGIN_ROUTES")
-                .is_some_and(|spec| crate::proxy::rolled_back(&spec, req.method(), &meta.pattern)),
+            Some(meta) => rolled_back
+                .as_deref()
+                .is_some_and(|spec| crate::proxy::rolled_back(spec, req.method(), &meta.pattern)),
         };
         if !to_origin {
             return next.run(req).await;
@@ -47,4 +59,12 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
     // Natively there is no origin to call: the app serves everything.
     #[cfg(not(target_arch = "wasm32"))]
     next.run(req).await
+}
+
+/// `ORIGIN_URL` and `ORIGIN_ROUTES`, as read once per isolate.
+#[cfg(target_arch = "wasm32")]
+#[derive(Clone)]
+struct OriginSettings {
+    url: std::rc::Rc<str>,
+    rolled_back: Option<std::rc::Rc<str>>,
 }

@@ -9,6 +9,7 @@
 use edgeway::aws::{Lambda, LambdaConfig};
 use edgeway::jobs::{JobKeys, JobRecord, JobTask, Jobs};
 use edgeway::kv::Kv;
+use edgeway::platform::setting;
 use edgeway::queue::{Failure, Job, Producer};
 use edgeway::worker::Env;
 use edgeway::{Error, ErrorKind, HeaderMap, Json, Path, Query, Request, Response, StatusCode};
@@ -27,16 +28,8 @@ const KINDS: &[(&str, &str)] = &[
 /// The largest input accepted (KV holds up to 25 MiB; images rarely need more).
 pub const INPUT_LIMIT: usize = 8 << 20;
 
-fn var(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
 fn pipeline(env: &Env) -> Result<Jobs, Error> {
-    let key = var(env, "JOBS_SIGNING_KEY").ok_or_else(|| {
+    let key = setting(env, "JOBS_SIGNING_KEY").ok_or_else(|| {
         Error::with_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "jobs are not configured on this gateway: set the JOBS_SIGNING_KEY secret",
@@ -47,14 +40,6 @@ fn pipeline(env: &Env) -> Result<Jobs, Error> {
         Producer::from_env(env, "EVENTS")?,
         JobKeys::new(&key)?,
     ))
-}
-
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after_scheme..]
-        .find('/')
-        .map_or(url.len(), |i| after_scheme + i);
-    &url[..end]
 }
 
 /// Checks the input against its kind before anything is stored.
@@ -110,11 +95,8 @@ pub async fn submit(
     req: Request,
 ) -> Result<(StatusCode, Json<JobRecord>), Error> {
     let content_type = headers.get("content-type").unwrap_or("").to_owned();
-    let public = var(&env, "PUBLIC_URL");
-    let origin = public
-        .as_deref()
-        .unwrap_or_else(|| origin(req.url()))
-        .to_owned();
+    let public = setting(&env, "PUBLIC_URL");
+    let origin = public.as_deref().unwrap_or_else(|| req.origin()).to_owned();
     let input = <Vec<u8> as edgeway::FromRequest>::from_request(req).await?;
     edgeway::jobs::model::check_kind(&kind)?;
     validate(&kind, &content_type, &input)?;
@@ -172,7 +154,7 @@ pub async fn invoke(job: Job<JobTask>) -> Result<(), Failure> {
     let lambda = LambdaConfig::from_env(env)
         .map(Lambda::new)
         .map_err(|e| Failure::permanent(e.detail()));
-    let function = var(env, "JOBS_FUNCTION").unwrap_or_else(|| "edgeway-jobs".into());
+    let function = setting(env, "JOBS_FUNCTION").unwrap_or_else(|| "edgeway-jobs".into());
     match lambda {
         Ok(lambda) => jobs.invoke(&job, &lambda, &function).await,
         Err(failure) => Err(failure),
@@ -212,14 +194,5 @@ mod tests {
                 .status(),
             StatusCode::NOT_FOUND
         );
-    }
-
-    #[test]
-    fn the_origin_is_scheme_host_and_port() {
-        assert_eq!(
-            origin("http://127.0.0.1:8787/v1/jobs/x?y"),
-            "http://127.0.0.1:8787"
-        );
-        assert_eq!(origin("https://edge.example"), "https://edge.example");
     }
 }

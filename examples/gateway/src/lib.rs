@@ -8,11 +8,14 @@
 
 mod jobs;
 
+use std::cell::OnceCell;
+
 use edgeway::fanout::model::{declared_subscriptions, DeliveryTask, SubscriptionView};
 use edgeway::fanout::ssrf::SsrfPolicy;
-use edgeway::fanout::{Event, Fanout, NewEvent, NewSubscription, DELIVERY_KIND};
+use edgeway::fanout::{Event, Fanout, NewEvent, NewSubscription, Subscription, DELIVERY_KIND};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
+use edgeway::platform::setting;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -105,10 +108,7 @@ async fn dead_letter(store: Store, Path(id): Path<String>) -> Result<Json<Value>
 /// URLs, unless `WEBHOOK_ALLOW_HOSTS` (a comma-separated list, for local
 /// development only) names the host.
 fn fanout(env: &edgeway::worker::Env) -> Result<Fanout, Error> {
-    let allow = env
-        .var("WEBHOOK_ALLOW_HOSTS")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
+    let allow = setting(env, "WEBHOOK_ALLOW_HOSTS").unwrap_or_default();
     let hosts: Vec<&str> = allow
         .split(',')
         .map(str::trim)
@@ -119,19 +119,33 @@ fn fanout(env: &edgeway::worker::Env) -> Result<Fanout, Error> {
     } else {
         SsrfPolicy::development(hosts)
     };
-    // Subscriptions declared in wrangler.toml; webhook secrets as `env:NAME`.
-    let declared = match env.var("SUBSCRIPTIONS").map(|v| v.to_string()) {
-        Ok(json) if !json.trim().is_empty() => declared_subscriptions(&json, &policy, |name| {
-            env.secret(name).ok().map(|s| s.to_string())
-        })?,
-        _ => Vec::new(),
-    };
+    let declared = declared(env, &policy)?;
     Ok(Fanout::new(
         edgeway::kv::Kv::from_env(env, "STORE")?,
         edgeway::queue::Producer::from_env(env, "EVENTS")?,
         policy,
     )
     .declare(declared))
+}
+
+/// The subscriptions declared in wrangler.toml (webhook secrets as `env:NAME`),
+/// parsed and validated once per isolate: a Worker's settings do not change under
+/// a running isolate, and every publish and delivery needs them.
+fn declared(env: &edgeway::worker::Env, policy: &SsrfPolicy) -> Result<Vec<Subscription>, Error> {
+    thread_local! {
+        static DECLARED: OnceCell<Vec<Subscription>> = const { OnceCell::new() };
+    }
+    if let Some(cached) = DECLARED.with(|d| d.get().cloned()) {
+        return Ok(cached);
+    }
+    let parsed = match setting(env, "SUBSCRIPTIONS") {
+        Some(json) => declared_subscriptions(&json, policy, |name| setting(env, name))?,
+        None => Vec::new(),
+    };
+    DECLARED.with(|d| {
+        let _ = d.set(parsed.clone());
+    });
+    Ok(parsed)
 }
 
 /// The declared `audit-trail` subscription delivers `audit.recorded` events to
