@@ -9,11 +9,9 @@ SHELL := bash
 ROOT := $(abspath .)
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 
-# worker-build would download these from GitHub; point it at the pinned local tools.
+# The project's Node 22, wrangler and wasm-opt first; `edgeway build` (cli/) finds
+# wasm-opt there too, and never downloads a tool.
 export PATH := $(ROOT)/node_modules/.bin:$(CARGO_BIN):$(PATH)
-export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
-export WASM_OPT_BIN := $(ROOT)/node_modules/.bin/wasm-opt
-export ESBUILD_BIN := $(ROOT)/node_modules/.bin/esbuild
 export WRANGLER_SEND_METRICS := false
 # There is no network to fetch Miniflare's `request.cf` sample from.
 export CLOUDFLARE_CF_FETCH_ENABLED := false
@@ -32,8 +30,10 @@ help: ## List the targets
 toolchain: ## Install the pinned toolchain (idempotent)
 	@scripts/toolchain.sh
 
-build: toolchain ## Build the gateway worker (release, panic=unwind)
-	cd examples/gateway && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
+EDGEWAY := cargo run --quiet -p edgeway-cli --
+
+build: toolchain ## Build the gateway worker (release, panic=unwind) with `edgeway build`
+	cd examples/gateway && $(EDGEWAY) build
 
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787, with lambda-jobs under cargo lambda watch
 	scripts/dev.sh
@@ -68,10 +68,9 @@ fuzz: toolchain ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; execution
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-deploy-check: toolchain ## `wrangler deploy --dry-run` of the root config; prints the bundle size wrangler reports
-	@mkdir -p target/deploy-dry-run
-	wrangler deploy --dry-run --outdir target/deploy-dry-run > target/deploy-dry-run/wrangler.log 2>&1 || { cat target/deploy-dry-run/wrangler.log; exit 1; }
-	@grep -m1 'Total Upload' target/deploy-dry-run/wrangler.log | tee target/deploy-dry-run/size.txt
+deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway; fails when one passes its size budget (bench/targets.json)
+	@mkdir -p bench/results
+	node bench/size.mjs --json bench/results/size.json
 
 bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios to anchors from the same run (see BENCHMARKS.md)
 	@mkdir -p bench/results
@@ -92,9 +91,9 @@ bench-tools:
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk; }
 
 bench-build: ## Build every worker the benchmarks run
-	cd examples/hello && CUSTOM_SHIM=../../src/js/shim.js worker-build --release --panic-unwind
-	cd bench/baselines/workers-rs && worker-build --release --panic-unwind
-	cd bench/baselines/workers-rs-router && worker-build --release --panic-unwind
-	cd bench/apps/edgeway && CUSTOM_SHIM=../../../src/js/shim.js worker-build --release --panic-unwind
+	cd examples/hello && $(EDGEWAY) build
+	cd bench/baselines/workers-rs && $(EDGEWAY) build
+	cd bench/baselines/workers-rs-router && $(EDGEWAY) build
+	cd bench/apps/edgeway && $(EDGEWAY) build
 	cargo build --release $(WASM) -p bench-bare
 	wasm-bindgen --target bundler --out-dir bench/baselines/bare/pkg target/wasm32-unknown-unknown/release/bench_bare.wasm

@@ -6,8 +6,9 @@
 # (Cargo.lock, package-lock.json, requirements-test.txt), so the CLI tools can
 # never drift from the crates they serve.
 #
-# The Makefile (and the e2e harness) then export WASM_BINDGEN_BIN, WASM_OPT_BIN and
-# ESBUILD_BIN pointing at these tools, so worker-build never tries to download them.
+# Workers are built by `edgeway build` (cli/), which links wasm-bindgen's generator
+# at the pinned version and finds wasm-opt in node_modules; it never downloads a
+# tool. wasm-bindgen-cli is installed only for its wasm32 test runner.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,11 +60,10 @@ install_crate() { # $1 crate, $2 binary, $3 version
   fi
 }
 
-say "wasm-bindgen-cli and worker-build at the versions in Cargo.lock"
+say "wasm-bindgen-cli (its wasm32 test runner) at the version in Cargo.lock"
 install_crate wasm-bindgen-cli wasm-bindgen "$(locked_version wasm-bindgen)"
-install_crate worker-build worker-build "$(locked_version worker)"
 
-say "Node 22, wrangler, esbuild, binaryen, test tools (npm ci)"
+say "Node 22, wrangler, binaryen (wasm-opt), esbuild, test tools (npm ci)"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.package-lock.json
@@ -97,5 +97,5 @@ fi
 say "Checking the tools answer"
 PATH="$root/node_modules/.bin:$PATH"
 note "$(node --version | sed 's/^/node /'), wrangler $(wrangler --version 2>/dev/null | tail -n1)"
-note "$("$cargo_bin/wasm-bindgen" --version), worker-build $("$cargo_bin/worker-build" --version)"
+note "$("$cargo_bin/wasm-bindgen" --version), $(wasm-opt --version)"
 note "toolchain ready in $((SECONDS - t0)) s"

@@ -196,6 +196,7 @@ impl Error {
     }
 
     /// The same error (kind, status, members) with a new detail.
+    #[cfg_attr(not(feature = "bindings"), allow(dead_code))]
     pub(crate) fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
         self.detail = detail.into();
         self

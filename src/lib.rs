@@ -60,13 +60,17 @@ mod handler;
 mod http;
 #[cfg(feature = "jobs")]
 pub mod jobs;
+#[cfg(feature = "bindings")]
 pub mod kv;
 pub mod middleware;
 pub mod observe;
+#[cfg(feature = "bindings")]
 pub mod outbound;
 mod panic;
 pub mod platform;
+#[cfg(feature = "bindings")]
 pub mod proxy;
+#[cfg(feature = "bindings")]
 pub mod queue;
 mod request;
 mod response;
@@ -92,6 +96,7 @@ pub use response::{IntoResponse, Response, ResponseBuilder};
 pub use router::TrailingSlash;
 
 /// The `worker` crate edgeway builds on, for `Env`, `Context` and other bindings.
+#[cfg(feature = "bindings")]
 pub use worker;
 
 /// Helpers for driving a [`Service`] outside workerd, in unit tests and doctests.

@@ -1,5 +1,5 @@
 //! Catching panics in futures, so one failing request or message never takes the
-//! isolate down. With `panic=unwind` (`worker-build --panic-unwind`) the unwinding
+//! isolate down. With `panic=unwind` (what `edgeway build` builds) the unwinding
 //! stops here; other futures in flight are not disturbed.
 
 use std::future::Future;

@@ -64,6 +64,7 @@ pub fn wasm_memory_bytes() -> Option<usize> {
 
 /// A Worker setting: a `[vars]` entry or a secret (`wrangler secret put`), which
 /// the runtime exposes alike. Unset and blank values are `None`.
+#[cfg(feature = "bindings")]
 pub fn setting(env: &worker::Env, name: &str) -> Option<String> {
     env.var(name)
         .ok()

@@ -241,6 +241,7 @@ impl Request {
     }
 
     /// The worker's bindings (KV, queues, vars, secrets). Fails outside workerd.
+    #[cfg(feature = "bindings")]
     pub fn env(&self) -> Result<worker::Env, Error> {
         #[cfg(target_arch = "wasm32")]
         if let Some(js) = &self.js {
@@ -253,6 +254,7 @@ impl Request {
     }
 
     /// The execution context, for `wait_until`. Fails outside workerd.
+    #[cfg(feature = "bindings")]
     pub fn context(&self) -> Result<worker::Context, Error> {
         #[cfg(target_arch = "wasm32")]
         if let Some(js) = &self.js {

@@ -6,7 +6,6 @@
 //! `Response` is returned directly instead of through a promise.
 
 use std::cell::OnceCell;
-use std::rc::Rc;
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -18,7 +17,6 @@ use crate::body::{too_large, Inner};
 use crate::error::{Error, ErrorKind};
 use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::{HeaderMap, Method};
-use crate::queue::Consumer;
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -26,7 +24,10 @@ use crate::response::{IntoResponse, Response};
 pub(crate) struct JsParts {
     pub request: web_sys::Request,
     headers: OnceCell<web_sys::Headers>,
+    // Read by the bindings (`Request::env`, `Request::context`).
+    #[cfg_attr(not(feature = "bindings"), allow(dead_code))]
     pub env: JsValue,
+    #[cfg_attr(not(feature = "bindings"), allow(dead_code))]
     pub ctx: JsValue,
 }
 
@@ -63,19 +64,21 @@ extern "C" {
 
 thread_local! {
     static SERVICE: OnceCell<Result<Service, Error>> = const { OnceCell::new() };
-    static CONSUMER: OnceCell<Rc<Consumer>> = const { OnceCell::new() };
+    #[cfg(feature = "bindings")]
+    static CONSUMER: OnceCell<std::rc::Rc<crate::queue::Consumer>> = const { OnceCell::new() };
 }
 
 /// Serves one queue batch with the consumer `build` returns, built once per
 /// isolate. Called by [`entry!`](crate::entry). The promise resolves once every
 /// message has been acked, retried or dead-lettered.
+#[cfg(feature = "bindings")]
 pub fn serve_queue(
-    build: fn() -> Consumer,
+    build: fn() -> crate::queue::Consumer,
     batch: JsValue,
     env: JsValue,
     _ctx: JsValue,
 ) -> JsValue {
-    let consumer = CONSUMER.with(|cell| cell.get_or_init(|| Rc::new(build())).clone());
+    let consumer = CONSUMER.with(|cell| cell.get_or_init(|| std::rc::Rc::new(build())).clone());
     wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
         consumer
             .handle_batch(batch.unchecked_into(), env.unchecked_into())
@@ -92,7 +95,7 @@ pub fn serve_queue(
 ///
 /// `method` and `url` are passed in by edgeway's shim, which reads them while it
 /// still holds the request: that saves two wasm→JS→wasm round trips per request.
-/// Under worker-build's own shim they are absent and read here instead.
+/// Under another entry (such as worker-build's) they are absent and read here instead.
 pub fn serve(
     build: fn() -> App,
     request: web_sys::Request,

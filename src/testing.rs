@@ -670,30 +670,9 @@ fn tool_path(root: &Path) -> String {
     }
 }
 
-/// Environment for worker-build, so it never tries to download its tools.
+/// Environment for a worker's `[build] command`: the project's tools first on PATH.
 fn build_env(root: &Path) -> Vec<(&'static str, String)> {
-    let cargo_bin = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"))
-        .join("bin");
-    let default = |var: &str, path: PathBuf| {
-        std::env::var(var).unwrap_or_else(|_| path.display().to_string())
-    };
-    vec![
-        ("PATH", tool_path(root)),
-        (
-            "WASM_BINDGEN_BIN",
-            default("WASM_BINDGEN_BIN", cargo_bin.join("wasm-bindgen")),
-        ),
-        (
-            "WASM_OPT_BIN",
-            default("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt")),
-        ),
-        (
-            "ESBUILD_BIN",
-            default("ESBUILD_BIN", root.join("node_modules/.bin/esbuild")),
-        ),
-    ]
+    vec![("PATH", tool_path(root))]
 }
 
 fn read_config(config: &Path) -> Result<serde_json::Value, HarnessError> {

@@ -69,6 +69,7 @@ impl FromRequestParts for HeaderMap {
 }
 
 /// The worker's bindings (KV, queues, vars, secrets).
+#[cfg(feature = "bindings")]
 impl FromRequestParts for worker::Env {
     fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
         req.env()
@@ -76,6 +77,7 @@ impl FromRequestParts for worker::Env {
 }
 
 /// The execution context, for `wait_until` and `pass_through_on_exception`.
+#[cfg(feature = "bindings")]
 impl FromRequestParts for worker::Context {
     fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
         req.context()

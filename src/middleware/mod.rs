@@ -24,12 +24,14 @@
 mod body_limit;
 mod cors;
 mod request_id;
+#[cfg(feature = "bindings")]
 mod strangler;
 mod timing;
 
 pub use body_limit::body_limit;
 pub use cors::Cors;
 pub use request_id::{request_id, REQUEST_ID_HEADER};
+#[cfg(feature = "bindings")]
 pub use strangler::strangler_fig;
 pub use timing::timing;
 

@@ -1,16 +1,16 @@
-// edgeway's worker entry (used by worker-build through CUSTOM_SHIM).
+// edgeway's worker entry, written into build/index.js by `edgeway build`.
 //
-// worker-build's default shim wraps a WorkerEntrypoint class in Proxies that run on
-// every request; measured here that costs more than the whole edgeway dispatch.
-// This entry instantiates the module once and hands each event straight to the
-// wasm export: one JS call in, one out to build the Response.
+// It instantiates the module once per isolate and hands each event straight to
+// the wasm export: one JS call in, one out to build the Response. (worker-build's
+// default entry wraps a WorkerEntrypoint class in Proxies that run on every
+// request; measured, that cost more than the whole edgeway dispatch.)
 import * as imports from "./index_bg.js";
 import wasmModule from "./index.wasm";
-$SNIPPET_JS_IMPORTS
+/*SNIPPET_IMPORTS*/
 
 const instance = new WebAssembly.Instance(wasmModule, {
   "./index_bg.js": imports,
-  $SNIPPET_WASM_IMPORTS
+  /*SNIPPET_MODULES*/
 });
 imports.__wbg_set_wasm(instance.exports);
 instance.exports.__wbindgen_start?.();

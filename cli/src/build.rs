@@ -1,0 +1,432 @@
+//! `edgeway build`: cargo → wasm-bindgen → wasm-opt → entry shim, then a size report.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use wasm_bindgen_cli_support::Bindgen;
+
+use crate::tools;
+
+/// Which cargo profile, and with it which post-processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Size-optimised: LTO, one codegen unit, `opt-level = "z"`, wasm-opt `-Oz`,
+    /// names stripped. What `wrangler deploy` ships.
+    Release,
+    /// The edit loop: incremental, no LTO, no wasm-opt, names kept for stack traces.
+    Dev,
+}
+
+/// What a panic does to the isolate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panic {
+    /// std is rebuilt with unwinding, so edgeway catches a handler's panic and
+    /// answers 500 while the isolate keeps serving. Needs nightly with rust-src.
+    Unwind,
+    /// A panic traps the instance. Smaller, on stable Rust.
+    Abort,
+}
+
+/// The options of one build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Release or dev.
+    pub profile: Profile,
+    /// Unwind or abort.
+    pub panic: Panic,
+    /// Whether release builds run wasm-opt.
+    pub optimize: bool,
+    /// Output directory, relative to the crate.
+    pub out_dir: PathBuf,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            profile: Profile::Release,
+            panic: Panic::Unwind,
+            optimize: true,
+            out_dir: PathBuf::from("build"),
+        }
+    }
+}
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const SHIM: &str = include_str!("shim.js");
+
+/// The cargo profiles edgeway builds with, defined on the command line so a
+/// worker crate needs no `[profile]` section of its own (and a workspace's
+/// native release profile is left alone).
+fn profile_config(profile: Profile) -> (&'static str, &'static [&'static str]) {
+    match profile {
+        Profile::Release => (
+            "edgeway-release",
+            &[
+                "profile.edgeway-release.inherits=\"release\"",
+                "profile.edgeway-release.opt-level=\"z\"",
+                "profile.edgeway-release.lto=true",
+                "profile.edgeway-release.codegen-units=1",
+                "profile.edgeway-release.debug=false",
+                "profile.edgeway-release.incremental=false",
+            ],
+        ),
+        Profile::Dev => (
+            "edgeway-dev",
+            &[
+                "profile.edgeway-dev.inherits=\"dev\"",
+                // Unoptimised async state machines are large enough to make the
+                // glue step slow; opt-level 1 costs little compile time.
+                "profile.edgeway-dev.opt-level=1",
+                "profile.edgeway-dev.debug=false",
+                "profile.edgeway-dev.incremental=true",
+            ],
+        ),
+    }
+}
+
+/// Builds the worker crate in `crate_dir`.
+pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
+    let started = Instant::now();
+    let package = Package::read(crate_dir)?;
+    let out_dir = crate_dir.join(&options.out_dir);
+
+    let step = Instant::now();
+    let wasm = cargo_build(crate_dir, &package, options)?;
+    let cargo_time = step.elapsed();
+
+    // Nothing changed since the last build into `out_dir`: keep its output, so a
+    // `wrangler dev` restart or a second build in one test run costs only cargo's
+    // no-op check, not another wasm-opt pass.
+    let stamp_path = out_dir.join(".edgeway-stamp");
+    let stamp = stamp(&wasm, options)?;
+    if out_dir.join("index.js").is_file()
+        && fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
+    {
+        eprintln!(
+            "edgeway: {} is up to date ({})",
+            package.name,
+            out_dir.display()
+        );
+        return Ok(());
+    }
+
+    let step = Instant::now();
+    let staging = out_dir.join(".staging");
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    let release = options.profile == Profile::Release;
+    Bindgen::new()
+        .input_path(&wasm)
+        .out_name("index")
+        .bundler(true)?
+        .typescript(false)
+        .remove_name_section(release)
+        .remove_producers_section(release)
+        .generate(&staging)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    let bindgen_time = step.elapsed();
+
+    let step = Instant::now();
+    let module = out_dir.join("index.wasm");
+    let bindgen_wasm = staging.join("index_bg.wasm");
+    if release && options.optimize {
+        wasm_opt(crate_dir, &bindgen_wasm, &module)?;
+    } else {
+        fs::rename(&bindgen_wasm, &module)?;
+    }
+    let opt_time = step.elapsed();
+
+    // The glue and its snippets, then the entry last: a watcher that reloads on
+    // index.js never sees a half-written worker.
+    replace(&staging.join("index_bg.js"), &out_dir.join("index_bg.js"))?;
+    let snippets = out_dir.join("snippets");
+    if snippets.exists() {
+        fs::remove_dir_all(&snippets)?;
+    }
+    if staging.join("snippets").exists() {
+        fs::rename(staging.join("snippets"), &snippets)?;
+    }
+    let shim = render_shim(&snippet_modules(&snippets)?);
+    let entry = out_dir.join("index.js");
+    let tmp = out_dir.join(".index.js.tmp");
+    fs::write(&tmp, shim)?;
+    fs::rename(&tmp, &entry)?;
+    fs::remove_dir_all(&staging)?;
+    fs::write(&stamp_path, stamp)?;
+
+    let wasm_bytes = fs::read(&module)?;
+    let glue = fs::metadata(out_dir.join("index_bg.js"))?.len();
+    eprintln!(
+        "edgeway: built {} ({}, panic={}) in {:.1}s (cargo {:.1}s, wasm-bindgen {:.1}s, wasm-opt {:.1}s): \
+         index.wasm {} bytes ({} gzip), glue {} bytes",
+        package.name,
+        if release { "release" } else { "dev" },
+        match options.panic {
+            Panic::Unwind => "unwind",
+            Panic::Abort => "abort",
+        },
+        started.elapsed().as_secs_f64(),
+        cargo_time.as_secs_f64(),
+        bindgen_time.as_secs_f64(),
+        opt_time.as_secs_f64(),
+        wasm_bytes.len(),
+        gzip_len(&wasm_bytes)?,
+        glue,
+    );
+    Ok(())
+}
+
+/// The crate being built: its name, library target and cargo's target directory.
+struct Package {
+    name: String,
+    lib_name: String,
+    target_dir: PathBuf,
+}
+
+impl Package {
+    fn read(crate_dir: &Path) -> Result<Package> {
+        let manifest = crate_dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            bail!(
+                "no Cargo.toml in {}: run `edgeway build` from the worker crate's directory",
+                crate_dir.display()
+            );
+        }
+        let output = Command::new("cargo")
+            .args([
+                "metadata",
+                "--format-version=1",
+                "--no-deps",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .output()
+            .context("run `cargo metadata` (is cargo on PATH?)")?;
+        if !output.status.success() {
+            bail!(
+                "cargo metadata failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let meta: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        let manifest = fs::canonicalize(&manifest)?;
+        let package = meta["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| {
+                p["manifest_path"]
+                    .as_str()
+                    .is_some_and(|m| Path::new(m) == manifest)
+            })
+            .with_context(|| format!("{} declares no package", manifest.display()))?;
+        let lib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| {
+                t["crate_types"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            })
+            .with_context(|| {
+                format!(
+                    "{} has no cdylib library: add `[lib] crate-type = [\"cdylib\"]`",
+                    manifest.display()
+                )
+            })?;
+        Ok(Package {
+            name: package["name"].as_str().unwrap_or_default().to_owned(),
+            lib_name: lib["name"].as_str().unwrap_or_default().replace('-', "_"),
+            target_dir: PathBuf::from(meta["target_directory"].as_str().unwrap_or("target")),
+        })
+    }
+}
+
+fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> Result<PathBuf> {
+    let (profile, config) = profile_config(options.profile);
+    let mut cargo = Command::new("cargo");
+    if options.panic == Panic::Unwind {
+        cargo.arg("+nightly");
+    }
+    cargo
+        .current_dir(crate_dir)
+        .args(["build", "--lib", "--target", TARGET, "--profile", profile]);
+    for setting in config {
+        cargo.args(["--config", setting]);
+    }
+    if options.panic == Panic::Unwind {
+        cargo.arg("-Zbuild-std=std,panic_unwind");
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        if !flags.is_empty() {
+            flags.push(' ');
+        }
+        flags.push_str("-Cpanic=unwind");
+        cargo.env("RUSTFLAGS", flags);
+    }
+    // Under `cargo run`, rustup pins its own toolchain for children; the `+nightly`
+    // above (or the project's default) must win.
+    cargo.env_remove("RUSTUP_TOOLCHAIN");
+    let status = cargo.status().context("run cargo (is it on PATH?)")?;
+    if !status.success() {
+        if options.panic == Panic::Unwind {
+            bail!(
+                "cargo build failed ({status}); panic=unwind needs nightly with rust-src and the \
+                 wasm32 target: `rustup toolchain install nightly --profile minimal \
+                 --component rust-src --target {TARGET}` (or build with --panic abort)"
+            );
+        }
+        bail!("cargo build failed ({status})");
+    }
+    let wasm = package
+        .target_dir
+        .join(TARGET)
+        .join(profile)
+        .join(format!("{}.wasm", package.lib_name));
+    if !wasm.is_file() {
+        bail!("cargo reported success but {} is missing", wasm.display());
+    }
+    Ok(wasm)
+}
+
+/// What the output depends on beyond the sources cargo already tracked: the
+/// compiled module (cargo rewrites it only when it changes) and the options.
+fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
+    let meta = fs::metadata(wasm)?;
+    let modified = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(format!(
+        "{} {} {:?} {:?} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        wasm.display(),
+        modified,
+        meta.len(),
+        options.optimize,
+        {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            SHIM.hash(&mut hasher);
+            hasher.finish()
+        }
+    ))
+}
+
+fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path) -> Result<()> {
+    let wasm_opt = tools::WASM_OPT.find(crate_dir)?;
+    let mut command = Command::new(&wasm_opt);
+    command
+        .arg("-Oz")
+        .arg("--strip-debug")
+        .arg("--strip-producers");
+    // The features rustc's wasm32 output and wasm-bindgen's glue use, named one by
+    // one: never let wasm-opt emit an encoding workerd may not accept yet.
+    for feature in [
+        "mutable-globals",
+        "sign-ext",
+        "nontrapping-float-to-int",
+        "bulk-memory",
+        "multivalue",
+        "reference-types",
+        "exception-handling",
+    ] {
+        command.arg(format!("--enable-{feature}"));
+    }
+    let status = command
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .status()
+        .with_context(|| format!("run {}", wasm_opt.display()))?;
+    if !status.success() {
+        bail!("{} failed ({status})", wasm_opt.display());
+    }
+    Ok(())
+}
+
+/// The snippet modules wasm-bindgen wrote (inline JS from `#[wasm_bindgen(inline_js)]`),
+/// as import specifiers relative to the output directory.
+fn snippet_modules(snippets: &Path) -> Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+            if entry.file_type()?.is_dir() {
+                walk(&entry.path(), &name, out)?;
+            } else {
+                out.push(name);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if snippets.is_dir() {
+        walk(snippets, "./snippets", &mut out)?;
+    }
+    Ok(out)
+}
+
+/// The entry shim with the snippet modules imported and handed to the instance
+/// under the names the wasm module imports them by.
+fn render_shim(snippets: &[String]) -> String {
+    let mut imports = String::new();
+    let mut modules = String::new();
+    for (i, path) in snippets.iter().enumerate() {
+        let _ = writeln!(imports, "import * as snippet{i} from \"{path}\";");
+        let _ = write!(modules, "\"{path}\": snippet{i}, ");
+    }
+    SHIM.replace("/*SNIPPET_IMPORTS*/", imports.trim_end())
+        .replace("/*SNIPPET_MODULES*/", modules.trim_end())
+}
+
+fn replace(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).with_context(|| format!("move {} to {}", from.display(), to.display()))
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shim_imports_each_snippet_and_passes_it_under_its_module_name() {
+        let shim = render_shim(&[
+            "./snippets/edgeway-1/inline0.js".into(),
+            "./snippets/worker-2/inline1.js".into(),
+        ]);
+        assert!(shim.contains("import * as snippet0 from \"./snippets/edgeway-1/inline0.js\";"));
+        assert!(shim.contains("\"./snippets/worker-2/inline1.js\": snippet1,"));
+        assert!(!shim.contains("/*SNIPPET"), "placeholders left in:\n{shim}");
+    }
+
+    #[test]
+    fn snippets_are_listed_in_a_stable_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in ["b/inline0.js", "a/inline1.js", "a/inline0.js"] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "").unwrap();
+        }
+        assert_eq!(
+            snippet_modules(dir.path()).unwrap(),
+            [
+                "./snippets/a/inline0.js",
+                "./snippets/a/inline1.js",
+                "./snippets/b/inline0.js"
+            ]
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! `edgeway`: the command that builds an edgeway worker crate.
+//!
+//! ```text
+//! edgeway build [--dev] [--panic abort|unwind] [--no-opt] [--out-dir build]
+//! ```
+//!
+//! Run from the worker crate's directory (as wrangler runs a `[build] command`).
+//! It compiles the crate to wasm32 with edgeway's size profile, generates the JS
+//! glue with wasm-bindgen (linked in, at the exact version edgeway pins), shrinks
+//! the module with wasm-opt, and writes `build/index.js`, edgeway's entry shim,
+//! next to `build/index_bg.js` and `build/index.wasm`. It never downloads
+//! anything: a missing tool is an error that says what to install.
+
+mod build;
+mod tools;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::build::{BuildOptions, Panic, Profile};
+
+const USAGE: &str = "\
+usage: edgeway build [options]     build the worker crate in this directory
+
+options:
+  --dev              unoptimised, incremental build with names kept (the edit loop);
+                     EDGEWAY_PROFILE=dev selects it too, so one wrangler.toml serves
+                     `wrangler dev` and `wrangler deploy`
+  --release          the size-optimised build (the default)
+  --panic <unwind|abort>
+                     unwind (default): a panicking handler answers 500 and the isolate
+                     keeps serving; needs nightly Rust with rust-src
+                     abort: smaller, but a panic takes the isolate down
+  --no-opt           skip wasm-opt (release builds run it by default)
+  --out-dir <dir>    where to write the worker (default: build)
+  -h, --help         this text
+  -V, --version      the version";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("edgeway: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_env();
+    let mut command = None;
+    let mut options = BuildOptions::default();
+    if std::env::var("EDGEWAY_PROFILE").as_deref() == Ok("dev") {
+        options.profile = Profile::Dev;
+    }
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            Short('V') | Long("version") => {
+                println!("edgeway {}", env!("CARGO_PKG_VERSION"));
+                return Ok(());
+            }
+            Long("dev") => options.profile = Profile::Dev,
+            Long("release") => options.profile = Profile::Release,
+            Long("no-opt") => options.optimize = false,
+            Long("panic") => {
+                options.panic = match parser.value()?.string()?.as_str() {
+                    "unwind" => Panic::Unwind,
+                    "abort" => Panic::Abort,
+                    other => bail!("--panic takes `unwind` or `abort`, not `{other}`"),
+                }
+            }
+            Long("out-dir") => options.out_dir = PathBuf::from(parser.value()?),
+            Value(value) if command.is_none() => command = Some(value.string()?),
+            _ => return Err(arg.unexpected()).context(USAGE),
+        }
+    }
+    match command.as_deref() {
+        Some("build") => build::build(&std::env::current_dir()?, &options),
+        Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
+        None => bail!("no command given\n\n{USAGE}"),
+    }
+}
