@@ -24,9 +24,12 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 // ---- 1. wrangler check startup ------------------------------------------------
 const startupWorkers = [
   { name: "js", label: "empty JS worker (anchor)", config: "bench/baselines/js/wrangler.toml" },
+  { name: "workers-rs", label: "workers-rs #[event(fetch)], one route", config: "bench/baselines/workers-rs/wrangler.toml" },
   { name: "hello", label: "edgeway examples/hello", config: "examples/hello/wrangler.toml" },
   { name: "gateway", label: "edgeway gateway (root wrangler.toml)", config: "wrangler.toml" },
 ];
+// Like for like: each edgeway worker against the anchor that does the same work.
+const anchors = { edgeway: "hono-hello", "edgeway-app": "hono", gateway: "workers-rs" };
 const out = join(root, "bench/results/startup");
 await mkdir(out, { recursive: true });
 const startup = [];
@@ -89,16 +92,32 @@ for (let round = 0; round < fresh; round++) {
   for (const w of isolates) times.get(w.name).push(await firstResponse(w, configs.get(w.name)));
 }
 const anchor = median(times.get("js"));
+const increment = (name) => median(times.get(name).map((t, i) => t - times.get("js")[i]));
 const firstRequest = isolates.map((w) => {
   const m = median(times.get(w.name));
-  // Per round, the increment over the anchor measured right next to it.
-  const increments = times.get(w.name).map((t, i) => t - times.get("js")[i]);
-  return { name: w.name, label: w.label, median_ms: Number(m.toFixed(1)), increment_ms: Number(median(increments).toFixed(1)) };
+  // Per round, the increment over the empty worker measured right next to it.
+  const inc = increment(w.name);
+  const anchor = anchors[w.name];
+  return {
+    name: w.name,
+    label: w.label,
+    median_ms: Number(m.toFixed(1)),
+    increment_ms: Number(inc.toFixed(1)),
+    ...(anchor && { anchor, vs_anchor: Number((inc / increment(anchor)).toFixed(2)) }),
+  };
 });
 
 const result = {
   command: `node bench/coldstart.mjs --checks ${checks} --fresh ${fresh}`,
-  startup: startup.map(({ samples, ...r }) => ({ ...r, increment_ms: Number((r.active_ms - startup[0].active_ms).toFixed(1)) })),
+  startup: startup.map(({ samples, ...r }) => {
+    const inc = r.active_ms - startup[0].active_ms;
+    const anchor = startup.find((a) => a.name === anchors[r.name]);
+    return {
+      ...r,
+      increment_ms: Number(inc.toFixed(1)),
+      ...(anchor && { anchor: anchor.name, vs_anchor: Number((inc / (anchor.active_ms - startup[0].active_ms)).toFixed(2)) }),
+    };
+  }),
   first_request: firstRequest,
   anchor_first_request_ms: Number(anchor.toFixed(1)),
 };
@@ -107,7 +126,9 @@ console.log("|---|---|---|---|---|");
 for (const r of result.startup) {
   console.log(`| ${r.label} | ${r.raw_kib} | ${r.gzip_kib} | ${r.active_ms} | +${r.increment_ms} ms |`);
 }
-console.log("\n| Worker | first response of a fresh workerd, median ms | increment over empty JS |");
-console.log("|---|---|---|");
-for (const r of result.first_request) console.log(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms |`);
+console.log("\n| Worker | first response of a fresh workerd, median ms | increment over empty JS | vs its anchor |");
+console.log("|---|---|---|---|");
+for (const r of result.first_request) {
+  console.log(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms | ${r.anchor ? `${r.vs_anchor}× ${r.anchor}` : ""} |`);
+}
 if (jsonOut) await writeFile(jsonOut, JSON.stringify(result, null, 2));

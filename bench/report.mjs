@@ -59,15 +59,16 @@ line("### Cold start");
 line();
 line(`\`${cold.command}\``);
 line();
-line("| Worker | bundle KiB | gzip KiB | start-up CPU ms (median, `wrangler check startup`) | increment over the empty JS worker |");
-line("|---|---|---|---|---|");
+const vs = (r) => (r.anchor ? `${r.vs_anchor.toFixed(2)}× ${r.anchor}` : "");
+line("| Worker | bundle KiB | gzip KiB | start-up CPU ms (median, `wrangler check startup`) | increment over the empty JS worker | vs its anchor |");
+line("|---|---|---|---|---|---|");
 for (const r of cold.startup) {
-  line(`| ${r.label} | ${r.raw_kib} | ${r.gzip_kib} | ${r.active_ms} | +${r.increment_ms} ms |`);
+  line(`| ${r.label} | ${r.raw_kib} | ${r.gzip_kib} | ${r.active_ms.toFixed(1)} | +${r.increment_ms} ms | ${vs(r)} |`);
 }
 line();
-line("| Worker | first response of a fresh workerd, median ms | increment over the empty JS worker (median of per-round differences) |");
-line("|---|---|---|");
-for (const r of cold.first_request) line(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms |`);
+line("| Worker | first response of a fresh workerd, median ms | increment over the empty JS worker (median of per-round differences) | vs its anchor |");
+line("|---|---|---|---|");
+for (const r of cold.first_request) line(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms | ${vs(r)} |`);
 line();
 
 // Criterion's own estimates from `cargo bench -p edgeway-router-bench`.

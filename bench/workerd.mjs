@@ -1,10 +1,11 @@
 // Shared by the benchmarks: the workers under test and how to run each in a bare
 // workerd (a generated capnp config; no Miniflare, no wrangler proxy).
-import { spawn } from "node:child_process";
-import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { copyFile, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { build } from "esbuild";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,11 +24,12 @@ export const median = (xs) => {
 };
 const compatibilityDate = "2026-11-01";
 
-async function bundleHono() {
-  const outfile = join(root, "bench/results/build/hono.mjs");
+/** A Hono app bundled and minified as `wrangler deploy --minify` ships it. */
+async function bundleHono(name, entry) {
+  const outfile = join(root, `bench/results/build/${name}.mjs`);
   await mkdir(dirname(outfile), { recursive: true });
   await build({
-    entryPoints: [join(root, "bench/baselines/hono/index.mjs")],
+    entryPoints: [join(root, entry)],
     bundle: true,
     format: "esm",
     minify: true,
@@ -38,20 +40,39 @@ async function bundleHono() {
   return outfile;
 }
 
-// worker-build output: with edgeway's shim (CUSTOM_SHIM) or worker-build's own.
-const customShimBuild = (dir) => [
-  ["worker/shim.mjs", join(root, dir, "build/worker/shim.mjs")],
-  ["worker/index.wasm", join(root, dir, "build/worker/index.wasm")],
-];
-const defaultShimBuild = (dir) => [
-  ["index.js", join(root, dir, "build/index.js")],
-  ["index_bg.wasm", join(root, dir, "build/index_bg.wasm")],
-];
+const run = promisify(execFile);
+
+/**
+ * A Rust worker exactly as wrangler ships it: `wrangler deploy --dry-run --outdir`
+ * runs the config's `[build]` command (`edgeway build`, a no-op when up to date)
+ * and bundles the result. Returns the modules: the bundle, then its wasm.
+ */
+async function shipped(name, config) {
+  const outdir = join(root, "bench/results/shipped", name);
+  await rm(outdir, { recursive: true, force: true });
+  const cwd = dirname(join(root, config));
+  await run(join(root, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
+    cwd,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    maxBuffer: 64 << 20,
+  });
+  const wasm = (await readdir(outdir)).filter((f) => f.endsWith(".wasm"));
+  return [["index.js", join(outdir, "index.js")], ...wasm.map((f) => [f, join(outdir, f)])];
+}
 
 /** Each worker: a main module first, then the modules it imports, by import name. */
 export async function workerDefinitions() {
   return [
-    { name: "hono", label: "Hono", modules: [["index.mjs", await bundleHono()]] },
+    {
+      name: "hono-hello",
+      label: "Hono hello (the same 3 routes as examples/hello)",
+      modules: [["index.mjs", await bundleHono("hono-hello", "bench/baselines/hono-hello/index.mjs")]],
+    },
+    {
+      name: "hono",
+      label: "Hono (130 routes, 4 middleware: the bench app's twin)",
+      modules: [["index.mjs", await bundleHono("hono", "bench/baselines/hono/index.mjs")]],
+    },
     {
       name: "bare",
       label: "bare wasm-bindgen export + tiny JS fetch (floor)",
@@ -64,18 +85,18 @@ export async function workerDefinitions() {
     {
       name: "workers-rs",
       label: "workers-rs #[event(fetch)], no router",
-      modules: defaultShimBuild("bench/baselines/workers-rs"),
+      modules: await shipped("workers-rs", "bench/baselines/workers-rs/wrangler.toml"),
     },
-    { name: "edgeway", label: "edgeway examples/hello", modules: customShimBuild("examples/hello") },
+    { name: "edgeway", label: "edgeway examples/hello", modules: await shipped("edgeway", "examples/hello/wrangler.toml") },
     {
       name: "workers-rs-router",
       label: "workers-rs Router (built per request, as documented)",
-      modules: defaultShimBuild("bench/baselines/workers-rs-router"),
+      modules: await shipped("workers-rs-router", "bench/baselines/workers-rs-router/wrangler.toml"),
     },
     {
       name: "edgeway-app",
       label: "edgeway bench app (130 routes, middleware)",
-      modules: customShimBuild("bench/apps/edgeway"),
+      modules: await shipped("edgeway-app", "bench/apps/edgeway/wrangler.toml"),
     },
   ];
 }
