@@ -84,13 +84,13 @@ export async function workerDefinitions() {
     },
     {
       name: "workers-rs",
-      label: "workers-rs #[event(fetch)], no router",
+      label: "workers-rs #[event(fetch)], no router (built by edgeway build: same shim and size pipeline)",
       modules: await shipped("workers-rs", "bench/baselines/workers-rs/wrangler.toml"),
     },
     { name: "edgeway", label: "edgeway examples/hello", modules: await shipped("edgeway", "examples/hello/wrangler.toml") },
     {
       name: "workers-rs-router",
-      label: "workers-rs Router (built per request, as documented)",
+      label: "workers-rs Router (built per request, as documented; built by edgeway build)",
       modules: await shipped("workers-rs-router", "bench/baselines/workers-rs-router/wrangler.toml"),
     },
     {

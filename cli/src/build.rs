@@ -104,7 +104,8 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     // no-op check, not another wasm-opt pass.
     let stamp_path = out_dir.join(".edgeway-stamp");
     let stamp = stamp(&wasm, options)?;
-    if out_dir.join("index.js").is_file()
+    let outputs = ["index.js", "index_bg.js", "index.wasm"];
+    if outputs.iter().all(|name| out_dir.join(name).is_file())
         && fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
     {
         eprintln!(
@@ -296,26 +297,24 @@ fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> R
 }
 
 /// What the output depends on beyond the sources cargo already tracked: the
-/// compiled module (cargo rewrites it only when it changes) and the options.
+/// compiled module's bytes, the options, and this tool itself (its shim, glue and
+/// wasm-opt settings).
 fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
-    let meta = fs::metadata(wasm)?;
-    let modified = meta
-        .modified()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fs::read(wasm)?.hash(&mut hasher);
+    let tool = std::env::current_exe()
+        .and_then(fs::metadata)
+        .and_then(|m| m.modified())
+        .ok();
     Ok(format!(
-        "{} {} {:?} {:?} {} {}",
+        "{} {:x} {:?} {:?} {} {:?}",
         env!("CARGO_PKG_VERSION"),
-        wasm.display(),
-        modified,
-        meta.len(),
+        hasher.finish(),
+        options.profile,
+        options.panic,
         options.optimize,
-        {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            SHIM.hash(&mut hasher);
-            hasher.finish()
-        }
+        tool,
     ))
 }
 
