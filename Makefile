@@ -76,6 +76,7 @@ bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios t
 	@mkdir -p bench/results
 	node bench/hotpath.mjs --json bench/results/hotpath.json
 	node bench/coldstart.mjs --json bench/results/coldstart.json
+	node bench/size.mjs --json bench/results/size.json
 	cargo bench -p edgeway-router-bench --bench router
 	cargo run --release -p edgeway-fanout-bench > bench/results/fanout.md
 	node bench/report.mjs

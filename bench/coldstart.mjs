@@ -92,6 +92,7 @@ for (let round = 0; round < fresh; round++) {
   for (const w of isolates) times.get(w.name).push(await firstResponse(w, configs.get(w.name)));
 }
 const anchor = median(times.get("js"));
+const ratio = (ours, anchor) => (anchor > 0 ? Number((ours / anchor).toFixed(2)) : null);
 const increment = (name) => median(times.get(name).map((t, i) => t - times.get("js")[i]));
 const firstRequest = isolates.map((w) => {
   const m = median(times.get(w.name));
@@ -103,7 +104,8 @@ const firstRequest = isolates.map((w) => {
     label: w.label,
     median_ms: Number(m.toFixed(1)),
     increment_ms: Number(inc.toFixed(1)),
-    ...(anchor && { anchor, vs_anchor: Number((inc / increment(anchor)).toFixed(2)) }),
+    // A ratio to an increment at or below zero (too few rounds on a noisy machine) means nothing.
+    ...(anchor && { anchor, vs_anchor: ratio(inc, increment(anchor)) }),
   };
 });
 
@@ -115,7 +117,7 @@ const result = {
     return {
       ...r,
       increment_ms: Number(inc.toFixed(1)),
-      ...(anchor && { anchor: anchor.name, vs_anchor: Number((inc / (anchor.active_ms - startup[0].active_ms)).toFixed(2)) }),
+      ...(anchor && { anchor: anchor.name, vs_anchor: ratio(inc, anchor.active_ms - startup[0].active_ms) }),
     };
   }),
   first_request: firstRequest,
@@ -129,6 +131,6 @@ for (const r of result.startup) {
 console.log("\n| Worker | first response of a fresh workerd, median ms | increment over empty JS | vs its anchor |");
 console.log("|---|---|---|---|");
 for (const r of result.first_request) {
-  console.log(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms | ${r.anchor ? `${r.vs_anchor}× ${r.anchor}` : ""} |`);
+  console.log(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms | ${r.anchor ? `${r.vs_anchor ?? "n/a"}× ${r.anchor}` : ""} |`);
 }
 if (jsonOut) await writeFile(jsonOut, JSON.stringify(result, null, 2));

@@ -37,6 +37,37 @@ line(
 line();
 
 const hot = await readJson("hotpath.json");
+const cold = await readJson("coldstart.json");
+const sizes = await readJson("size.json");
+
+// The targets, from bench/targets.json, against this run's figures: one table that
+// cannot drift from the measurements under it.
+const targets = JSON.parse(await readFile(join(root, "bench/targets.json"), "utf8"));
+const figure = ({ source, worker, field }) => {
+  const [file, part] = source.split(".");
+  const rows = file === "hotpath" ? hot.workloads.find((w) => w.id === part)?.rows : cold[part];
+  const value = rows?.find((r) => r.name === worker)?.[field];
+  if (value === undefined) throw new Error(`bench/targets.json: no ${field} for ${worker} in ${source}`);
+  return value; // null: the anchor's increment was not positive in this run
+};
+line("### Targets");
+line();
+line("| Target | This run | |");
+line("|---|---|---|");
+for (const s of sizes) {
+  line(`| ${s.name} ≤ ${s.target} KiB gzip (wrangler) | ${s.gzip_kib} KiB | ${s.gzip_kib <= s.target ? "met" : "**missed**"} |`);
+}
+for (const t of targets.ratios) {
+  const value = figure(t);
+  if (value === null) {
+    line(`| ${t.target} | n/a (the anchor's increment was not positive: too few rounds) | — |`);
+    continue;
+  }
+  const met = (t.max === undefined || value <= t.max) && (t.min === undefined || value >= t.min);
+  line(`| ${t.target} | ${value.toFixed(2)}× | ${met ? "met" : "**missed**"} |`);
+}
+line();
+
 line("### Throughput and latency in workerd");
 line();
 line(`\`${hot.command}\`: ${hot.load}.`);
@@ -54,12 +85,11 @@ for (const w of hot.workloads) {
 }
 line();
 
-const cold = await readJson("coldstart.json");
 line("### Cold start");
 line();
 line(`\`${cold.command}\``);
 line();
-const vs = (r) => (r.anchor ? `${r.vs_anchor.toFixed(2)}× ${r.anchor}` : "");
+const vs = (r) => (r.anchor ? (r.vs_anchor === null ? `n/a (${r.anchor})` : `${r.vs_anchor.toFixed(2)}× ${r.anchor}`) : "");
 line("| Worker | bundle KiB | gzip KiB | start-up CPU ms (median, `wrangler check startup`) | increment over the empty JS worker | vs its anchor |");
 line("|---|---|---|---|---|---|");
 for (const r of cold.startup) {

@@ -128,7 +128,8 @@ pub mod __private {
 }
 
 /// Exports the worker's handlers: `fetch` serving the [`App`] that `build` returns,
-/// and optionally `queue` serving the [`queue::Consumer`] that `consumer` returns.
+/// and optionally `queue` serving the `queue::Consumer` that `consumer` returns
+/// (feature `bindings`).
 ///
 /// Both are built on the first event of each isolate and reused after that. App
 /// build errors (such as conflicting routes) are logged and answered with a 500
@@ -146,7 +147,7 @@ pub mod __private {
 macro_rules! entry {
     (fetch: $build:expr, queue: $consumer:expr $(,)?) => {
         $crate::entry!($build);
-
+        $crate::__with_bindings! {
         // Type-checks `consumer` on every target.
         const _: fn() -> $crate::queue::Consumer = $consumer;
 
@@ -165,6 +166,7 @@ macro_rules! entry {
             ) -> wasm_bindgen::JsValue {
                 $crate::runtime::serve_queue($consumer, batch, env, ctx)
             }
+        }
         }
     };
     (fetch: $build:expr $(,)?) => {
@@ -195,7 +197,29 @@ macro_rules! entry {
     };
 }
 
-/// Declares a typed binding extractor named after a `wrangler.toml` binding.
+/// Expands its input when edgeway's `bindings` feature is on; otherwise it is a
+/// compile error that names the feature, rather than "could not find `queue`".
+#[cfg(feature = "bindings")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_bindings {
+    ($($body:tt)*) => { $($body)* };
+}
+
+#[cfg(not(feature = "bindings"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_bindings {
+    ($($body:tt)*) => {
+        ::core::compile_error!(
+            "this needs edgeway's `bindings` feature (KV, Queues, Env), which is on by default: \
+             remove `default-features = false` from the edgeway dependency, or add `features = [\"bindings\"]`"
+        );
+    };
+}
+
+/// Declares a typed binding extractor named after a `wrangler.toml` binding
+/// (feature `bindings`).
 ///
 /// ```ignore
 /// edgeway::binding!(pub Items: Kv = "ITEMS");
@@ -209,7 +233,7 @@ macro_rules! entry {
 /// ```
 #[macro_export]
 macro_rules! binding {
-    ($(#[$meta:meta])* $vis:vis $name:ident : Kv = $binding:literal) => {
+    ($(#[$meta:meta])* $vis:vis $name:ident : Kv = $binding:literal) => { $crate::__with_bindings! {
         $(#[$meta])*
         #[doc = concat!("The `", $binding, "` KV namespace.")]
         $vis struct $name(pub $crate::kv::Kv);
@@ -226,8 +250,8 @@ macro_rules! binding {
                 $crate::kv::Kv::from_request(req, $binding).map($name)
             }
         }
-    };
-    ($(#[$meta:meta])* $vis:vis $name:ident : Queue<$message:ty> = $binding:literal) => {
+    } };
+    ($(#[$meta:meta])* $vis:vis $name:ident : Queue<$message:ty> = $binding:literal) => { $crate::__with_bindings! {
         $(#[$meta])*
         #[doc = concat!("The `", $binding, "` queue producer.")]
         $vis struct $name(pub $crate::queue::Producer<$message>);
@@ -244,5 +268,5 @@ macro_rules! binding {
                 $crate::queue::Producer::from_request(req, $binding).map($name)
             }
         }
-    };
+    } };
 }
