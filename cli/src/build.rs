@@ -321,10 +321,14 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
 fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path) -> Result<()> {
     let wasm_opt = tools::WASM_OPT.find(crate_dir)?;
     let mut command = Command::new(&wasm_opt);
-    command
-        .arg("-Oz")
-        .arg("--strip-debug")
-        .arg("--strip-producers");
+    command.args(["-Oz", "--strip-debug", "--strip-producers"]);
+    // workerd compiles wasm lazily, one function at a time on its first call, so
+    // a function is compiled whole even when a request runs one branch of it.
+    // Unlimited one-caller inlining folds the whole request path, error branches
+    // included, into one 28 KB `fetch` that Liftoff compiles in about 3 ms on the
+    // first request; capping it keeps the module as small and cuts that
+    // first-request compilation by about a quarter (BENCHMARKS.md, "Cold start").
+    command.args(["--one-caller-inline-max-function-size", "200"]);
     // The features rustc's wasm32 output and wasm-bindgen's glue use, named one by
     // one: never let wasm-opt emit an encoding workerd may not accept yet.
     for feature in [
