@@ -326,36 +326,7 @@ impl Service {
                 req.route = Some(entry.meta.clone());
                 entry.endpoint.clone()
             }
-            Lookup::MethodNotAllowed { allow } => {
-                let detail = format!(
-                    "{} is not allowed on {}; allowed: {allow}",
-                    req.method(),
-                    req.path()
-                );
-                respond_with(move || {
-                    let mut response =
-                        Error::new(ErrorKind::MethodNotAllowed, detail.clone()).into_response();
-                    let _ = response.headers_mut().insert("allow", allow.clone());
-                    response
-                })
-            }
-            Lookup::Options { allow } => respond_with(move || {
-                Response::builder(StatusCode::NO_CONTENT)
-                    .header("allow", allow.clone())
-                    .body(crate::Body::empty())
-            }),
-            Lookup::Redirect { location } => {
-                respond_with(move || Response::permanent_redirect(&location))
-            }
-            Lookup::NotFound => match &inner.fallback {
-                Some(fallback) => fallback.clone(),
-                None => {
-                    let detail = format!("no route matches {}", req.path());
-                    respond_with(move || {
-                        Error::new(ErrorKind::NotFound, detail.clone()).into_response()
-                    })
-                }
-            },
+            unmatched => not_routed(unmatched, &req, inner.fallback.as_ref()),
         };
         // The outer catch is for panics in middleware; endpoints catch their own.
         let chain = panic_to_500(Next::new(inner.layers.clone(), endpoint).run(req));
@@ -365,18 +336,68 @@ impl Service {
                 response.replace_body(crate::Body::empty());
             }
             if let Some(detail) = response.internal_error() {
-                log(
-                    Level::Error,
-                    serde_json::json!({
-                        "msg": "request failed",
-                        "status": response.status().as_u16(),
-                        "detail": detail,
-                        "request_id": response.headers().get(REQUEST_ID_HEADER),
-                    }),
-                );
+                log_failure(&response, detail);
             }
             response
         })
+    }
+}
+
+/// Logs a server error's detail with its request id. Out of line and cold: the
+/// runtime compiles a function on its first call, so keeping this out of the
+/// request path keeps it out of every isolate's first request.
+#[cold]
+#[inline(never)]
+fn log_failure(response: &Response, detail: &str) {
+    log(
+        Level::Error,
+        serde_json::json!({
+            "msg": "request failed",
+            "status": response.status().as_u16(),
+            "detail": detail,
+            "request_id": response.headers().get(REQUEST_ID_HEADER),
+        }),
+    );
+}
+
+/// The endpoint for a request no route matched: 405 with `Allow`, OPTIONS, a
+/// trailing-slash redirect, the fallback, or 404. Out of line and cold, like
+/// `log_failure`, so a matched request's first call never compiles it.
+#[cold]
+#[inline(never)]
+fn not_routed(lookup: Lookup<'_>, req: &Request, fallback: Option<&Endpoint>) -> Endpoint {
+    match lookup {
+        Lookup::Matched { entry, .. } => entry.endpoint.clone(),
+        Lookup::MethodNotAllowed { allow } => {
+            let detail = format!(
+                "{} is not allowed on {}; allowed: {allow}",
+                req.method(),
+                req.path()
+            );
+            respond_with(move || {
+                let mut response =
+                    Error::new(ErrorKind::MethodNotAllowed, detail.clone()).into_response();
+                let _ = response.headers_mut().insert("allow", allow.clone());
+                response
+            })
+        }
+        Lookup::Options { allow } => respond_with(move || {
+            Response::builder(StatusCode::NO_CONTENT)
+                .header("allow", allow.clone())
+                .body(crate::Body::empty())
+        }),
+        Lookup::Redirect { location } => {
+            respond_with(move || Response::permanent_redirect(&location))
+        }
+        Lookup::NotFound => match fallback {
+            Some(fallback) => fallback.clone(),
+            None => {
+                let detail = format!("no route matches {}", req.path());
+                respond_with(move || {
+                    Error::new(ErrorKind::NotFound, detail.clone()).into_response()
+                })
+            }
+        },
     }
 }
 

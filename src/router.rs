@@ -45,7 +45,13 @@ enum ParamPlan {
 
 impl ParamPlan {
     fn for_pattern(pattern: &str) -> Self {
-        if pattern.contains("{{") || pattern.contains("}}") {
+        // A byte scan rather than `str::contains`, whose substring searcher would
+        // be compiled on every isolate's first request just for this.
+        if pattern
+            .as_bytes()
+            .windows(2)
+            .any(|pair| pair == b"{{" || pair == b"}}")
+        {
             return Self::Matchit;
         }
         let mut segments = Vec::new();
@@ -168,27 +174,11 @@ impl RouteTable {
         for def in defs {
             let id = table.entries.len();
             if !def.path.starts_with('/') {
-                return Err(Error::new(
-                    ErrorKind::InvalidRoute,
-                    format!("route `{} {}` must start with `/`", def.method, def.path),
-                ));
+                return Err(route_error(None, &def.method, &def.path));
             }
             let tree = table.tree_mut(&def.method);
             tree.insert(def.path.as_str(), id)
-                .map_err(|err| match err {
-                    matchit::InsertError::Conflict { with } => Error::new(
-                        ErrorKind::RouteConflict,
-                        format!(
-                            "route `{method} {path}` conflicts with `{method} {with}`",
-                            method = def.method,
-                            path = def.path
-                        ),
-                    ),
-                    other => Error::new(
-                        ErrorKind::InvalidRoute,
-                        format!("route `{} {}` is invalid: {other}", def.method, def.path),
-                    ),
-                })?;
+                .map_err(|err| route_error(Some(err), &def.method, &def.path))?;
             table.entries.push(RouteEntry {
                 plan: ParamPlan::for_pattern(&def.path),
                 meta: Rc::new(RouteMeta {
@@ -322,6 +312,28 @@ impl RouteTable {
 }
 
 /// The parameter names of a matchit pattern, in order (`{id}` and `{*rest}`; `{{`/`}}` are escapes).
+/// The build error for a route: no leading `/` (`err` is `None`), a conflict, or
+/// a pattern matchit refuses. Cold and out of line: the runtime compiles each
+/// function on its first call, and a valid table never calls this.
+#[cold]
+#[inline(never)]
+fn route_error(err: Option<matchit::InsertError>, method: &Method, path: &str) -> Error {
+    match err {
+        None => Error::new(
+            ErrorKind::InvalidRoute,
+            format!("route `{method} {path}` must start with `/`"),
+        ),
+        Some(matchit::InsertError::Conflict { with }) => Error::new(
+            ErrorKind::RouteConflict,
+            format!("route `{method} {path}` conflicts with `{method} {with}`"),
+        ),
+        Some(other) => Error::new(
+            ErrorKind::InvalidRoute,
+            format!("route `{method} {path}` is invalid: {other}"),
+        ),
+    }
+}
+
 fn param_names(pattern: &str) -> Vec<Rc<str>> {
     let mut names = Vec::new();
     let bytes = pattern.as_bytes();
