@@ -76,6 +76,7 @@ bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios t
 	@mkdir -p bench/results
 	node bench/hotpath.mjs --json bench/results/hotpath.json
 	node bench/coldstart.mjs --json bench/results/coldstart.json
+	node bench/firstrequest.mjs --json bench/results/firstrequest.json
 	node bench/size.mjs --json bench/results/size.json
 	cargo bench -p edgeway-router-bench --bench router
 	cargo run --release -p edgeway-fanout-bench > bench/results/fanout.md
@@ -85,6 +86,7 @@ bench-smoke: toolchain bench-tools bench-build ## Every benchmark for a moment, 
 	@mkdir -p bench/results
 	node bench/hotpath.mjs --duration 1 --rounds 1 --json bench/results/hotpath-smoke.json
 	node bench/coldstart.mjs --checks 1 --fresh 1 --json bench/results/coldstart-smoke.json
+	node bench/firstrequest.mjs --rounds 1 --json bench/results/firstrequest-smoke.json
 	cargo run --release -p edgeway-fanout-bench -- --rounds 1
 	cargo test -p edgeway-router-bench --benches
 

@@ -100,6 +100,13 @@ line("| Worker | first response of a fresh workerd, median ms | increment over t
 line("|---|---|---|---|");
 for (const r of cold.first_request) line(`| ${r.label} | ${r.median_ms} | +${r.increment_ms} ms | ${vs(r)} |`);
 line();
+const first = await readJson("firstrequest.json");
+line(`What the first request compiles (\`${first.command}\`; workerd compiles wasm lazily, per function, with Liftoff):`);
+line();
+line("| Worker | functions compiled by the first `GET /` | their body bytes | largest | Liftoff ms (median) |");
+line("|---|---|---|---|---|");
+for (const r of first.rows) line(`| ${r.label} | ${r.functions} | ${r.bytes} | ${r.largest} | ${r.liftoff_ms} |`);
+line();
 
 // Criterion's own estimates from `cargo bench -p edgeway-router-bench`.
 const estimate = async (group, fn) => {

@@ -111,8 +111,11 @@ export const freePort = () =>
     srv.on("error", reject);
   });
 
-/** Copies the worker's modules next to a generated config; returns its path and port. */
-export async function prepareWorker(worker) {
+/**
+ * Copies the worker's modules next to a generated config; returns its path and
+ * port. `v8Flags` are passed to workerd's V8 (e.g. to trace wasm compilation).
+ */
+export async function prepareWorker(worker, v8Flags = []) {
   const dir = join(root, "bench/results/workerd", worker.name);
   await rm(dir, { recursive: true, force: true });
   const modules = [];
@@ -128,6 +131,7 @@ export async function prepareWorker(worker) {
     config,
     `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
+  v8Flags = [${v8Flags.map((f) => JSON.stringify(f)).join(", ")}],
   services = [(name = "main", worker = .worker)],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
 );
