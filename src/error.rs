@@ -65,6 +65,10 @@ pub enum ErrorKind {
     Panic,
     /// Anything else that failed on the server. Its detail is logged, never sent.
     Internal,
+    /// An error whose status says it all, made with [`Error::with_status`] (e.g. a
+    /// 409 or a 410 from a handler). Its problem `type` is `about:blank`, which
+    /// RFC 9457 (§4.2.1) reserves for problems with no meaning beyond the status.
+    Status,
 }
 
 impl ErrorKind {
@@ -95,6 +99,7 @@ impl ErrorKind {
             Self::FunctionError => "function-error",
             Self::Panic => "panic",
             Self::Internal => "internal",
+            Self::Status => "status",
         }
     }
 
@@ -122,7 +127,8 @@ impl ErrorKind {
             | Self::InvalidRoute
             | Self::MissingState
             | Self::Panic
-            | Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::Internal
+            | Self::Status => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -164,15 +170,22 @@ impl Error {
         }
     }
 
-    /// A client error with an explicit status, e.g. 409 or 410 from a handler.
+    /// An error with an explicit status, e.g. 409 or 410 from a handler. Its
+    /// problem `type` is `about:blank` and its `title` the status's reason, so the
+    /// document never claims a meaning the status does not have. As with every
+    /// server error, a 5xx detail is logged, never sent.
+    ///
+    /// ```
+    /// use edgeway::{Error, StatusCode};
+    /// let err = Error::with_status(StatusCode::CONFLICT, "job 7 has already ended");
+    /// let doc: serde_json::Value = serde_json::from_str(&err.to_problem_json()).unwrap();
+    /// assert_eq!(doc["type"], "about:blank");
+    /// assert_eq!(doc["title"], "Conflict");
+    /// assert_eq!(doc["status"], 409);
+    /// ```
     pub fn with_status(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> Self {
-        let kind = if status.is_server_error() {
-            ErrorKind::Internal
-        } else {
-            ErrorKind::BadRequest
-        };
         Self {
-            kind,
+            kind: ErrorKind::Status,
             status,
             detail: detail.into(),
             extra: Vec::new(),
@@ -241,8 +254,12 @@ impl Error {
         &self.detail
     }
 
-    /// The problem `type` URI.
+    /// The problem `type` URI: `urn:edgeway:problem:<slug>`, or `about:blank` for
+    /// [`ErrorKind::Status`].
     pub fn type_uri(&self) -> String {
+        if self.kind == ErrorKind::Status {
+            return "about:blank".to_owned();
+        }
         format!("urn:edgeway:problem:{}", self.kind.slug())
     }
 
@@ -358,5 +375,22 @@ mod tests {
             .with_member("param", "id")
             .to_problem_json();
         assert!(body.contains(r#""param":"id""#));
+    }
+
+    #[test]
+    fn an_explicit_status_is_about_blank_with_its_own_title() {
+        let conflict = Error::with_status(StatusCode::CONFLICT, "job 7 has already ended");
+        let doc: serde_json::Value = serde_json::from_str(&conflict.to_problem_json()).unwrap();
+        assert_eq!(doc["type"], "about:blank");
+        assert_eq!(doc["title"], "Conflict");
+        assert_eq!(doc["status"], 409);
+        assert_eq!(doc["detail"], "job 7 has already ended");
+
+        // A 5xx keeps its detail for the log, as every server error does.
+        let down = Error::with_status(StatusCode::SERVICE_UNAVAILABLE, "JOBS_SIGNING_KEY unset");
+        let doc: serde_json::Value = serde_json::from_str(&down.to_problem_json()).unwrap();
+        assert_eq!(doc["type"], "about:blank");
+        assert_eq!(doc["status"], 503);
+        assert!(!doc["detail"].as_str().unwrap().contains("JOBS_SIGNING_KEY"));
     }
 }

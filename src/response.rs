@@ -36,7 +36,28 @@ impl Response {
 
     /// A `308 Permanent Redirect` to `location`, which keeps the method and body.
     pub fn permanent_redirect(location: &str) -> Self {
-        Self::builder(StatusCode::PERMANENT_REDIRECT)
+        Self::redirect(StatusCode::PERMANENT_REDIRECT, location)
+    }
+
+    /// A `307 Temporary Redirect` to `location`, which keeps the method and body.
+    pub fn temporary_redirect(location: &str) -> Self {
+        Self::redirect(StatusCode::TEMPORARY_REDIRECT, location)
+    }
+
+    /// A `303 See Other` to `location`: the client follows it with a `GET`, as
+    /// after a form `POST` that created something.
+    pub fn see_other(location: &str) -> Self {
+        Self::redirect(StatusCode::SEE_OTHER, location)
+    }
+
+    /// A `302 Found` to `location`, the classic temporary redirect (clients may
+    /// turn a `POST` into a `GET`; use [`Response::temporary_redirect`] to forbid that).
+    pub fn found(location: &str) -> Self {
+        Self::redirect(StatusCode::FOUND, location)
+    }
+
+    fn redirect(status: StatusCode, location: &str) -> Self {
+        Self::builder(status)
             .header("location", location)
             .body(Body::empty())
     }
@@ -288,5 +309,19 @@ mod tests {
     #[test]
     fn unit_is_no_content() {
         assert_eq!(().into_response().status(), StatusCode::NO_CONTENT);
+    }
+
+    #[test]
+    fn redirect_helpers_set_their_status_and_location() {
+        for (response, status) in [
+            (Response::found("/a"), 302),
+            (Response::see_other("/a"), 303),
+            (Response::temporary_redirect("/a"), 307),
+            (Response::permanent_redirect("/a"), 308),
+        ] {
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers().get("location"), Some("/a"));
+            assert!(response.body_text().is_empty());
+        }
     }
 }

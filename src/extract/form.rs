@@ -14,13 +14,6 @@ impl<T: DeserializeOwned> FromRequest for Form<T> {
             media == "application/x-www-form-urlencoded"
         })?;
         let body = req.bytes().await?;
-        serde_urlencoded::from_bytes(&body)
-            .map(Form)
-            .map_err(|err| {
-                Error::new(
-                    ErrorKind::InvalidForm,
-                    format!("the form body is invalid: {err}"),
-                )
-            })
+        super::query::decode(&body, ErrorKind::InvalidForm, "form field").map(Form)
     }
 }

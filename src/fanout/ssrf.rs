@@ -96,9 +96,14 @@ impl SsrfPolicy {
             "http" if !self.require_https => {}
             "http" => return Err(refuse("webhook URLs must use https".into())),
             other => {
+                let allowed = if self.require_https {
+                    "https"
+                } else {
+                    "https or http"
+                };
                 return Err(refuse(format!(
-                    "scheme `{other}` is not allowed; use https"
-                )))
+                    "scheme `{other}` is not allowed; use {allowed}"
+                )));
             }
         }
         if parsed.has_credentials {
@@ -300,5 +305,15 @@ mod tests {
         refused(&dev, "http://localhost:9000/hook");
         refused(&dev, "http://169.254.169.254/");
         refused(&dev, "http://10.0.0.1/");
+    }
+
+    #[test]
+    fn a_refused_scheme_names_the_schemes_this_policy_allows() {
+        let production = SsrfPolicy::production().check("ftp://example.com/x");
+        let detail = production.unwrap_err().detail().to_owned();
+        assert!(detail.ends_with("use https"), "{detail}");
+        let development = SsrfPolicy::development(["127.0.0.1"]).check("ftp://example.com/x");
+        let detail = development.unwrap_err().detail().to_owned();
+        assert!(detail.ends_with("use https or http"), "{detail}");
     }
 }
