@@ -5,10 +5,11 @@
 // --trace-wasm-compilation-times, waits until its socket accepts connections
 // (without sending a request), sends one GET /, and counts the functions compiled
 // in answer: how many, their body bytes (exact for a given build) and Liftoff time.
+// It fails when a worker's bytes pass their budget in bench/targets.json.
 //
 //   node bench/firstrequest.mjs [--rounds 3] [--json out.json]
 import { spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { arg, HELLO_BODY, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
@@ -86,3 +87,13 @@ console.log("| Worker | functions compiled by the first GET / | their body bytes
 console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.label} | ${r.functions} | ${r.bytes} | ${r.largest} | ${r.liftoff_ms} |`);
 if (jsonOut) await writeFile(jsonOut, JSON.stringify(result, null, 2));
+
+// The byte counts are exact for a pinned toolchain, so they are held to budgets
+// (bench/targets.json) like bundle sizes: a change that makes every isolate's
+// first request compile more fails here until the budget is raised on purpose.
+const budgets = JSON.parse(await readFile(join(root, "bench/targets.json"), "utf8")).first_request_bytes;
+const over = rows.filter((r) => budgets[r.name] && r.bytes > budgets[r.name].budget);
+for (const r of over) {
+  console.error(`${r.label}: its first request compiles ${r.bytes} bytes, over the budget of ${budgets[r.name].budget} (bench/targets.json)`);
+}
+process.exit(over.length ? 1 : 0);

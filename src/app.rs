@@ -192,7 +192,15 @@ impl App {
             .collect();
         let table = RouteTable::build(routes, self.trailing_slash)?;
         let mut state = self.state;
-        state.insert(Routes(routes_of(&table).into()));
+        // What the `Routes` extractor lists, as shared pointers: the strings are
+        // made only when a handler asks, not on every isolate's first request.
+        state.insert(RouteIndex(
+            table
+                .entries()
+                .iter()
+                .map(|entry| (entry.method.clone(), entry.meta.clone()))
+                .collect(),
+        ));
         Ok(Service(Rc::new(Inner {
             table,
             layers: self.layers.into(),
@@ -262,28 +270,39 @@ pub struct Routes(pub Rc<[RouteInfo]>);
 
 impl crate::extract::FromRequestParts for Routes {
     fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
-        req.state::<Routes>()
-            .cloned()
-            .ok_or_else(|| Error::internal("the route table is registered by App::build"))
+        let index = req
+            .state::<RouteIndex>()
+            .ok_or_else(|| Error::internal("the route table is registered by App::build"))?;
+        Ok(Routes(
+            index
+                .0
+                .iter()
+                .map(|(method, meta)| route_info(method, meta))
+                .collect(),
+        ))
     }
 }
 
-fn routes_of(table: &RouteTable) -> Vec<RouteInfo> {
-    table
-        .entries()
-        .iter()
-        .map(|entry| RouteInfo {
-            method: entry.method.to_string(),
-            pattern: entry.meta.pattern.to_string(),
-            feature: entry.meta.feature.as_deref().map(str::to_owned),
-        })
-        .collect()
+/// The routes `App::build` registers for the [`Routes`] extractor.
+struct RouteIndex(Rc<[(Method, Rc<crate::request::RouteMeta>)]>);
+
+fn route_info(method: &Method, meta: &crate::request::RouteMeta) -> RouteInfo {
+    RouteInfo {
+        method: method.to_string(),
+        pattern: meta.pattern.to_string(),
+        feature: meta.feature.as_deref().map(str::to_owned),
+    }
 }
 
 impl Service {
     /// Every route in registration order.
     pub fn routes(&self) -> Vec<RouteInfo> {
-        routes_of(&self.0.table)
+        self.0
+            .table
+            .entries()
+            .iter()
+            .map(|entry| route_info(&entry.method, &entry.meta))
+            .collect()
     }
 
     /// Which route serves `method path`, with its raw path parameters, without
