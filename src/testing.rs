@@ -670,11 +670,6 @@ fn tool_path(root: &Path) -> String {
     }
 }
 
-/// Environment for a worker's `[build] command`: the project's tools first on PATH.
-fn build_env(root: &Path) -> Vec<(&'static str, String)> {
-    vec![("PATH", tool_path(root))]
-}
-
 fn read_config(config: &Path) -> Result<serde_json::Value, HarnessError> {
     let text =
         fs::read_to_string(config).map_err(|e| fail(format!("{}: {e}", config.display())))?;
@@ -748,7 +743,7 @@ fn ensure_built(root: &Path, config: &Path) -> Result<(), HarnessError> {
         .arg("-c")
         .arg(command)
         .current_dir(config.parent().unwrap_or(root))
-        .envs(build_env(root))
+        .env("PATH", tool_path(root))
         .stdin(Stdio::null())
         .output()
         .map_err(|e| fail(format!("run `{command}`: {e}")))?;
@@ -765,8 +760,9 @@ fn ensure_built(root: &Path, config: &Path) -> Result<(), HarnessError> {
 }
 
 /// The newest modification time among what a worker build reads: the library,
-/// the examples and test workers, and the worker's own crate (not the test files
-/// themselves, so editing a test never rebuilds a worker).
+/// the examples and test workers, the build command (`cli/`) and the worker's
+/// own crate (not the test files themselves, so editing a test never rebuilds a
+/// worker).
 fn newest_source(root: &Path, config: &Path) -> String {
     fn walk(dir: &Path, newest: &mut SystemTime) {
         let Ok(entries) = fs::read_dir(dir) else {
@@ -798,6 +794,8 @@ fn newest_source(root: &Path, config: &Path) -> String {
     walk(&root.join("src"), &mut newest);
     walk(&root.join("examples"), &mut newest);
     walk(&root.join("tests/workers"), &mut newest);
+    // The build command itself: `edgeway build` and the shim it writes.
+    walk(&root.join("cli"), &mut newest);
     // A worker crate elsewhere (the root config builds examples/gateway, covered above).
     if let Some(dir) = config.parent().filter(|dir| *dir != root) {
         walk(dir, &mut newest);
