@@ -234,14 +234,23 @@ fn fault_injected_soak_loses_nothing() {
     }
     let wall = started.elapsed();
 
-    // Dead letters recorded in KV: one per failed delivery and failed job.
-    let dead_letters = gateway
-        .get("/v1/kv?prefix=dead-letter:")
-        .unwrap()
-        .json()
-        .as_array()
-        .unwrap()
-        .len();
+    // Dead letters recorded in KV: one per failed delivery and failed job. The DLQ
+    // consumer records each in a batch of its own, a moment after the delivery or
+    // job is marked failed, so wait (bounded) for the count, then compare exactly.
+    let expected_dead_letters = ROUTES
+        .iter()
+        .map(|route| failed.get(route).map_or(0, Vec::len))
+        .sum::<usize>()
+        + jobs_failed.len();
+    let dead_letters = gateway.wait_for(
+        "every dead letter to be recorded in KV",
+        Duration::from_secs(60),
+        || {
+            let listed = gateway.get("/v1/kv?prefix=dead-letter:").ok()?.json();
+            let count = listed.as_array()?.len();
+            (count >= expected_dead_letters).then_some(count)
+        },
+    );
 
     let stats = get_json(&format!("{receiver_url}/stats"));
     let mut report = json!({
