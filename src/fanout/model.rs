@@ -44,14 +44,19 @@ impl Target {
         match self {
             Target::Webhook { url, secrets } => {
                 policy.check(url)?;
+                // An empty list and a malformed secret are the same mistake in the
+                // body's shape: both are a 422 naming the field.
+                let invalid = |detail: &str| {
+                    Error::new(ErrorKind::JsonShape, detail.to_owned())
+                        .with_member("field", "target.secrets")
+                };
                 if secrets.is_empty() {
-                    return Err(Error::new(
-                        ErrorKind::JsonShape,
+                    return Err(invalid(
                         "a webhook subscription needs at least one `whsec_` secret",
                     ));
                 }
                 for secret in secrets {
-                    WebhookSecret::parse(secret)?;
+                    WebhookSecret::parse(secret).map_err(|e| invalid(e.detail()))?;
                 }
             }
             Target::Queue { binding } => {
@@ -497,6 +502,25 @@ mod tests {
         assert!(webhook("https://x.example.com/")
             .into_subscription("bad topic!", &SsrfPolicy::production())
             .is_err());
+    }
+
+    #[test]
+    fn missing_and_malformed_secrets_are_the_same_422() {
+        let parse = |secrets: serde_json::Value| {
+            serde_json::from_value::<NewSubscription>(json!({
+                "target": {"kind": "webhook", "url": "https://x.example.com/", "secrets": secrets}
+            }))
+            .unwrap()
+            .into_subscription("orders", &SsrfPolicy::production())
+            .unwrap_err()
+        };
+        for secrets in [json!([]), json!(["not-a-secret"]), json!(["whsec_c2hvcnQ="])] {
+            let err = parse(secrets.clone());
+            assert_eq!(err.kind(), ErrorKind::JsonShape, "{secrets}");
+            assert_eq!(err.status().as_u16(), 422, "{secrets}");
+            let problem = err.to_problem_json();
+            assert!(problem.contains(r#""field":"target.secrets""#), "{problem}");
+        }
     }
 
     #[test]
