@@ -87,7 +87,7 @@ pub mod webhook;
 pub use app::{App, RouteInfo, RouteMatch, Routes, Service};
 pub use body::Body;
 pub use error::{Error, ErrorKind, Result};
-pub use extract::{Form, FromRequest, FromRequestParts, Json, Path, Query, State};
+pub use extract::{Form, FromRequest, FromRequestParts, Json, Origin, Path, Query, State, Url};
 pub use handler::{BoxFuture, Handler};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use middleware::{Middleware, Next};

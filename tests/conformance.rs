@@ -128,6 +128,15 @@ fn form_bytes_text_headers_state_and_raw_request() {
 }
 
 #[test]
+fn url_and_origin_extractors() {
+    let w = worker();
+    assert_eq!(w.get("/url?q=1").unwrap().text(), w.url("/url?q=1"));
+    let res = w.send("POST", "/things", &[], vec![]).unwrap();
+    assert_eq!(res.status, 303);
+    assert_eq!(res.header("location"), Some(w.url("/things/42").as_str()));
+}
+
+#[test]
 fn env_and_context_extractors() {
     let w = worker();
     assert_eq!(w.get("/env").unwrap().text(), "hello from vars");

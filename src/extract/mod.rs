@@ -9,12 +9,14 @@ mod json;
 mod path;
 mod query;
 mod state;
+mod url;
 
 pub use form::Form;
 pub use json::Json;
 pub use path::Path;
 pub use query::Query;
 pub use state::State;
+pub use url::{Origin, Url};
 
 use std::future::Future;
 

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use edgeway::middleware::{body_limit, request_id, timing, Cors};
 use edgeway::{
-    App, Error, Form, HeaderMap, Json, Method, Path, Query, Request, State, StatusCode,
-    TrailingSlash,
+    App, Error, Form, HeaderMap, Json, Method, Origin, Path, Query, Request, Response, State,
+    StatusCode, TrailingSlash, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +125,10 @@ fn app() -> App {
             config.name
         })
         .get("/raw", raw)
+        .get("/url", |Url(url): Url| async move { url })
+        .post("/things", |Origin(origin): Origin| async move {
+            Response::see_other(&format!("{origin}/things/42"))
+        })
         .get("/fail", fail)
         .get("/panic", panics)
         .get("/tagged/{id}", || async { "tagged" })
