@@ -92,6 +92,51 @@ fn a_permanent_failure_ends_in_the_dlq_with_its_reason() {
     );
 }
 
+#[test]
+fn a_plain_queue_delivers_what_its_producer_sent() {
+    let w = worker();
+    let sent = w
+        .post_json("/clicks", &json!({"link": "plain", "flaky": true}))
+        .unwrap();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let res = wait_for("/kv/click:plain", "the click, on its second attempt", |r| {
+        r.status == 200
+    });
+    let seen = res.json();
+    assert_eq!(seen["kind"], "queue:edgeway-clicks");
+    // Retried like an envelope, with the runtime's message id as the job id.
+    assert_eq!(seen["attempts"], 2);
+    assert!(!seen["id"].as_str().unwrap().is_empty(), "{seen}");
+
+    // Something that is not a `Click` on the same queue is dead-lettered with a
+    // reason, keyed by the runtime's message id.
+    let sent = w
+        .post_json("/clicks/raw", &json!({"link": 7, "note": "not-a-click"}))
+        .unwrap();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let letter = w.wait_for(
+        "the undecodable click's dead letter",
+        Duration::from_secs(45),
+        || {
+            let keys = w.get("/kv?prefix=dead-letter:").unwrap().json();
+            keys["keys"].as_array().unwrap().iter().find_map(|key| {
+                let id = key.as_str()?.strip_prefix("dead-letter:")?;
+                let letter = w.get(&format!("/dead-letters/{id}")).unwrap().json();
+                (letter["original"]["body"]["note"] == "not-a-click").then_some(letter)
+            })
+        },
+    );
+    assert_eq!(letter["queue"], "edgeway-clicks");
+    assert_eq!(letter["original"]["kind"], "queue:edgeway-clicks");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode"),
+        "{letter}"
+    );
+}
+
 fn skipped_duplicates() -> usize {
     worker()
         .logs()

@@ -83,9 +83,10 @@ impl From<Error> for Failure {
 pub struct Job<T> {
     /// The decoded body.
     pub body: T,
-    /// The envelope id: stable across redeliveries.
+    /// The envelope id (for a plain queue, the runtime's message id): stable
+    /// across redeliveries.
     pub id: String,
-    /// The envelope kind.
+    /// The envelope kind (for a plain queue, `queue:<name>`).
     pub kind: String,
     /// The delivery attempt, from the runtime (1 on first delivery).
     pub attempts: u32,
@@ -196,6 +197,9 @@ struct Delivery {
 /// edgeway (which records a reason) dead-letters before the runtime does.
 pub struct Consumer {
     handlers: Vec<(String, ErasedHandler)>,
+    /// Queues whose messages are plain `T`s (what a `Producer<T>` sends), each with
+    /// the handler kind registered for it by [`Consumer::on_queue`].
+    plain_queues: Vec<(String, String)>,
     max_attempts: u32,
     backoff: Backoff,
     concurrency: usize,
@@ -215,6 +219,7 @@ impl Consumer {
     pub fn new() -> Self {
         Self {
             handlers: Vec::new(),
+            plain_queues: Vec::new(),
             max_attempts: 5,
             backoff: Backoff::default(),
             concurrency: 16,
@@ -253,6 +258,29 @@ impl Consumer {
         });
         self.handlers.push((kind.to_owned(), erased));
         self
+    }
+
+    /// Handles every message of queue `queue_name` as a plain `T`: the JSON a
+    /// [`Producer<T>`](super::Producer) sends, without an [`Envelope`]. The job's
+    /// `id` is the runtime's message id (stable across redeliveries, so
+    /// [`idempotent`](Self::idempotent) works), its `kind` is `queue:<name>`, and
+    /// retries, backoff and dead letters work as for envelopes.
+    ///
+    /// ```ignore
+    /// edgeway::binding!(Clicks: Queue<Click> = "CLICKS");
+    ///
+    /// Consumer::new().on_queue("clicks", |job: Job<Click>| async move { count(job.body).await })
+    /// ```
+    pub fn on_queue<T, F, Fut>(mut self, queue_name: &str, handler: F) -> Self
+    where
+        T: DeserializeOwned + 'static,
+        F: Fn(Job<T>) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Failure>> + 'static,
+    {
+        let kind = format!("queue:{queue_name}");
+        self.plain_queues
+            .push((queue_name.to_owned(), kind.clone()));
+        self.on(&kind, handler)
     }
 
     /// Deliveries before a transiently failing message is dead-lettered.
@@ -343,7 +371,27 @@ impl Consumer {
     ) {
         let attempts = message.attempts();
         let text = body_text(&message.body());
-        let envelope = match Envelope::from_json(&text) {
+        let plain_kind = self
+            .plain_queues
+            .iter()
+            .find(|(name, _)| name == queue)
+            .map(|(_, kind)| kind);
+        let decoded = match plain_kind {
+            Some(kind) => serde_json::from_str(&text)
+                .map(|body| Envelope {
+                    kind: kind.clone(),
+                    id: message.id(),
+                    body,
+                })
+                .map_err(|e| {
+                    Error::new(
+                        crate::ErrorKind::InvalidJson,
+                        format!("a message on queue {queue:?} is not JSON: {e}"),
+                    )
+                }),
+            None => Envelope::from_json(&text),
+        };
+        let envelope = match decoded {
             Ok(envelope) => envelope,
             Err(err) => {
                 let original = serde_json::Value::String(text);
@@ -612,6 +660,8 @@ extern "C" {
     fn body(this: &JsMessage) -> JsValue;
     #[wasm_bindgen(method, getter)]
     fn attempts(this: &JsMessage) -> u32;
+    #[wasm_bindgen(method, getter)]
+    fn id(this: &JsMessage) -> String;
     #[wasm_bindgen(method)]
     fn ack(this: &JsMessage);
     #[wasm_bindgen(method)]

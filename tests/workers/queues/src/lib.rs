@@ -6,11 +6,32 @@ use std::cell::Cell;
 use edgeway::kv::PutOptions;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job, SendOptions};
 use edgeway::{App, Error, Json, Path, Query, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 edgeway::binding!(State: Kv = "STATE");
 edgeway::binding!(Work: Queue<Envelope> = "WORK");
+edgeway::binding!(Clicks: Queue<Click> = "CLICKS");
+// The same queue, untyped: sends what a `Click` handler cannot decode.
+edgeway::binding!(AnyClicks: Queue<Value> = "CLICKS");
+
+/// A plain queue message: what `Producer<Click>` sends and `on_queue` decodes.
+#[derive(Serialize, Deserialize)]
+struct Click {
+    link: String,
+    /// Fail the first attempt, to show retries on a plain queue.
+    flaky: bool,
+}
+
+async fn click(clicks: Clicks, Json(click): Json<Click>) -> Result<StatusCode, Error> {
+    clicks.send(&click).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn any_click(clicks: AnyClicks, Json(body): Json<Value>) -> Result<StatusCode, Error> {
+    clicks.send(&body).await?;
+    Ok(StatusCode::ACCEPTED)
+}
 
 #[derive(Deserialize)]
 struct EnqueueOptions {
@@ -131,6 +152,8 @@ fn app() -> App {
         .get("/kv/{key}", get_kv)
         .get("/kv", list_kv)
         .get("/dead-letters/{id}", dead_letter)
+        .post("/clicks", click)
+        .post("/clicks/raw", any_click)
         .get("/", || async { "queues" })
 }
 
@@ -217,6 +240,22 @@ fn consumer() -> Consumer {
             )
             .await
             .map_err(Failure::from)
+        })
+        .on_queue("edgeway-clicks", |job: Job<Click>| async move {
+            if job.body.flaky && job.attempts < 2 {
+                return Err(Failure::transient(
+                    "the first attempt of a flaky click fails",
+                ));
+            }
+            let seen = json!({"id": job.id, "kind": job.kind, "attempts": job.attempts});
+            kv(job.env())?
+                .put_json(
+                    &format!("click:{}", job.body.link),
+                    &seen,
+                    PutOptions::new(),
+                )
+                .await
+                .map_err(Failure::from)
         })
         .max_attempts(4)
         .backoff(Backoff {
