@@ -514,7 +514,11 @@ mod tests {
             .into_subscription("orders", &SsrfPolicy::production())
             .unwrap_err()
         };
-        for secrets in [json!([]), json!(["not-a-secret"]), json!(["whsec_c2hvcnQ="])] {
+        for secrets in [
+            json!([]),
+            json!(["not-a-secret"]),
+            json!(["whsec_c2hvcnQ="]),
+        ] {
             let err = parse(secrets.clone());
             assert_eq!(err.kind(), ErrorKind::JsonShape, "{secrets}");
             assert_eq!(err.status().as_u16(), 422, "{secrets}");
