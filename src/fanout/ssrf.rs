@@ -88,6 +88,22 @@ impl SsrfPolicy {
         }
     }
 
+    /// The policy a setting asks for: `""` (or only commas and spaces) is
+    /// [`production`](Self::production); `"127.0.0.1, localhost"` is
+    /// [`development`](Self::development) with those hosts.
+    pub fn from_allow_list(hosts: &str) -> Self {
+        let hosts: Vec<&str> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect();
+        if hosts.is_empty() {
+            Self::production()
+        } else {
+            Self::development(hosts)
+        }
+    }
+
     /// Checks `url`. Every refusal is a 422 problem that says why.
     pub fn check(&self, url: &str) -> Result<(), Error> {
         let parsed = parse(url).map_err(|e| refuse(format!("{url:?} is not a valid URL: {e}")))?;
@@ -304,6 +320,20 @@ mod tests {
         // Other internal targets stay refused.
         refused(&dev, "http://localhost:9000/hook");
         refused(&dev, "http://169.254.169.254/");
+        refused(&dev, "http://10.0.0.1/");
+    }
+
+    #[test]
+    fn an_empty_allow_list_setting_is_production() {
+        for empty in ["", " , ,", "  "] {
+            refused(
+                &SsrfPolicy::from_allow_list(empty),
+                "http://example.com/hook",
+            );
+        }
+        let dev = SsrfPolicy::from_allow_list(" 127.0.0.1 ,localhost");
+        assert!(dev.check("http://127.0.0.1:9000/hook").is_ok());
+        assert!(dev.check("http://localhost:9000/hook").is_ok());
         refused(&dev, "http://10.0.0.1/");
     }
 

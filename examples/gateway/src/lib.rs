@@ -8,14 +8,10 @@
 
 mod jobs;
 
-use std::cell::OnceCell;
-
-use edgeway::fanout::model::{declared_subscriptions, DeliveryTask, SubscriptionView};
-use edgeway::fanout::ssrf::SsrfPolicy;
-use edgeway::fanout::{Event, Fanout, NewEvent, NewSubscription, Subscription, DELIVERY_KIND};
+use edgeway::fanout::model::SubscriptionView;
+use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
-use edgeway::platform::setting;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -104,49 +100,11 @@ async fn dead_letter(store: Store, Path(id): Path<String>) -> Result<Json<Value>
     Ok(Json(serde_json::to_value(letter)?))
 }
 
-/// The fan-out publisher for this worker. Webhook targets must be public `https`
+/// Fan-out over `STORE` and `EVENTS`. Webhook targets must be public `https`
 /// URLs, unless `WEBHOOK_ALLOW_HOSTS` (a comma-separated list, for local
-/// development only) names the host.
-fn fanout(env: &edgeway::worker::Env) -> Result<Fanout, Error> {
-    let allow = setting(env, "WEBHOOK_ALLOW_HOSTS").unwrap_or_default();
-    let hosts: Vec<&str> = allow
-        .split(',')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .collect();
-    let policy = if hosts.is_empty() {
-        SsrfPolicy::production()
-    } else {
-        SsrfPolicy::development(hosts)
-    };
-    let declared = declared(env, &policy)?;
-    Ok(Fanout::new(
-        edgeway::kv::Kv::from_env(env, "STORE")?,
-        edgeway::queue::Producer::from_env(env, "EVENTS")?,
-        policy,
-    )
-    .declare(declared))
-}
-
-/// The subscriptions declared in wrangler.toml (webhook secrets as `env:NAME`),
-/// parsed and validated once per isolate: a Worker's settings do not change under
-/// a running isolate, and every publish and delivery needs them.
-fn declared(env: &edgeway::worker::Env, policy: &SsrfPolicy) -> Result<Vec<Subscription>, Error> {
-    thread_local! {
-        static DECLARED: OnceCell<Vec<Subscription>> = const { OnceCell::new() };
-    }
-    if let Some(cached) = DECLARED.with(|d| d.get().cloned()) {
-        return Ok(cached);
-    }
-    let parsed = match setting(env, "SUBSCRIPTIONS") {
-        Some(json) => declared_subscriptions(&json, policy, |name| setting(env, name))?,
-        None => Vec::new(),
-    };
-    DECLARED.with(|d| {
-        let _ = d.set(parsed.clone());
-    });
-    Ok(parsed)
-}
+/// development only) names the host; `SUBSCRIPTIONS` declares subscriptions in
+/// wrangler.toml, webhook secrets as `env:NAME`.
+const FANOUT: FanoutConfig = FanoutConfig::new("STORE", "EVENTS");
 
 /// The declared `audit-trail` subscription delivers `audit.recorded` events to
 /// this worker's queue; this handler files each one in KV under `audit:<id>`.
@@ -167,7 +125,7 @@ async fn subscribe(
     Path(topic): Path<String>,
     Json(new): Json<NewSubscription>,
 ) -> Result<(StatusCode, Json<SubscriptionView>), Error> {
-    let sub = fanout(&env)?.subscribe(&topic, new).await?;
+    let sub = FANOUT.open(&env)?.subscribe(&topic, new).await?;
     Ok((StatusCode::CREATED, Json(sub.view())))
 }
 
@@ -175,7 +133,7 @@ async fn list_subscriptions(
     env: edgeway::worker::Env,
     Path(topic): Path<String>,
 ) -> Result<Json<Vec<SubscriptionView>>, Error> {
-    let subs = fanout(&env)?.subscriptions(&topic).await?;
+    let subs = FANOUT.open(&env)?.subscriptions(&topic).await?;
     Ok(Json(subs.iter().map(|s| s.view()).collect()))
 }
 
@@ -183,7 +141,7 @@ async fn unsubscribe(
     env: edgeway::worker::Env,
     Path((topic, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Error> {
-    if fanout(&env)?.unsubscribe(&topic, &id).await? {
+    if FANOUT.open(&env)?.unsubscribe(&topic, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Error::not_found(format!(
@@ -197,7 +155,7 @@ async fn publish(
     Path(topic): Path<String>,
     Json(new): Json<NewEvent>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let (event, matched) = fanout(&env)?.publish(&topic, new).await?;
+    let (event, matched) = FANOUT.open(&env)?.publish(&topic, new).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": event.id, "matched": matched })),
@@ -208,7 +166,8 @@ async fn show_event(
     env: edgeway::worker::Env,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Error> {
-    let (event, deliveries) = fanout(&env)?
+    let (event, deliveries) = FANOUT
+        .open(&env)?
         .event(&id)
         .await?
         .ok_or_else(|| Error::not_found(format!("no event {id:?} (unknown or expired)")))?;
@@ -225,7 +184,8 @@ async fn replay(
     Path(id): Path<String>,
     Query(q): Query<ReplayQuery>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let matched = fanout(&env)?
+    let matched = FANOUT
+        .open(&env)?
         .replay(&id, q.subscription.as_deref())
         .await?
         .ok_or_else(|| Error::not_found(format!("no event {id:?} (unknown or expired)")))?;
@@ -290,9 +250,7 @@ fn consumer() -> Consumer {
                 .await
                 .map_err(Failure::from)
         })
-        .on(DELIVERY_KIND, |job: Job<DeliveryTask>| async move {
-            fanout(job.env())?.deliver(&job).await
-        })
+        .fanout(FANOUT)
         .on(edgeway::jobs::INVOKE_KIND, jobs::invoke)
         .on("audit.recorded", record_audit)
         .max_attempts(5)
