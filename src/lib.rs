@@ -219,7 +219,8 @@ macro_rules! __with_bindings {
 }
 
 /// Declares a typed binding extractor named after a `wrangler.toml` binding
-/// (feature `bindings`).
+/// (feature `bindings`). Outside a request (a queue consumer), open it with
+/// `Items::from_env(job.env())`.
 ///
 /// ```ignore
 /// edgeway::binding!(pub Items: Kv = "ITEMS");
@@ -245,6 +246,14 @@ macro_rules! binding {
             }
         }
 
+        impl $name {
+            /// The binding in `env`, outside a request (a queue consumer, a cron job).
+            #[allow(dead_code)]
+            $vis fn from_env(env: &$crate::worker::Env) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::kv::Kv::from_env(env, $binding).map($name)
+            }
+        }
+
         impl $crate::FromRequestParts for $name {
             fn from_request_parts(req: &mut $crate::Request) -> ::core::result::Result<Self, $crate::Error> {
                 $crate::kv::Kv::from_request(req, $binding).map($name)
@@ -260,6 +269,14 @@ macro_rules! binding {
             type Target = $crate::queue::Producer<$message>;
             fn deref(&self) -> &$crate::queue::Producer<$message> {
                 &self.0
+            }
+        }
+
+        impl $name {
+            /// The binding in `env`, outside a request (a queue consumer, a cron job).
+            #[allow(dead_code)]
+            $vis fn from_env(env: &$crate::worker::Env) -> ::core::result::Result<Self, $crate::Error> {
+                $crate::queue::Producer::from_env(env, $binding).map($name)
             }
         }
 

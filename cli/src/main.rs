@@ -1,8 +1,13 @@
-//! `edgeway`: the command that builds an edgeway worker crate.
+//! `edgeway`: the command that starts and builds edgeway worker crates.
 //!
 //! ```text
+//! edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
 //! edgeway build [--dev] [--panic abort|unwind] [--no-opt] [--out-dir build]
 //! ```
+//!
+//! `edgeway new` writes a ready crate: a worker with a route, a KV binding, a
+//! queue and its consumer, an e2e test, `wrangler.toml`, `package.json` and a
+//! README.
 //!
 //! Run from the worker crate's directory (as wrangler runs a `[build] command`).
 //! It compiles the crate to wasm32 with edgeway's size profile, generates the JS
@@ -12,6 +17,7 @@
 //! anything: a missing tool is an error that says what to install.
 
 mod build;
+mod new;
 mod tools;
 
 use std::path::PathBuf;
@@ -22,9 +28,13 @@ use anyhow::{bail, Context, Result};
 use crate::build::{BuildOptions, Panic, Profile};
 
 const USAGE: &str = "\
-usage: edgeway build [options]     build the worker crate in this directory
+usage: edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
+                                   start a worker crate in ./NAME (or DIR); --path
+                                   depends on a local edgeway checkout instead of
+                                   the crates.io release
+       edgeway build [options]     build the worker crate in this directory
 
-options:
+build options:
   --dev              unoptimised, incremental build with names kept (the edit loop);
                      EDGEWAY_PROFILE=dev selects it too, so one wrangler.toml serves
                      `wrangler dev` and `wrangler deploy`
@@ -52,6 +62,7 @@ fn run() -> Result<()> {
     use lexopt::prelude::*;
     let mut parser = lexopt::Parser::from_env();
     let mut command = None;
+    let mut new = new::NewOptions::default();
     let mut options = BuildOptions::default();
     if std::env::var("EDGEWAY_PROFILE").as_deref() == Ok("dev") {
         options.profile = Profile::Dev;
@@ -77,12 +88,23 @@ fn run() -> Result<()> {
                 }
             }
             Long("out-dir") => options.out_dir = PathBuf::from(parser.value()?),
+            Long("dir") => new.dir = Some(PathBuf::from(parser.value()?)),
+            Long("path") => new.edgeway_path = Some(PathBuf::from(parser.value()?)),
             Value(value) if command.is_none() => command = Some(value.string()?),
+            Value(value) if command.as_deref() == Some("new") && new.name.is_empty() => {
+                new.name = value.string()?
+            }
             _ => return Err(arg.unexpected()).context(USAGE),
         }
     }
     match command.as_deref() {
         Some("build") => build::build(&std::env::current_dir()?, &options),
+        Some("new") if new.name.is_empty() => bail!("`edgeway new` needs a NAME\n\n{USAGE}"),
+        Some("new") => {
+            let dir = new::new(&new)?;
+            new::next_steps(&dir);
+            Ok(())
+        }
         Some(other) => bail!("unknown command `{other}`\n\n{USAGE}"),
         None => bail!("no command given\n\n{USAGE}"),
     }

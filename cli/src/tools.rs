@@ -1,7 +1,8 @@
 //! Finding the external tools a build needs, without ever downloading one.
 //!
 //! Each tool is looked up in order: its environment variable, the project's
-//! `node_modules/.bin` (in the crate's directory or any directory above it), then
+//! `node_modules/.bin` (in the crate's directory or any directory above it),
+//! edgeway's own toolchain (when this binary was built from a checkout), then
 //! `PATH`. A miss is an error that names what to install.
 
 use std::path::{Path, PathBuf};
@@ -41,8 +42,11 @@ impl Tool {
                 path.display()
             );
         }
+        // The project first, then edgeway's own toolchain when this binary was
+        // built from a checkout (`make toolchain` installs it there).
         let in_project = start
             .ancestors()
+            .chain(Path::new(env!("CARGO_MANIFEST_DIR")).ancestors())
             .map(|dir| dir.join("node_modules/.bin").join(self.name))
             .find(|path| is_executable(path));
         let on_path = || {
@@ -55,11 +59,12 @@ impl Tool {
         match in_project.or_else(on_path) {
             Some(path) => Ok(path),
             None => bail!(
-                "{} not found ({} unset, no node_modules/.bin/{} above {}, none on PATH): {}",
+                "{} not found ({} unset, no node_modules/.bin/{} above {} or {}, none on PATH): {}",
                 self.name,
                 self.env,
                 self.name,
                 start.display(),
+                env!("CARGO_MANIFEST_DIR"),
                 self.install
             ),
         }
