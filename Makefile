@@ -22,7 +22,7 @@ WASM := --target wasm32-unknown-unknown
 TEST_FEATURES := edgeway/testing,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test soak fuzz deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test soak fuzz publish-check deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ build: toolchain ## Build the gateway worker (release, panic=unwind) with `edgew
 dev: toolchain ## Serve the gateway and www/ on http://127.0.0.1:8787, with lambda-jobs under cargo lambda watch
 	scripts/dev.sh
 
-test: toolchain lint test-wasm test-native deploy-check bench-smoke ## Every test: lints, wasm32 unit tests, native unit + e2e tests, deploy dry run, benchmark smoke run
+test: toolchain lint test-wasm test-native publish-check deploy-check bench-smoke ## Every test: lints, wasm32 unit tests, native unit + e2e tests, publish and deploy dry runs, benchmark smoke run
 
 lint: fmt-check clippy doc ## rustfmt, clippy (native and wasm32, -D warnings), rustdoc without warnings
 
@@ -67,6 +67,10 @@ FUZZ_SECONDS ?= 60
 fuzz: toolchain ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; executions and corpus sizes in target/fuzz-report.md
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+publish-check: toolchain ## `cargo publish --dry-run` of edgeway and edgeway-cli: each packages and builds on its own
+	# --allow-dirty: locally the tree may hold uncommitted edits; CI's clone is clean.
+	cargo publish --dry-run --allow-dirty -p edgeway -p edgeway-cli
 
 deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway; fails when one passes its size budget (bench/targets.json)
 	@mkdir -p bench/results
