@@ -229,7 +229,7 @@ pub struct RouteMatch<'a> {
     /// The pattern as registered.
     pub pattern: &'a str,
     names: &'a [Rc<str>],
-    spans: crate::request::ParamSpans,
+    spans: crate::params::ParamSpans,
     path: &'a str,
 }
 

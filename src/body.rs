@@ -1,10 +1,11 @@
-//! Request and response bodies: bytes in memory, or (on wasm) a JS stream read lazily.
+//! Request and response bodies: bytes in memory, or (on wasm) a body that stays on
+//! the host's side behind [`HostBody`] until something reads it.
 
 use crate::error::{Error, ErrorKind};
 
-/// A body. Natively it is always bytes; on wasm it can also be a stream that stays
-/// on the JS side until something reads it, so a handler that ignores the body never
-/// pays for copying it into wasm memory.
+/// A body. Natively it is always bytes; on wasm it can also live on the JS side
+/// until something reads it, so a handler that ignores the body never pays for
+/// copying it into wasm memory.
 #[derive(Default)]
 pub struct Body(pub(crate) Inner);
 
@@ -19,12 +20,22 @@ pub(crate) enum Inner {
     /// nothing unless [`Request::take_body`](crate::Request::take_body) resolves it.
     #[cfg(target_arch = "wasm32")]
     Deferred,
-    /// The incoming request, whose body has not been read yet.
+    /// A body on the host's side: the request's, or a stream passed through.
     #[cfg(target_arch = "wasm32")]
-    Request(web_sys::Request),
-    /// A JS stream, e.g. an origin's response body passed through untouched.
-    #[cfg(target_arch = "wasm32")]
-    Stream(web_sys::ReadableStream),
+    Host(Box<dyn HostBody>),
+}
+
+/// A body the host runtime holds (on wasm, a JS stream). The JS glue implements
+/// it; this module only reads through it.
+#[cfg(target_arch = "wasm32")]
+pub(crate) trait HostBody {
+    /// Reads it all, failing with 413 as soon as it passes `limit` bytes.
+    fn read_to_end(
+        self: Box<Self>,
+        limit: usize,
+    ) -> futures_util::future::LocalBoxFuture<'static, Result<Vec<u8>, Error>>;
+    /// The concrete body, for the glue that hands it back to the host.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
 }
 
 impl Body {
@@ -33,10 +44,10 @@ impl Body {
         Self(Inner::Empty)
     }
 
-    /// A body streamed from JS without being copied into wasm memory.
+    /// A body the host holds.
     #[cfg(target_arch = "wasm32")]
-    pub fn from_stream(stream: web_sys::ReadableStream) -> Self {
-        Self(Inner::Stream(stream))
+    pub(crate) fn from_host(host: Box<dyn HostBody>) -> Self {
+        Self(Inner::Host(host))
     }
 
     /// The bytes, if the body is already in memory.
@@ -62,12 +73,7 @@ impl Body {
             Inner::Bytes(bytes) => bytes,
             Inner::Static(bytes) => bytes.to_vec(),
             #[cfg(target_arch = "wasm32")]
-            Inner::Request(request) => match request.body() {
-                Some(stream) => crate::runtime::read_stream(stream, limit).await?,
-                None => Vec::new(),
-            },
-            #[cfg(target_arch = "wasm32")]
-            Inner::Stream(stream) => crate::runtime::read_stream(stream, limit).await?,
+            Inner::Host(host) => host.read_to_end(limit).await?,
         };
         if bytes.len() > limit {
             return Err(too_large(limit));

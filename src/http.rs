@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use crate::error::{Error, ErrorKind};
 
@@ -282,6 +283,40 @@ pub(crate) fn media_type(content_type: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase()
+}
+
+/// The scheme, host and port of an absolute URL; empty for a bare path.
+#[cfg(feature = "aws")]
+pub(crate) fn url_origin(url: &str) -> &str {
+    &url[..split_url(url).0.start]
+}
+
+/// Splits an absolute URL or a bare path into the path's and the query's byte
+/// ranges (the query without `?`, the fragment dropped).
+pub(crate) fn split_url(url: &str) -> (Range<usize>, Option<Range<usize>>) {
+    // A byte search: `str::find` with a string pattern sets up a two-way searcher,
+    // which costs more than scanning a URL this short.
+    let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://");
+    let start = match scheme_end {
+        Some(scheme_end) => {
+            let authority = scheme_end + 3;
+            url[authority..]
+                .find(['/', '?', '#'])
+                .map_or(url.len(), |i| authority + i)
+        }
+        None => 0,
+    };
+    let end = url[start..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let query = (url[end..].starts_with('?')).then(|| {
+        let query_start = end + 1;
+        let query_end = url[query_start..]
+            .find('#')
+            .map_or(url.len(), |i| query_start + i);
+        query_start..query_end
+    });
+    (start..end, query)
 }
 
 #[cfg(test)]

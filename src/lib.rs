@@ -42,13 +42,16 @@
 //! ```
 //!
 //! The pure core (routing, extraction, errors, middleware) has no JS in it and is
-//! tested natively and on wasm32. Only the wasm-only `runtime` module touches workerd.
+//! tested natively and on wasm32. Only the wasm-only entry and its JS glue touch
+//! workerd (docs/ARCHITECTURE.md, "Layers").
 #![warn(missing_docs)]
 
 mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
 mod body;
+#[cfg(feature = "bindings")]
+mod env;
 mod error;
 mod extract;
 #[cfg(feature = "fanout")]
@@ -60,6 +63,8 @@ mod handler;
 mod http;
 #[cfg(feature = "jobs")]
 pub mod jobs;
+#[cfg(target_arch = "wasm32")]
+mod js;
 #[cfg(feature = "bindings")]
 pub mod kv;
 pub mod middleware;
@@ -67,6 +72,7 @@ pub mod observe;
 #[cfg(feature = "bindings")]
 pub mod outbound;
 mod panic;
+mod params;
 pub mod platform;
 #[cfg(feature = "bindings")]
 pub mod proxy;
@@ -91,7 +97,8 @@ pub use extract::{Form, FromRequest, FromRequestParts, Json, Origin, Path, Query
 pub use handler::{BoxFuture, Handler};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use middleware::{Middleware, Next};
-pub use request::{Extensions, Params, Request, RouteMeta, DEFAULT_BODY_LIMIT};
+pub use params::Params;
+pub use request::{Extensions, Request, RouteMeta, DEFAULT_BODY_LIMIT};
 pub use response::{IntoResponse, Response, ResponseBuilder};
 pub use router::TrailingSlash;
 

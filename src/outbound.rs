@@ -87,7 +87,7 @@ pub(crate) async fn settle(
     settled.map_err(|e| {
         Error::new(
             ErrorKind::Upstream,
-            format!("{}: {}", what(), crate::queue::js_message(&e)),
+            format!("{}: {}", what(), crate::platform::js_error_message(&e)),
         )
     })
 }

@@ -62,6 +62,17 @@ pub fn wasm_memory_bytes() -> Option<usize> {
     }
 }
 
+/// The message of a JS error value (an `Error`'s `message`, a thrown string), or
+/// its debug form.
+#[cfg(feature = "bindings")]
+pub(crate) fn js_error_message(err: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| err.as_string())
+        .unwrap_or_else(|| format!("{err:?}"))
+}
+
 /// A Worker setting: a `[vars]` entry or a secret (`wrangler secret put`), which
 /// the runtime exposes alike. Unset and blank values are `None`.
 #[cfg(feature = "bindings")]

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use crate::body::Body;
 use crate::error::Error;
-use crate::http::{HeaderMap, Method};
+use crate::http::{split_url, HeaderMap, Method};
+use crate::params::{ParamSpans, Params};
 
 /// Default body limit for extractors when no [`body_limit`](crate::middleware::body_limit)
 /// layer or [`App::body_limit`](crate::App::body_limit) says otherwise: 1 MiB.
@@ -31,15 +32,31 @@ pub struct Request {
     pub(crate) cold: bool,
     extensions: Extensions,
     #[cfg(target_arch = "wasm32")]
-    pub(crate) js: Option<crate::runtime::JsParts>,
+    pub(crate) host: Option<Box<dyn HostRequest>>,
+}
+
+/// What the host runtime keeps of a request until something asks for it (on
+/// wasm, the JS `Request`). The JS glue implements it; the core reads headers
+/// and the body only through it.
+#[cfg(target_arch = "wasm32")]
+pub(crate) trait HostRequest {
+    /// The first value of header `name`.
+    fn header(&self, name: &str) -> Option<String>;
+    /// A copy of all headers.
+    fn headers(&self) -> HeaderMap;
+    /// The body, still on the host's side.
+    fn body(&self) -> Body;
+    /// The concrete request, for the bindings (`env`, `ctx`).
+    #[cfg_attr(not(feature = "bindings"), allow(dead_code))]
+    fn as_any(&self) -> &dyn Any;
 }
 
 enum Headers {
     Owned(HeaderMap),
-    /// Still on the JS side (`JsParts::headers`). Incoming headers are immutable in
+    /// Still with the host (`HostRequest::header`). Incoming headers are immutable in
     /// Workers, so the first mutation copies them into an owned map.
     #[cfg(target_arch = "wasm32")]
-    Js,
+    Host,
 }
 
 /// What the router knows about the route a request matched.
@@ -72,7 +89,7 @@ impl Request {
             cold: false,
             extensions: Extensions::default(),
             #[cfg(target_arch = "wasm32")]
-            js: None,
+            host: None,
         }
     }
 
@@ -90,13 +107,13 @@ impl Request {
         self
     }
 
-    /// A request whose headers and body stay in JS until first read.
+    /// A request whose headers and body stay with the host until first read.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_js(method: Method, url: String, js: crate::runtime::JsParts) -> Self {
+    pub(crate) fn from_host(method: Method, url: String, host: Box<dyn HostRequest>) -> Self {
         let mut request = Self::new(method, url);
-        request.headers = Headers::Js;
+        request.headers = Headers::Host;
         request.body = Body(crate::body::Inner::Deferred);
-        request.js = Some(js);
+        request.host = Some(host);
         request
     }
 
@@ -134,7 +151,7 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.get(name).map(Cow::Borrowed),
             #[cfg(target_arch = "wasm32")]
-            Headers::Js => self.js_headers()?.get(name).ok().flatten().map(Cow::Owned),
+            Headers::Host => self.host.as_ref()?.header(name).map(Cow::Owned),
         }
     }
 
@@ -143,28 +160,24 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.clone(),
             #[cfg(target_arch = "wasm32")]
-            Headers::Js => self
-                .js_headers()
-                .map(crate::runtime::copy_headers)
+            Headers::Host => self
+                .host
+                .as_ref()
+                .map(|host| host.headers())
                 .unwrap_or_default(),
         }
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn js_headers(&self) -> Option<&web_sys::Headers> {
-        self.js.as_ref().map(crate::runtime::JsParts::headers)
     }
 
     /// Mutable headers (copies them out of JS on first use).
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         #[cfg(target_arch = "wasm32")]
-        if let Headers::Js = &self.headers {
+        if let Headers::Host = &self.headers {
             self.headers = Headers::Owned(self.headers());
         }
         match &mut self.headers {
             Headers::Owned(map) => map,
             #[cfg(target_arch = "wasm32")]
-            Headers::Js => unreachable!("copied above"),
+            Headers::Host => unreachable!("copied above"),
         }
     }
 
@@ -211,9 +224,8 @@ impl Request {
     pub fn take_body(&mut self) -> Body {
         let body = std::mem::take(&mut self.body);
         #[cfg(target_arch = "wasm32")]
-        if let (crate::body::Inner::Deferred, Some(js)) = (&body.0, &self.js) {
-            // `Clone::clone` copies the JS reference; `Request::clone` would tee the body.
-            return Body(crate::body::Inner::Request(Clone::clone(&js.request)));
+        if let (crate::body::Inner::Deferred, Some(host)) = (&body.0, &self.host) {
+            return host.body();
         }
         body
     }
@@ -240,32 +252,6 @@ impl Request {
         &mut self.extensions
     }
 
-    /// The worker's bindings (KV, queues, vars, secrets). Fails outside workerd.
-    #[cfg(feature = "bindings")]
-    pub fn env(&self) -> Result<worker::Env, Error> {
-        #[cfg(target_arch = "wasm32")]
-        if let Some(js) = &self.js {
-            use wasm_bindgen::JsCast;
-            return Ok(js.env.clone().unchecked_into());
-        }
-        Err(Error::internal(
-            "this request did not come from workerd, so it has no Env",
-        ))
-    }
-
-    /// The execution context, for `wait_until`. Fails outside workerd.
-    #[cfg(feature = "bindings")]
-    pub fn context(&self) -> Result<worker::Context, Error> {
-        #[cfg(target_arch = "wasm32")]
-        if let Some(js) = &self.js {
-            use wasm_bindgen::JsCast;
-            return Ok(worker::Context::new(js.ctx.clone().unchecked_into()));
-        }
-        Err(Error::internal(
-            "this request did not come from workerd, so it has no Context",
-        ))
-    }
-
     /// App state registered with [`App::state`](crate::App::state).
     pub fn state<T: 'static>(&self) -> Option<&T> {
         self.state.get::<T>()
@@ -279,135 +265,6 @@ impl std::fmt::Debug for Request {
             .field("url", &self.url)
             .finish_non_exhaustive()
     }
-}
-
-/// The scheme, host and port of an absolute URL; empty for a bare path.
-#[cfg(feature = "aws")]
-pub(crate) fn url_origin(url: &str) -> &str {
-    &url[..split_url(url).0.start]
-}
-
-fn split_url(url: &str) -> (Range<usize>, Option<Range<usize>>) {
-    // A byte search: `str::find` with a string pattern sets up a two-way searcher,
-    // which costs more than scanning a URL this short.
-    let scheme_end = url.as_bytes().windows(3).position(|w| w == b"://");
-    let start = match scheme_end {
-        Some(scheme_end) => {
-            let authority = scheme_end + 3;
-            url[authority..]
-                .find(['/', '?', '#'])
-                .map_or(url.len(), |i| authority + i)
-        }
-        None => 0,
-    };
-    let end = url[start..]
-        .find(['?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let query = (url[end..].starts_with('?')).then(|| {
-        let query_start = end + 1;
-        let query_end = url[query_start..]
-            .find('#')
-            .map_or(url.len(), |i| query_start + i);
-        query_start..query_end
-    });
-    (start..end, query)
-}
-
-/// Where the router found each path parameter: byte ranges into the matched path,
-/// so a lookup copies no strings. Routes rarely have more than four parameters,
-/// which fit inline without a heap allocation.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ParamSpans {
-    inline: [(u32, u32); 4],
-    len: u8,
-    spill: Vec<(u32, u32)>,
-}
-
-impl ParamSpans {
-    pub(crate) fn push(&mut self, start: usize, end: usize) {
-        let span = (start as u32, end as u32);
-        match self.inline.get_mut(usize::from(self.len)) {
-            Some(slot) => {
-                *slot = span;
-                self.len += 1;
-            }
-            None => self.spill.push(span),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.inline[..usize::from(self.len)]
-            .iter()
-            .chain(&self.spill)
-            .copied()
-    }
-
-    fn count(&self) -> usize {
-        usize::from(self.len) + self.spill.len()
-    }
-
-    /// A view that names the spans and resolves them against `path`, the path
-    /// that was matched.
-    pub(crate) fn view<'a>(&'a self, names: &'a [Rc<str>], path: &'a str) -> Params<'a> {
-        Params {
-            names,
-            spans: self,
-            path,
-        }
-    }
-}
-
-/// The path parameters of a matched route, in route order. Values are borrowed
-/// from the request path, still percent-encoded; [`get`](Params::get) decodes.
-#[derive(Clone, Copy, Debug)]
-pub struct Params<'a> {
-    names: &'a [Rc<str>],
-    spans: &'a ParamSpans,
-    path: &'a str,
-}
-
-impl<'a> Params<'a> {
-    /// The percent-decoded value of `name`; `None` when absent, an error when the
-    /// decoded bytes are not UTF-8.
-    pub fn get(&self, name: &str) -> Option<Result<Cow<'a, str>, Error>> {
-        self.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(key, raw)| decode_param(key, raw))
-    }
-
-    /// `(name, raw value)` pairs in route order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.names.iter().map(|name| &**name).zip(self.spans())
-    }
-
-    /// The raw values in route order.
-    pub(crate) fn spans(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let path = self.path;
-        self.spans
-            .iter()
-            .map(move |(start, end)| path.get(start as usize..end as usize).unwrap_or(""))
-    }
-
-    /// The number of parameters.
-    pub fn len(&self) -> usize {
-        self.spans.count()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-pub(crate) fn decode_param<'a>(name: &str, raw: &'a str) -> Result<Cow<'a, str>, Error> {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| {
-            Error::new(
-                crate::ErrorKind::InvalidPathParam,
-                format!("path parameter `{name}` is not valid UTF-8 once percent-decoded"),
-            )
-        })
 }
 
 /// A small type map: app state and per-request values, one value per type.
@@ -468,41 +325,6 @@ mod tests {
         assert_eq!(req.query(), Some("q"));
         let req = Request::new(Method::Get, "http://host");
         assert_eq!(req.path(), "/");
-    }
-
-    fn spans(path: &str, values: &[&str]) -> ParamSpans {
-        let mut spans = ParamSpans::default();
-        for value in values {
-            let start = path.find(value).unwrap();
-            spans.push(start, start + value.len());
-        }
-        spans
-    }
-
-    fn names(names: &[&str]) -> Vec<Rc<str>> {
-        names.iter().map(|n| Rc::from(*n)).collect()
-    }
-
-    #[test]
-    fn params_are_percent_decoded_on_read() {
-        let path = "/u/hello%20w%C3%B6rld/%FF";
-        let spans = spans(path, &["hello%20w%C3%B6rld", "%FF"]);
-        let names = names(&["name", "bad"]);
-        let params = spans.view(&names, path);
-        assert_eq!(params.get("name").unwrap().unwrap(), "hello wörld");
-        assert!(params.get("bad").unwrap().is_err());
-        assert!(params.get("other").is_none());
-        assert_eq!(params.len(), 2);
-    }
-
-    #[test]
-    fn more_params_than_fit_inline_spill_in_order() {
-        let path = "/a/b/c/d/e/f";
-        let spans = spans(path, &["a", "b", "c", "d", "e", "f"]);
-        let names = names(&["1", "2", "3", "4", "5", "6"]);
-        let got: Vec<_> = spans.view(&names, path).iter().map(|(_, v)| v).collect();
-        assert_eq!(got, ["a", "b", "c", "d", "e", "f"]);
-        assert_eq!(spans.view(&names, path).len(), 6);
     }
 
     #[test]

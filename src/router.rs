@@ -9,7 +9,8 @@ use std::rc::Rc;
 use crate::error::{Error, ErrorKind};
 use crate::handler::Endpoint;
 use crate::http::Method;
-use crate::request::{ParamSpans, RouteMeta};
+use crate::params::ParamSpans;
+use crate::request::RouteMeta;
 
 /// What to do with a path that only differs from a route by a trailing slash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

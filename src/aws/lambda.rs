@@ -186,7 +186,7 @@ pub fn invoke_request(
             ),
         ));
     }
-    let origin = crate::request::url_origin(&config.endpoint);
+    let origin = crate::http::url_origin(&config.endpoint);
     let host = origin.split_once("://").map_or(origin, |(_, host)| host);
     // On the wire the ARN's `:` is `%3A`; the signer encodes the path once more.
     let path = format!(

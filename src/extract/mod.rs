@@ -70,22 +70,6 @@ impl FromRequestParts for HeaderMap {
     }
 }
 
-/// The worker's bindings (KV, queues, vars, secrets).
-#[cfg(feature = "bindings")]
-impl FromRequestParts for worker::Env {
-    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
-        req.env()
-    }
-}
-
-/// The execution context, for `wait_until` and `pass_through_on_exception`.
-#[cfg(feature = "bindings")]
-impl FromRequestParts for worker::Context {
-    fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
-        req.context()
-    }
-}
-
 /// The raw body, limited by the route's body limit.
 impl FromRequest for Vec<u8> {
     async fn from_request(mut req: Request) -> Result<Self, Error> {

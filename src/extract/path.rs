@@ -6,7 +6,8 @@ use serde::forward_to_deserialize_any;
 
 use crate::error::{Error, ErrorKind};
 use crate::extract::FromRequestParts;
-use crate::request::{decode_param, Request};
+use crate::params::decode_param;
+use crate::request::Request;
 
 /// Path parameters, percent-decoded and deserialized with serde.
 ///

@@ -22,7 +22,7 @@ struct Parsed {
 
 #[cfg(target_arch = "wasm32")]
 fn parse(url: &str) -> Result<Parsed, String> {
-    let parsed = web_sys::Url::new(url).map_err(|e| crate::queue::js_message(&e))?;
+    let parsed = web_sys::Url::new(url).map_err(|e| crate::platform::js_error_message(&e))?;
     Ok(Parsed {
         scheme: parsed.protocol().trim_end_matches(':').to_owned(),
         has_credentials: !parsed.username().is_empty() || !parsed.password().is_empty(),

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_message, Backoff, Envelope, Producer};
+use super::{Backoff, Envelope, Producer};
 use crate::error::Error;
-use crate::handler::BoxFuture;
 use crate::kv::{Kv, PutOptions};
 use crate::observe::{log, Level};
+use futures_util::future::LocalBoxFuture;
 
 /// The kind of the envelopes edgeway puts on a dead-letter queue.
 pub const DEAD_LETTER_KIND: &str = "edgeway.dead_letter";
@@ -167,7 +167,7 @@ pub(crate) fn decide(
     }
 }
 
-type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> BoxFuture<Result<(), Failure>>>;
+type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> LocalBoxFuture<'static, Result<(), Failure>>>;
 
 /// What the runtime says about one delivery of a message.
 struct Delivery {
@@ -640,7 +640,7 @@ fn body_text(body: &JsValue) -> String {
         None => js_sys::JSON::stringify(body)
             .ok()
             .and_then(|s| s.as_string())
-            .unwrap_or_else(|| js_message(body)),
+            .unwrap_or_else(|| crate::platform::js_error_message(body)),
     }
 }
 

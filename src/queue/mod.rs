@@ -217,7 +217,7 @@ impl<T: Serialize> Producer<T> {
         Error::internal(format!(
             "queue {:?}: {op} failed: {}",
             self.binding,
-            js_message(&err)
+            crate::platform::js_error_message(&err)
         ))
     }
 }
@@ -229,12 +229,4 @@ fn send_options(delay_seconds: Option<u32>) -> JsValue {
         let _ = Reflect::set(&options, &"delaySeconds".into(), &JsValue::from(delay));
     }
     options.into()
-}
-
-/// The message of a JS error value, or its debug form.
-pub(crate) fn js_message(err: &JsValue) -> String {
-    err.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| err.as_string())
-        .unwrap_or_else(|| format!("{err:?}"))
 }
