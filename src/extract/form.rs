@@ -1,3 +1,5 @@
+//! `Form<T>`: an `application/x-www-form-urlencoded` body.
+
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};

@@ -1,3 +1,5 @@
+//! `Json<T>`: a JSON body in (415, 413, 400 and 422 told apart), or a JSON response out.
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -1,3 +1,6 @@
+//! `Path<T>`: path parameters through a small serde deserializer of their own,
+//! so errors name the parameter and the expected type.
+
 use std::borrow::Cow;
 use std::fmt;
 

@@ -1,3 +1,5 @@
+//! `Query<T>`: the query string, with errors that name the failing parameter.
+
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};

@@ -1,3 +1,5 @@
+//! `State<T>`: app state registered once with `App::state`.
+
 use crate::error::{Error, ErrorKind};
 use crate::extract::FromRequestParts;
 use crate::request::Request;

@@ -1,3 +1,5 @@
+//! A per-route or app-wide cap on request bodies, enforced on the bytes read.
+
 use crate::body::too_large;
 use crate::middleware::{Middleware, Next};
 use crate::request::Request;

@@ -1,3 +1,5 @@
+//! CORS: preflights answered here, allowed origins echoed on responses.
+
 use crate::error::{Error, ErrorKind};
 use crate::handler::BoxFuture;
 use crate::http::{Method, StatusCode};

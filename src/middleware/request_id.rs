@@ -1,3 +1,5 @@
+//! Request ids: one per request, from the client when sane, echoed on the response.
+
 use crate::middleware::Next;
 use crate::request::Request;
 use crate::response::Response;

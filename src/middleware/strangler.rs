@@ -1,3 +1,6 @@
+//! The strangler fig as a middleware: what the app does not route goes to the
+//! legacy origin (feature `bindings`).
+
 use crate::middleware::Next;
 use crate::request::Request;
 use crate::response::Response;

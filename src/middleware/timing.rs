@@ -1,3 +1,5 @@
+//! `server-timing` and one structured log line per request.
+
 use crate::middleware::{Next, REQUEST_ID_HEADER};
 use crate::request::Request;
 use crate::response::Response;

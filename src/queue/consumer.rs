@@ -1,9 +1,15 @@
+//! The queue consumer, one message at a time through a straight pipeline:
+//! decode → skip a duplicate → dispatch to the handler for its kind → decide
+//! (the pure [`decide`]) → ack, retry with backoff, or dead-letter with a reason.
+//! Messages on the dead-letter queue itself are recorded in KV, then acked.
+
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 
+use futures_util::future::LocalBoxFuture;
 use futures_util::stream::{self, StreamExt};
 use js_sys::{Array, Object, Reflect};
 use serde::de::DeserializeOwned;
@@ -15,7 +21,6 @@ use super::{Backoff, Envelope, Producer};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
 use crate::observe::{log, Level};
-use futures_util::future::LocalBoxFuture;
 
 /// The kind of the envelopes edgeway puts on a dead-letter queue.
 pub const DEAD_LETTER_KIND: &str = "edgeway.dead_letter";
@@ -127,6 +132,24 @@ pub struct DeadLetter {
     pub original: serde_json::Value,
     /// When, in ms since the epoch.
     pub failed_at_ms: u64,
+}
+
+impl DeadLetter {
+    /// A message from `queue` given up on now, after `attempts` deliveries.
+    fn now(
+        reason: impl Into<String>,
+        attempts: u32,
+        queue: &str,
+        original: serde_json::Value,
+    ) -> Self {
+        Self {
+            reason: reason.into(),
+            attempts,
+            queue: queue.to_owned(),
+            original,
+            failed_at_ms: crate::platform::now_ms() as u64,
+        }
+    }
 }
 
 /// What to do with a message after its handler ran.
@@ -362,6 +385,8 @@ impl Consumer {
             .await;
     }
 
+    /// One message, through the pipeline: decode → skip a duplicate → dispatch →
+    /// decide → ack, retry or dead-letter.
     async fn process(
         &self,
         message: JsMessage,
@@ -370,6 +395,61 @@ impl Consumer {
         in_batch: &RefCell<HashSet<String>>,
     ) {
         let attempts = message.attempts();
+        let envelope = match self.decode(&message, queue) {
+            Ok(envelope) => envelope,
+            Err((id, letter)) => return self.dead_letter(message, env, &id, letter).await,
+        };
+        let seen = match self.seen(env, queue, &envelope.id, in_batch).await {
+            Ok(seen) => seen,
+            Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
+        };
+        if seen.is_duplicate() {
+            log(
+                Level::Info,
+                serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
+            );
+            return message.ack();
+        }
+        let id = envelope.id.clone();
+        let kind = envelope.kind.clone();
+        let original = serde_json::to_value(&envelope).unwrap_or_default();
+        let result = self.dispatch(envelope, attempts, queue, env).await;
+        let mut random = [0u8; 4];
+        crate::platform::fill_random(&mut random);
+        let action = decide(
+            &result,
+            attempts,
+            self.max_attempts,
+            &self.backoff,
+            u32::from_le_bytes(random),
+        );
+        log(
+            if result.is_ok() {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": result.as_ref().err().map(Failure::reason)}),
+        );
+        match action {
+            Action::Ack => {
+                // A failed record only risks a duplicate later; the work is done.
+                let _ = seen.remember().await;
+                message.ack();
+            }
+            Action::Retry { delay_seconds } => message.retry(&retry_options(delay_seconds)),
+            Action::DeadLetter { reason } => {
+                let letter = DeadLetter::now(reason, attempts, queue, original);
+                self.dead_letter(message, env, &id, letter).await
+            }
+        }
+    }
+
+    /// The envelope: the message itself, or, on a plain queue
+    /// ([`on_queue`](Self::on_queue)), its JSON wrapped under the queue's kind and
+    /// the runtime's message id. What does not decode is a dead letter, keyed by
+    /// a hash of its text.
+    fn decode(&self, message: &JsMessage, queue: &str) -> Result<Envelope, (String, DeadLetter)> {
         let text = body_text(&message.body());
         let plain_kind = self
             .plain_queues
@@ -383,154 +463,91 @@ impl Consumer {
                     id: message.id(),
                     body,
                 })
-                .map_err(|e| {
-                    Error::new(
-                        crate::ErrorKind::InvalidJson,
-                        format!("a message on queue {queue:?} is not JSON: {e}"),
-                    )
-                }),
-            None => Envelope::from_json(&text),
+                .map_err(|e| format!("a message on queue {queue:?} is not JSON: {e}")),
+            None => Envelope::from_json(&text).map_err(|e| e.detail().to_owned()),
         };
-        let envelope = match decoded {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                let original = serde_json::Value::String(text);
-                return self
-                    .send_to_dlq(
-                        message,
-                        queue,
-                        env,
-                        &message_id(&original),
-                        err.detail().to_owned(),
-                        attempts,
-                        original,
-                    )
-                    .await;
-            }
+        decoded.map_err(|reason| {
+            let original = serde_json::Value::String(text);
+            let id = message_id(&original);
+            (
+                id,
+                DeadLetter::now(reason, message.attempts(), queue, original),
+            )
+        })
+    }
+
+    /// Whether envelope `id` was processed before (with idempotency on), and how
+    /// to remember it once it is. Two copies in one batch would both pass the KV
+    /// check before either records, so the batch's ids count too.
+    async fn seen(
+        &self,
+        env: &worker::Env,
+        queue: &str,
+        id: &str,
+        in_batch: &RefCell<HashSet<String>>,
+    ) -> Result<Seen, Error> {
+        let Some((binding, ttl)) = &self.idempotency else {
+            return Ok(Seen::Untracked);
         };
-        let idempotency = match &self.idempotency {
-            Some((binding, ttl)) => match Kv::from_env(env, binding) {
-                Ok(kv) => Some((kv, *ttl)),
-                Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
-            },
-            None => None,
-        };
-        let seen_key = format!("processed:{queue}:{}", envelope.id);
-        if let Some((kv, _)) = &idempotency {
-            let first_in_batch = in_batch.borrow_mut().insert(envelope.id.clone());
-            let seen = if first_in_batch {
-                kv.get_text(&seen_key).await.map(|v| v.is_some())
-            } else {
-                Ok(true)
-            };
-            match seen {
-                Ok(true) => {
-                    log(
-                        Level::Info,
-                        serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
-                    );
-                    message.ack();
-                    return;
-                }
-                Ok(false) => {}
-                Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
-            }
-        }
+        let kv = Kv::from_env(env, binding)?;
+        let key = format!("processed:{queue}:{id}");
+        let duplicate =
+            !in_batch.borrow_mut().insert(id.to_owned()) || kv.get_text(&key).await?.is_some();
+        Ok(if duplicate {
+            Seen::Duplicate
+        } else {
+            Seen::New { kv, key, ttl: *ttl }
+        })
+    }
+
+    /// Runs the handler for the envelope's kind, catching a panic as a permanent
+    /// failure. No handler is a permanent failure too.
+    async fn dispatch(
+        &self,
+        envelope: Envelope,
+        attempts: u32,
+        queue: &str,
+        env: &worker::Env,
+    ) -> Result<(), Failure> {
         let Some(handler) = self
             .handlers
             .iter()
             .find(|(kind, _)| *kind == envelope.kind)
             .map(|(_, h)| h.clone())
         else {
-            let reason = format!("no handler for kind {:?}", envelope.kind);
-            let id = envelope.id.clone();
-            let original = serde_json::to_value(&envelope).unwrap_or_default();
-            return self
-                .send_to_dlq(message, queue, env, &id, reason, attempts, original)
-                .await;
+            return Err(Failure::permanent(format!(
+                "no handler for kind {:?}",
+                envelope.kind
+            )));
         };
-        let id = envelope.id.clone();
-        let kind = envelope.kind.clone();
-        let original = serde_json::to_value(&envelope).unwrap_or_default();
         let delivery = Delivery {
             attempts,
             max_attempts: self.max_attempts,
             queue: queue.to_owned(),
             env: env.clone(),
         };
-        let result = crate::panic::catch_panic_future(handler(envelope, delivery))
+        crate::panic::catch_panic_future(handler(envelope, delivery))
             .await
-            .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
-        let mut random = [0u8; 4];
-        crate::platform::fill_random(&mut random);
-        let action = decide(
-            &result,
-            attempts,
-            self.max_attempts,
-            &self.backoff,
-            u32::from_le_bytes(random),
-        );
-        let reason = match &result {
-            Err(
-                Failure::Transient(r)
-                | Failure::Permanent(r)
-                | Failure::RetryAfter { reason: r, .. },
-            ) => Some(r.as_str()),
-            Ok(()) => None,
-        };
-        log(
-            if result.is_ok() {
-                Level::Info
-            } else {
-                Level::Warn
-            },
-            serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": reason}),
-        );
-        match action {
-            Action::Ack => {
-                if let Some((kv, ttl)) = &idempotency {
-                    // A failed record only risks a duplicate later; the work is done.
-                    let _ = kv
-                        .put_text(&seen_key, "1", PutOptions::new().expiration_ttl(*ttl))
-                        .await;
-                }
-                message.ack();
-            }
-            Action::Retry { delay_seconds } => message.retry(&retry_options(delay_seconds)),
-            Action::DeadLetter { reason } => {
-                self.send_to_dlq(message, queue, env, &id, reason, attempts, original)
-                    .await
-            }
-        }
+            .unwrap_or_else(|panic| Err(Failure::permanent(panic)))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn send_to_dlq(
+    /// Sends `letter` to the DLQ and acks the message. Without a DLQ of our own,
+    /// the runtime retries it and, past `max_retries`, moves it to the DLQ
+    /// configured in wrangler.toml: it is never dropped here.
+    async fn dead_letter(
         &self,
         message: JsMessage,
-        queue: &str,
         env: &worker::Env,
         id: &str,
-        reason: String,
-        attempts: u32,
-        original: serde_json::Value,
+        letter: DeadLetter,
     ) {
-        let letter = DeadLetter {
-            reason,
-            attempts,
-            queue: queue.to_owned(),
-            original,
-            failed_at_ms: crate::platform::now_ms() as u64,
-        };
         log(
             Level::Error,
-            serde_json::json!({"msg": "dead-lettered", "queue": queue, "id": id, "reason": letter.reason, "attempts": attempts}),
+            serde_json::json!({"msg": "dead-lettered", "queue": letter.queue, "id": id, "reason": letter.reason, "attempts": letter.attempts}),
         );
+        let attempts = letter.attempts;
         let Some((binding, _)) = &self.dead_letter else {
-            // No DLQ of our own: let the runtime retry and, past max_retries, move it
-            // to the DLQ configured in wrangler.toml. Never drop it here.
-            message.retry(&retry_options(self.backoff.delay_now(attempts)));
-            return;
+            return message.retry(&retry_options(self.backoff.delay_now(attempts)));
         };
         let sent = match Producer::<Envelope>::from_env(env, binding) {
             Ok(dlq) => match Envelope::with_id(DEAD_LETTER_KIND, id, &letter) {
@@ -554,13 +571,12 @@ impl Consumer {
                 .map(|letter| (envelope.id.clone(), letter)),
             Ok(envelope) => Ok((
                 envelope.id.clone(),
-                DeadLetter {
-                    reason: "the runtime moved it to the DLQ after max_retries".into(),
-                    attempts: message.attempts(),
-                    queue: queue.to_owned(),
-                    original: serde_json::to_value(&envelope).unwrap_or_default(),
-                    failed_at_ms: crate::platform::now_ms() as u64,
-                },
+                DeadLetter::now(
+                    "the runtime moved it to the DLQ after max_retries",
+                    message.attempts(),
+                    queue,
+                    serde_json::to_value(&envelope).unwrap_or_default(),
+                ),
             )),
             Err(err) => Err(err),
         };
@@ -570,13 +586,12 @@ impl Consumer {
                 let original = serde_json::Value::String(text);
                 (
                     message_id(&original),
-                    DeadLetter {
-                        reason: format!("undecodable message on the DLQ: {}", err.detail()),
-                        attempts: message.attempts(),
-                        queue: queue.to_owned(),
+                    DeadLetter::now(
+                        format!("undecodable message on the DLQ: {}", err.detail()),
+                        message.attempts(),
+                        queue,
                         original,
-                        failed_at_ms: crate::platform::now_ms() as u64,
-                    },
+                    ),
                 )
             }
         };
@@ -601,6 +616,33 @@ impl Consumer {
                 let attempts = message.attempts();
                 retry_later(message, &self.backoff, attempts, err.detail())
             }
+        }
+    }
+}
+
+/// What the idempotency check found for one envelope.
+enum Seen {
+    /// Idempotency is off.
+    Untracked,
+    /// Processed before (or earlier in this batch): skip it.
+    Duplicate,
+    /// Not seen: once handled, remember it under `key` for `ttl` seconds.
+    New { kv: Kv, key: String, ttl: u64 },
+}
+
+impl Seen {
+    fn is_duplicate(&self) -> bool {
+        matches!(self, Seen::Duplicate)
+    }
+
+    /// Records a handled envelope, so a redelivery is skipped.
+    async fn remember(self) -> Result<(), Error> {
+        match self {
+            Seen::New { kv, key, ttl } => {
+                kv.put_text(&key, "1", PutOptions::new().expiration_ttl(ttl))
+                    .await
+            }
+            Seen::Untracked | Seen::Duplicate => Ok(()),
         }
     }
 }
