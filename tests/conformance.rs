@@ -196,19 +196,20 @@ fn request_id_and_timing_middleware() {
 #[test]
 fn cors_middleware() {
     let w = worker();
-    let preflight = |origin: &str, method: &str| {
+    let preflight_with = |origin: &str, method: &str, headers: &str| {
         w.send(
             "OPTIONS",
             "/json",
             &[
                 ("origin", origin),
                 ("access-control-request-method", method),
-                ("access-control-request-headers", "content-type"),
+                ("access-control-request-headers", headers),
             ],
             vec![],
         )
         .unwrap()
     };
+    let preflight = |origin: &str, method: &str| preflight_with(origin, method, "content-type");
     let res = preflight("https://app.example", "POST");
     assert_eq!(res.status, 204);
     assert_eq!(
@@ -220,8 +221,15 @@ fn cors_middleware() {
         Some("GET, POST, PUT")
     );
     assert_eq!(res.header("access-control-max-age"), Some("600"));
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("content-type, x-request-id")
+    );
     preflight("https://evil.example", "POST").assert_problem(403);
     preflight("https://app.example", "DELETE").assert_problem(403);
+    let doc =
+        preflight_with("https://app.example", "POST", "content-type, x-evil").assert_problem(403);
+    assert!(detail(&doc).contains("x-evil"), "{doc}");
 
     let res = w
         .send("GET", "/", &[("origin", "https://app.example")], vec![])

@@ -11,6 +11,8 @@ use edgeway::testing::{Sidecar, Worker};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+/// The second secret of a rotation in progress.
+const NEXT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The Python receiver, in its own process group like the worker.
@@ -25,7 +27,7 @@ fn receiver() -> &'static Receiver {
         let mut command = Command::new(format!("{ROOT}/.venv/bin/python"));
         command
             .arg(format!("{ROOT}/tests/support/webhook_receiver.py"))
-            .arg(SECRET);
+            .args([SECRET, NEXT_SECRET]);
         let process = Sidecar::start(command, "webhook receiver")
             .expect("start the receiver (did `make toolchain` create .venv?)");
         let info = process.announcement(Duration::from_secs(30)).unwrap();
@@ -64,7 +66,8 @@ fn received() -> Vec<Value> {
 
 fn subscribe(topic: &str, path: &str, filter: Value) -> String {
     let url = format!("http://127.0.0.1:{}{path}", receiver().port);
-    let mut body = json!({"target": {"kind": "webhook", "url": url, "secrets": [SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]}});
+    let mut body =
+        json!({"target": {"kind": "webhook", "url": url, "secrets": [SECRET, NEXT_SECRET]}});
     if !filter.is_null() {
         body["filter"] = filter;
     }
@@ -138,8 +141,10 @@ fn deliveries_are_signed_and_verify_with_the_reference_library() {
     });
     let got = deliveries_to("/ok?sub=ref");
     assert!(got.iter().all(|r| r["verified"] == true), "{got:?}");
-    // Two secrets (a rotation in progress): two v1 signatures on each delivery.
+    // Two secrets (a rotation in progress): two v1 signatures on each delivery,
+    // each of which verifies with its own secret.
     assert_eq!(got[0]["signatures"], 2);
+    assert_eq!(got[0]["verified_each"], json!([true, true]), "{got:?}");
     wait_logged_delivered(&id, None);
 }
 
@@ -166,6 +171,20 @@ fn retry_after_from_a_429_is_honoured() {
     let (id, _) = publish("slow", json!({"type": "t"}));
     wait_attempt("/slow", &id, 2);
     wait_logged_delivered(&id, Some(2));
+    // The receiver asked for 8 s. Ignoring it, the consumer's backoff would have
+    // redelivered within its first window (0–2 s, plus the 1 s batch timeout).
+    let at = |n: u64| {
+        deliveries_to("/slow")
+            .iter()
+            .find(|r| r["id"] == id.as_str() && r["attempt"].as_u64() == Some(n))
+            .and_then(|r| r["at"].as_f64())
+            .unwrap()
+    };
+    let gap = at(2) - at(1);
+    assert!(
+        gap >= 7.5,
+        "redelivered {gap:.1} s after a Retry-After of 8 s"
+    );
 }
 
 #[test]

@@ -45,12 +45,42 @@ fn round_trip_a_handler_enqueues_and_the_consumer_applies_the_effect() {
 
 #[test]
 fn a_transient_failure_is_retried_and_the_handler_sees_the_real_attempt_count() {
-    enqueue("flaky", json!({"key": "flaky-result"}));
+    let id = enqueue("flaky", json!({"key": "flaky-result"}));
     let res = wait_for("/kv/flaky-result", "the second attempt", |r| {
         r.status == 200
     });
     // The handler stored `attempts` as the runtime reported it: 2, not a guess.
     assert_eq!(res.text(), "2");
+    // And the first delivery really failed and was retried: the consumer's own
+    // record of each delivery, not the handler's.
+    let outcomes = worker().wait_for("both deliveries logged", Duration::from_secs(45), || {
+        let outcomes = handled(&id);
+        (outcomes.len() >= 2).then_some(outcomes)
+    });
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0].0, 1, "{outcomes:?}");
+    assert!(outcomes[0].1.starts_with("Retry"), "{outcomes:?}");
+    assert_eq!(outcomes[1], (2, "Ack".to_owned()));
+}
+
+/// The consumer's log of envelope `id`: `(attempts, outcome)` per delivery it
+/// handled (duplicates it skipped are not handled).
+fn handled(id: &str) -> Vec<(u64, String)> {
+    worker()
+        .logs()
+        .lines()
+        // Warnings arrive wrapped in terminal colour codes: take the JSON object.
+        .filter_map(|line| {
+            serde_json::from_str::<Value>(line.get(line.find('{')?..=line.rfind('}')?)?).ok()
+        })
+        .filter(|doc| doc["msg"] == "message handled" && doc["id"] == id)
+        .map(|doc| {
+            (
+                doc["attempts"].as_u64().unwrap_or(0),
+                doc["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -104,9 +134,11 @@ fn a_plain_queue_delivers_what_its_producer_sent() {
     });
     let seen = res.json();
     assert_eq!(seen["kind"], "queue:edgeway-clicks");
-    // Retried like an envelope, with the runtime's message id as the job id.
+    // Retried like an envelope, with the runtime's message id as the job id: the
+    // same on both attempts.
     assert_eq!(seen["attempts"], 2);
-    assert!(!seen["id"].as_str().unwrap().is_empty(), "{seen}");
+    let first = worker().get("/kv/click-first:plain").unwrap().text();
+    assert_eq!(seen["id"], first.as_str(), "{seen}");
 
     // Something that is not a `Click` on the same queue is dead-lettered with a
     // reason, keyed by the runtime's message id.
@@ -170,6 +202,9 @@ fn a_redelivered_message_is_applied_once() {
     send();
     wait_for_skips(2);
     assert_eq!(worker().get("/kv/tally").unwrap().text(), "1");
+    // The tally's read-modify-write could hide two concurrent applications; the
+    // consumer's log cannot: one delivery handled, the others skipped.
+    assert_eq!(handled("tally-once-0001"), [(1, "Ack".to_owned())]);
 }
 
 #[test]

@@ -1,29 +1,36 @@
 """A webhook receiver for the e2e tests that verifies every delivery with the
 official Standard Webhooks library, never with edgeway's own code.
 
-    python webhook_receiver.py <whsec_secret>
+    python webhook_receiver.py <whsec_secret> [<whsec_secret> ...]
 
 Prints {"port": N}, the port it listens on (127.0.0.1 only), and exits when its stdin closes
 (the test process ended). It serves:
   POST /ok          verify, 204 (a query string, e.g. /ok?sub=a, tells subscribers apart)
   POST /flaky       verify; the first 2 deliveries of each webhook-id get 500
-  POST /slow        verify, answer 429 with Retry-After: 1 on the first delivery
+  POST /slow        verify, answer 429 with Retry-After: 8 on the first delivery
+                    (longer than the consumer's first backoff window of 2 s)
   POST /gone        410 Gone
   POST /down        verify, then always 503
   GET  /received    every delivery so far, as JSON
-Unverifiable deliveries get 401 and are recorded with verified = false.
+Unverifiable deliveries (by the first secret) get 401 and are recorded with
+verified = false; verified_each says, per secret given, whether the delivery's
+signatures verify with it (one v1 signature per secret during a rotation).
 """
 
 import json
 import sys
 import threading
+import time
 from http.server import ThreadingHTTPServer
 
 from quiet_http import QuietHandler
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-webhook = Webhook(sys.argv[1])
+webhooks = [Webhook(secret) for secret in sys.argv[1:]]
+webhook = webhooks[0]
+# What /slow asks for; tests/fanout.rs asserts the redelivery waited this long.
+RETRY_AFTER = 8
 lock = threading.Lock()
 received = []
 attempts = {}
@@ -46,6 +53,13 @@ class Handler(QuietHandler):
             verified = True
         except WebhookVerificationError:
             payload, verified = None, False
+        verified_each = []
+        for each in webhooks:
+            try:
+                each.verify(body, headers)
+                verified_each.append(True)
+            except WebhookVerificationError:
+                verified_each.append(False)
         route = self.path.split("?")[0]
         with lock:
             key = (self.path, msg_id)
@@ -56,7 +70,9 @@ class Handler(QuietHandler):
                     "path": self.path,
                     "id": msg_id,
                     "verified": verified,
+                    "verified_each": verified_each,
                     "attempt": attempt,
+                    "at": time.monotonic(),
                     "type": payload.get("type") if payload else None,
                     "attributes": payload.get("attributes") if payload else None,
                     "signatures": headers.get("webhook-signature", "").count("v1,"),
@@ -69,7 +85,7 @@ class Handler(QuietHandler):
         if route == "/flaky":
             return self.reply(500 if attempt <= 2 else 204)
         if route == "/slow":
-            return self.reply(429, headers=[("retry-after", "1")]) if attempt == 1 else self.reply(204)
+            return self.reply(429, headers=[("retry-after", str(RETRY_AFTER))]) if attempt == 1 else self.reply(204)
         if route == "/gone":
             return self.reply(410)
         if route == "/down":

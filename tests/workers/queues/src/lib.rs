@@ -243,6 +243,14 @@ fn consumer() -> Consumer {
         })
         .on_queue("edgeway-clicks", |job: Job<Click>| async move {
             if job.body.flaky && job.attempts < 2 {
+                // The id of this attempt, to compare with the next one's.
+                kv(job.env())?
+                    .put_text(
+                        &format!("click-first:{}", job.body.link),
+                        &job.id,
+                        PutOptions::new(),
+                    )
+                    .await?;
                 return Err(Failure::transient(
                     "the first attempt of a flaky click fails",
                 ));
