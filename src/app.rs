@@ -261,7 +261,7 @@ pub struct RouteInfo {
 /// }
 /// let app = App::new().get("/routes", routes).tag("meta");
 /// # let service = app.build().unwrap();
-/// # let res = edgeway::testing_support::block_on(
+/// # let res = edgeway::__private::block_on(
 /// #     service.handle(edgeway::Request::new(edgeway::Method::Get, "/routes")));
 /// # assert!(res.body_text().contains(r#""feature":"meta""#));
 /// ```

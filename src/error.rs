@@ -328,9 +328,6 @@ impl IntoResponse for Error {
     }
 }
 
-/// `Result` with edgeway's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +360,7 @@ mod tests {
 
     #[test]
     fn std_errors_become_internal() {
-        fn parse() -> Result<u8> {
+        fn parse() -> Result<u8, Error> {
             Ok("300".parse::<u8>()?)
         }
         assert_eq!(parse().unwrap_err().kind(), ErrorKind::Internal);

@@ -36,7 +36,7 @@
 //! # fn main() {
 //! # let service = app().build().unwrap();
 //! # let req = edgeway::Request::new(edgeway::Method::Get, "/notes/7?limit=3");
-//! # let res = edgeway::testing_support::block_on(service.handle(req));
+//! # let res = edgeway::__private::block_on(service.handle(req));
 //! # assert_eq!(res.body_text(), "note 7, limit 3");
 //! # }
 //! ```
@@ -70,19 +70,19 @@ pub mod kv;
 pub mod middleware;
 pub mod observe;
 #[cfg(feature = "bindings")]
-pub mod outbound;
+mod outbound;
 mod panic;
 mod params;
 pub mod platform;
 #[cfg(feature = "bindings")]
-pub mod proxy;
+mod proxy;
 #[cfg(feature = "bindings")]
 pub mod queue;
 mod request;
 mod response;
 mod router;
 #[cfg(target_arch = "wasm32")]
-pub mod runtime;
+mod runtime;
 #[cfg(test)]
 mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
@@ -92,7 +92,7 @@ pub mod webhook;
 
 pub use app::{App, RouteInfo, RouteMatch, Routes, Service};
 pub use body::Body;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind};
 pub use extract::{Form, FromRequest, FromRequestParts, Json, Origin, Path, Query, State, Url};
 pub use handler::{BoxFuture, Handler};
 pub use http::{HeaderMap, Method, StatusCode};
@@ -106,12 +106,21 @@ pub use router::TrailingSlash;
 #[cfg(feature = "bindings")]
 pub use worker;
 
-/// Helpers for driving a [`Service`] outside workerd, in unit tests and doctests.
-pub mod testing_support {
+/// What the `entry!` and `binding!` macros and the doctests reach; not an API.
+#[doc(hidden)]
+pub mod __private {
     use std::future::Future;
     use std::task::{Context, Poll, Waker};
 
-    /// Polls `future` once and returns its output.
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::runtime::serve;
+    #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
+    pub use crate::runtime::serve_queue;
+    #[cfg(target_arch = "wasm32")]
+    pub use {wasm_bindgen, web_sys};
+
+    /// Polls `future` once and returns its output, for driving a `Service` in
+    /// doctests and unit tests.
     ///
     /// # Panics
     /// If the future is still pending: pure-core futures never wait on I/O, so a
@@ -126,12 +135,6 @@ pub mod testing_support {
             Poll::Pending => panic!("future awaited I/O; run it in workerd instead"),
         }
     }
-}
-
-#[doc(hidden)]
-pub mod __private {
-    #[cfg(target_arch = "wasm32")]
-    pub use {wasm_bindgen, web_sys};
 }
 
 /// Exports the worker's handlers: `fetch` serving the [`App`] that `build` returns,
@@ -171,7 +174,7 @@ macro_rules! entry {
                 env: wasm_bindgen::JsValue,
                 ctx: wasm_bindgen::JsValue,
             ) -> wasm_bindgen::JsValue {
-                $crate::runtime::serve_queue($consumer, batch, env, ctx)
+                $crate::__private::serve_queue($consumer, batch, env, ctx)
             }
         }
         }
@@ -198,7 +201,7 @@ macro_rules! entry {
                 method: Option<String>,
                 url: Option<String>,
             ) -> wasm_bindgen::JsValue {
-                $crate::runtime::serve($build, request, env, ctx, method, url)
+                $crate::__private::serve($build, request, env, ctx, method, url)
             }
         }
     };

@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::__private::block_on;
 use crate::middleware::{body_limit, request_id, timing, Cors};
-use crate::testing_support::block_on;
 use crate::{
     App, Error, Form, HeaderMap, Json, Method, Next, Path, Query, Request, Response, State,
     StatusCode, TrailingSlash,

@@ -38,7 +38,7 @@ fn with_body(content_type: &'static str, body: &[u8]) -> Request {
 }
 
 fuzz_target!(|data: &[u8]| {
-    use edgeway::testing_support::block_on;
+    use edgeway::__private::block_on;
     if let Ok(text) = std::str::from_utf8(data) {
         let mut req = Request::new(Method::Get, format!("/x?{text}"));
         if let Err(e) = Query::<Paging>::from_request_parts(&mut req) {

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         }
         // The whole dispatch too: routing, 404/405/OPTIONS, the handler's answer.
         let url = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
-        let response = edgeway::testing_support::block_on(service.handle(Request::new(method.clone(), url)));
+        let response = edgeway::__private::block_on(service.handle(Request::new(method.clone(), url)));
         assert!(response.status().as_u16() >= 200);
     });
 });

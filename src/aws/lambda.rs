@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn run(env: &worker::Env) -> Result<(), edgeway::Error> {
-//! use edgeway::aws::{Lambda, LambdaConfig};
+//! use edgeway::aws::lambda::{Lambda, LambdaConfig};
 //! let lambda = Lambda::new(LambdaConfig::from_env(env)?);
 //! lambda.invoke_async("thumbnail", &serde_json::json!({"job": "j1"})).await?;
 //! let sum: u32 = lambda.invoke("adder", &(1, 2)).await?;

@@ -8,6 +8,3 @@ pub mod lambda;
 pub mod sigv4;
 #[cfg(test)]
 mod sigv4_suite;
-
-pub use lambda::{InvocationType, Lambda, LambdaConfig};
-pub use sigv4::Credentials;

@@ -11,7 +11,7 @@ use super::ssrf::SsrfPolicy;
 use crate::error::Error;
 use crate::kv::Kv;
 use crate::platform::setting;
-use crate::queue::{Consumer, Job, Producer};
+use crate::queue::{Consumer, Message, Producer};
 
 /// Where a worker's fan-out lives and what it reads from the environment.
 ///
@@ -153,8 +153,11 @@ impl Consumer {
     /// [`DELIVERY_KIND`]): signed webhooks, queues and Lambda, each retried on
     /// this consumer's schedule and logged per delivery.
     pub fn fanout(self, config: FanoutConfig) -> Self {
-        self.on(DELIVERY_KIND, move |job: Job<DeliveryTask>| async move {
-            config.open(job.env())?.deliver(&job).await
-        })
+        self.on(
+            DELIVERY_KIND,
+            move |message: Message<DeliveryTask>| async move {
+                config.open(message.env())?.deliver(&message).await
+            },
+        )
     }
 }

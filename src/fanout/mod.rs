@@ -9,16 +9,17 @@
 //! [`FanoutConfig`] page has the whole worker.
 
 mod config;
-pub mod filter;
-pub mod model;
-pub mod publisher;
-pub mod ssrf;
-/// Standard Webhooks signing, shared with job callbacks.
-pub use crate::webhook;
+mod filter;
+mod model;
+mod publisher;
+mod ssrf;
 
 pub use config::FanoutConfig;
-pub use filter::Filter;
-pub use model::{Event, NewEvent, NewSubscription, Subscription, Target};
-pub use publisher::{Fanout, DELIVERY_KIND};
+pub use filter::{Condition, Conditions, Filter};
+pub use model::{
+    declared_subscriptions, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent,
+    NewSubscription, Status, Subscription, SubscriptionView, Target, WebhookOutcome,
+    MAX_EVENT_BYTES,
+};
+pub use publisher::{Fanout, DELIVERY_KIND, WEBHOOK_TIMEOUT_MS};
 pub use ssrf::SsrfPolicy;
-pub use webhook::WebhookSecret;

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
 use super::ssrf::SsrfPolicy;
-use super::webhook::WebhookSecret;
 use crate::error::{Error, ErrorKind};
+use crate::webhook::WebhookSecret;
 
 /// The largest event `data`, in bytes of JSON; the whole event must fit in KV and
 /// a webhook body comfortably, and far under a queue message.

@@ -11,12 +11,12 @@ use super::model::{
     NewSubscription, Status, Subscription, Target, WebhookOutcome,
 };
 use super::ssrf::SsrfPolicy;
-use super::webhook::{signature_headers, WebhookSecret};
 use crate::aws::lambda::{Function, Lambda, LambdaConfig};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
 use crate::outbound::OutboundRequest;
-use crate::queue::{Envelope, Failure, Job, Producer, SendOptions};
+use crate::queue::{Envelope, Failure, Message, Producer, SendOptions};
+use crate::webhook::{signature_headers, WebhookSecret};
 
 /// The envelope kind of delivery tasks; register [`Fanout::deliver`] for it.
 pub const DELIVERY_KIND: &str = "fanout.deliver";
@@ -208,8 +208,8 @@ impl Fanout {
     }
 
     /// Runs one delivery task: the consumer handler for [`DELIVERY_KIND`].
-    pub async fn deliver(&self, job: &Job<DeliveryTask>) -> Result<(), Failure> {
-        let task = &job.body;
+    pub async fn deliver(&self, message: &Message<DeliveryTask>) -> Result<(), Failure> {
+        let task = &message.body;
         let Some(event) = self
             .kv
             .get_json::<Event>(&format!("event:{}", task.event_id))
@@ -246,14 +246,14 @@ impl Fanout {
             return self.log(&log_key, &record).await;
         }
         let result = match &sub.target {
-            Target::Queue { binding } => self.to_queue(job, binding, &event).await,
+            Target::Queue { binding } => self.to_queue(message, binding, &event).await,
             Target::Webhook { url, secrets } => {
                 self.to_webhook(url, secrets, &event, &mut record).await
             }
             Target::Lambda {
                 function,
                 qualifier,
-            } => to_lambda(job, function, qualifier.as_deref(), &event).await,
+            } => to_lambda(message, function, qualifier.as_deref(), &event).await,
         };
         match &result {
             Ok(()) => {
@@ -261,7 +261,7 @@ impl Fanout {
                 record.last_error = None;
             }
             Err(failure) => {
-                let final_failure = job.gives_up_on(failure);
+                let final_failure = message.gives_up_on(failure);
                 record.last_error = Some(failure.reason().to_owned());
                 record.state = if final_failure {
                     DeliveryState::Failed
@@ -291,11 +291,11 @@ impl Fanout {
 
     async fn to_queue(
         &self,
-        job: &Job<DeliveryTask>,
+        message: &Message<DeliveryTask>,
         binding: &str,
         event: &Event,
     ) -> Result<(), Failure> {
-        let producer = Producer::<Envelope>::from_env(job.env(), binding)
+        let producer = Producer::<Envelope>::from_env(message.env(), binding)
             .map_err(|e| Failure::permanent(e.detail()))?;
         let envelope = Envelope::with_id(event.event_type.clone(), event.id.clone(), event)?;
         producer.send(&envelope).await.map_err(Failure::from)
@@ -369,12 +369,13 @@ impl Fanout {
 /// Invokes the function asynchronously with the event. Throttling and 5xx are
 /// retried; a refused call (bad credentials, unknown function) is permanent.
 async fn to_lambda(
-    job: &Job<DeliveryTask>,
+    message: &Message<DeliveryTask>,
     function: &str,
     qualifier: Option<&str>,
     event: &Event,
 ) -> Result<(), Failure> {
-    let config = LambdaConfig::from_env(job.env()).map_err(|e| Failure::permanent(e.detail()))?;
+    let config =
+        LambdaConfig::from_env(message.env()).map_err(|e| Failure::permanent(e.detail()))?;
     let mut target = Function::new(function);
     if let Some(q) = qualifier {
         target = target.qualifier(q);

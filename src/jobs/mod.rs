@@ -12,11 +12,11 @@
 //!   payload: `?expires=<unix>&signature=<hex HMAC>`, short-lived and bound to
 //!   the job.
 
-pub mod model;
-pub mod pipeline;
+mod model;
+mod pipeline;
 
-pub use model::{JobEnvelope, JobOutcome, JobRecord, JobStatus, JobTask};
-pub use pipeline::{Jobs, INVOKE_KIND};
+pub use model::{check_kind, JobEnvelope, JobOutcome, JobRecord, JobStatus, JobTask};
+pub use pipeline::{Jobs, CALLBACK_TOLERANCE_SECONDS, INVOKE_KIND};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

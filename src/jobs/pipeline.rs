@@ -16,7 +16,7 @@ use super::{JobKeys, INPUT_URL_TTL_SECONDS};
 use crate::aws::lambda::{Function, Lambda, ASYNC_PAYLOAD_LIMIT};
 use crate::error::{Error, ErrorKind};
 use crate::kv::{Kv, PutOptions};
-use crate::queue::{Envelope, Failure, Job, Producer};
+use crate::queue::{Envelope, Failure, Message, Producer};
 
 /// The envelope kind of invoke tasks; register [`Jobs::invoke`] for it.
 pub const INVOKE_KIND: &str = "jobs.invoke";
@@ -143,7 +143,7 @@ impl Jobs {
     /// the job is `failed` with the reason (and the consumer dead-letters it).
     pub async fn invoke(
         &self,
-        job: &Job<JobTask>,
+        job: &Message<JobTask>,
         lambda: &Lambda,
         function: &str,
     ) -> Result<(), Failure> {

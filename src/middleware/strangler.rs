@@ -11,8 +11,8 @@ use crate::response::Response;
 /// When the Worker var `ORIGIN_URL` is set, a request that matches no route (or
 /// no route for its method) is proxied there: method, headers and body go as they
 /// came, both bodies stream, hop-by-hop headers are dropped and `x-forwarded-*`
-/// added (see [`proxy`](crate::proxy)). The var `ORIGIN_ROUTES` switches migrated
-/// routes back to the origin by pattern, e.g. `GET /v1/kv/{*key}`: a rollback per
+/// added. The var `ORIGIN_ROUTES` switches migrated routes back to the origin by
+/// pattern, e.g. `GET /v1/kv/{*key}`: a rollback per
 /// endpoint that changes configuration, not code. An unreachable origin is a 502
 /// problem.
 ///

@@ -85,7 +85,7 @@ impl From<Error> for Failure {
 }
 
 /// One message, decoded, as a handler sees it.
-pub struct Job<T> {
+pub struct Message<T> {
     /// The decoded body.
     pub body: T,
     /// The envelope id (for a plain queue, the runtime's message id): stable
@@ -102,7 +102,7 @@ pub struct Job<T> {
     env: worker::Env,
 }
 
-impl<T> Job<T> {
+impl<T> Message<T> {
     /// Whether a failure now ends in the dead-letter queue.
     pub fn is_last_attempt(&self) -> bool {
         self.attempts >= self.max_attempts
@@ -205,7 +205,7 @@ struct Delivery {
 /// ```ignore
 /// fn consumer() -> Consumer {
 ///     Consumer::new()
-///         .on("order.created", |job: Job<Order>| async move { ship(job.body).await })
+///         .on("order.created", |message: Message<Order>| async move { ship(message.body).await })
 ///         .max_attempts(5)
 ///         .backoff(Backoff { base_seconds: 2, max_seconds: 300 })
 ///         .concurrency(16)
@@ -257,7 +257,7 @@ impl Consumer {
     pub fn on<T, F, Fut>(mut self, kind: &str, handler: F) -> Self
     where
         T: DeserializeOwned + 'static,
-        F: Fn(Job<T>) -> Fut + 'static,
+        F: Fn(Message<T>) -> Fut + 'static,
         Fut: Future<Output = Result<(), Failure>> + 'static,
     {
         let handler = Rc::new(handler);
@@ -267,7 +267,7 @@ impl Consumer {
                 let body = envelope
                     .decode::<T>()
                     .map_err(|e| Failure::permanent(e.detail()))?;
-                handler(Job {
+                handler(Message {
                     body,
                     id: envelope.id,
                     kind: envelope.kind,
@@ -284,7 +284,7 @@ impl Consumer {
     }
 
     /// Handles every message of queue `queue_name` as a plain `T`: the JSON a
-    /// [`Producer<T>`](super::Producer) sends, without an [`Envelope`]. The job's
+    /// [`Producer<T>`](super::Producer) sends, without an [`Envelope`]. The message's
     /// `id` is the runtime's message id (stable across redeliveries, so
     /// [`idempotent`](Self::idempotent) works), its `kind` is `queue:<name>`, and
     /// retries, backoff and dead letters work as for envelopes.
@@ -292,12 +292,12 @@ impl Consumer {
     /// ```ignore
     /// edgeway::binding!(Clicks: Queue<Click> = "CLICKS");
     ///
-    /// Consumer::new().on_queue("clicks", |job: Job<Click>| async move { count(job.body).await })
+    /// Consumer::new().on_queue("clicks", |message: Message<Click>| async move { count(message.body).await })
     /// ```
     pub fn on_queue<T, F, Fut>(mut self, queue_name: &str, handler: F) -> Self
     where
         T: DeserializeOwned + 'static,
-        F: Fn(Job<T>) -> Fut + 'static,
+        F: Fn(Message<T>) -> Fut + 'static,
         Fut: Future<Output = Result<(), Failure>> + 'static,
     {
         let kind = format!("queue:{queue_name}");

@@ -11,7 +11,7 @@ mod envelope;
 pub mod limits;
 
 pub use backoff::Backoff;
-pub use consumer::{Consumer, DeadLetter, Failure, Job, DEAD_LETTER_KIND};
+pub use consumer::{Consumer, DeadLetter, Failure, Message, DEAD_LETTER_KIND};
 pub use envelope::Envelope;
 
 use std::marker::PhantomData;

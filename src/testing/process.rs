@@ -151,7 +151,7 @@ impl Drop for Guarded {
 }
 
 /// A helper process for e2e tests: a webhook receiver, a local AWS, a Lambda
-/// emulator. Like a [`Worker`], it runs in its own process group, cannot outlive
+/// emulator. Like a [`Worker`](super::Worker), it runs in its own process group, cannot outlive
 /// the test process, and is killed on drop.
 ///
 /// ```no_run

@@ -2,7 +2,7 @@
 //! queue and counted by the queue's consumer, off the request path.
 
 use edgeway::kv::PutOptions;
-use edgeway::queue::{Consumer, Failure, Job};
+use edgeway::queue::{Consumer, Failure, Message};
 use edgeway::{App, Error, ErrorKind, Json, Origin, Path, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -84,9 +84,9 @@ fn app() -> App {
 /// redelivered message writes the same key again, and concurrent clicks never
 /// overwrite each other (a read-modify-write counter on KV would lose updates).
 fn consumer() -> Consumer {
-    Consumer::new().on_queue("{{name}}-clicks", |job: Job<Click>| async move {
-        let links = Links::from_env(job.env())?;
-        let key = format!("click:{}:{}", job.body.slug, job.id);
+    Consumer::new().on_queue("{{name}}-clicks", |message: Message<Click>| async move {
+        let links = Links::from_env(message.env())?;
+        let key = format!("click:{}:{}", message.body.slug, message.id);
         links
             .put_text(&key, "", PutOptions::new())
             .await

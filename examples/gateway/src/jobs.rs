@@ -6,11 +6,11 @@
 //! optional `PUBLIC_URL` (the origin the function calls back; by default the
 //! origin the job was submitted to).
 
-use edgeway::aws::{Lambda, LambdaConfig};
+use edgeway::aws::lambda::{Lambda, LambdaConfig};
 use edgeway::jobs::{JobKeys, JobRecord, JobTask, Jobs};
 use edgeway::kv::Kv;
 use edgeway::platform::setting;
-use edgeway::queue::{Failure, Job, Producer};
+use edgeway::queue::{Failure, Message, Producer};
 use edgeway::worker::Env;
 use edgeway::{Error, ErrorKind, HeaderMap, Json, Path, Query, Request, Response, StatusCode};
 use serde::Deserialize;
@@ -98,7 +98,7 @@ pub async fn submit(
     let public = setting(&env, "PUBLIC_URL");
     let origin = public.as_deref().unwrap_or_else(|| req.origin()).to_owned();
     let input = <Vec<u8> as edgeway::FromRequest>::from_request(req).await?;
-    edgeway::jobs::model::check_kind(&kind)?;
+    edgeway::jobs::check_kind(&kind)?;
     validate(&kind, &content_type, &input)?;
     let record = pipeline(&env)?
         .submit(&kind, &content_type, &input, &origin)
@@ -148,7 +148,7 @@ pub async fn result(
 }
 
 /// The consumer handler for `jobs.invoke`.
-pub async fn invoke(job: Job<JobTask>) -> Result<(), Failure> {
+pub async fn invoke(job: Message<JobTask>) -> Result<(), Failure> {
     let env = job.env();
     let jobs = pipeline(env).map_err(|e| Failure::permanent(e.detail()))?;
     let lambda = LambdaConfig::from_env(env)

@@ -8,11 +8,10 @@
 
 mod jobs;
 
-use edgeway::fanout::model::SubscriptionView;
-use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription};
+use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
-use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job};
+use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -108,12 +107,12 @@ const FANOUT: FanoutConfig = FanoutConfig::new("STORE", "EVENTS");
 
 /// The declared `audit-trail` subscription delivers `audit.recorded` events to
 /// this worker's queue; this handler files each one in KV under `audit:<id>`.
-async fn record_audit(job: Job<Event>) -> Result<(), Failure> {
-    let store = edgeway::kv::Kv::from_env(job.env(), "STORE")?;
+async fn record_audit(message: Message<Event>) -> Result<(), Failure> {
+    let store = edgeway::kv::Kv::from_env(message.env(), "STORE")?;
     store
         .put_json(
-            &format!("audit:{}", job.body.id),
-            &job.body,
+            &format!("audit:{}", message.body.id),
+            &message.body,
             PutOptions::new(),
         )
         .await
@@ -243,10 +242,10 @@ fn app() -> App {
 
 fn consumer() -> Consumer {
     Consumer::new()
-        .on("kv.put", |job: Job<QueuedPut>| async move {
-            let store = edgeway::kv::Kv::from_env(job.env(), "STORE")?;
+        .on("kv.put", |message: Message<QueuedPut>| async move {
+            let store = edgeway::kv::Kv::from_env(message.env(), "STORE")?;
             store
-                .put_text(&job.body.key, &job.body.value, PutOptions::new())
+                .put_text(&message.body.key, &message.body.value, PutOptions::new())
                 .await
                 .map_err(Failure::from)
         })

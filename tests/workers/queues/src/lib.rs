@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use edgeway::kv::PutOptions;
-use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Job, SendOptions};
+use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message, SendOptions};
 use edgeway::{App, Error, Json, Path, Query, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -184,44 +184,56 @@ thread_local! {
 
 fn consumer() -> Consumer {
     Consumer::new()
-        .on("set", |job: Job<Set>| async move {
-            let kv = kv(job.env())?;
-            kv.put_text(&job.body.key, &job.body.value, PutOptions::new())
+        .on("set", |message: Message<Set>| async move {
+            let kv = kv(message.env())?;
+            kv.put_text(&message.body.key, &message.body.value, PutOptions::new())
                 .await
                 .map_err(Failure::from)
         })
-        .on("flaky", |job: Job<Keyed>| async move {
-            if job.attempts < 2 {
+        .on("flaky", |message: Message<Keyed>| async move {
+            if message.attempts < 2 {
                 return Err(Failure::transient("the first attempt always fails"));
             }
-            let kv = kv(job.env())?;
-            kv.put_text(&job.body.key, &job.attempts.to_string(), PutOptions::new())
-                .await
-                .map_err(Failure::from)
+            let kv = kv(message.env())?;
+            kv.put_text(
+                &message.body.key,
+                &message.attempts.to_string(),
+                PutOptions::new(),
+            )
+            .await
+            .map_err(Failure::from)
         })
-        .on("poison", |_job: Job<Value>| async move {
+        .on("poison", |_job: Message<Value>| async move {
             Err(Failure::permanent(
                 "poison pill: this message can never be processed",
             ))
         })
-        .on("count", |job: Job<Count>| async move {
-            let kv = kv(job.env())?;
-            kv.put_text(&format!("count:{:04}", job.body.i), "1", PutOptions::new())
-                .await
-                .map_err(Failure::from)
+        .on("count", |message: Message<Count>| async move {
+            let kv = kv(message.env())?;
+            kv.put_text(
+                &format!("count:{:04}", message.body.i),
+                "1",
+                PutOptions::new(),
+            )
+            .await
+            .map_err(Failure::from)
         })
-        .on("tally", |job: Job<Keyed>| async move {
-            let kv = kv(job.env())?;
+        .on("tally", |message: Message<Keyed>| async move {
+            let kv = kv(message.env())?;
             let current: u32 = kv
-                .get_text(&job.body.key)
+                .get_text(&message.body.key)
                 .await?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            kv.put_text(&job.body.key, &(current + 1).to_string(), PutOptions::new())
-                .await
-                .map_err(Failure::from)
+            kv.put_text(
+                &message.body.key,
+                &(current + 1).to_string(),
+                PutOptions::new(),
+            )
+            .await
+            .map_err(Failure::from)
         })
-        .on("overlap", |job: Job<Count>| async move {
+        .on("overlap", |message: Message<Count>| async move {
             // Counts handlers running at the same time in this isolate, to show that
             // one batch is processed concurrently and within the configured limit.
             let now = IN_FLIGHT.with(|c| {
@@ -231,23 +243,23 @@ fn consumer() -> Consumer {
             PEAK.with(|p| p.set(p.get().max(now)));
             edgeway::worker::Delay::from(std::time::Duration::from_millis(200)).await;
             IN_FLIGHT.with(|c| c.set(c.get() - 1));
-            let kv = kv(job.env())?;
+            let kv = kv(message.env())?;
             let peak = PEAK.with(Cell::get);
             kv.put_text(
-                &format!("overlap:{:04}", job.body.i),
+                &format!("overlap:{:04}", message.body.i),
                 &peak.to_string(),
                 PutOptions::new(),
             )
             .await
             .map_err(Failure::from)
         })
-        .on_queue("edgeway-clicks", |job: Job<Click>| async move {
-            if job.body.flaky && job.attempts < 2 {
+        .on_queue("edgeway-clicks", |message: Message<Click>| async move {
+            if message.body.flaky && message.attempts < 2 {
                 // The id of this attempt, to compare with the next one's.
-                kv(job.env())?
+                kv(message.env())?
                     .put_text(
-                        &format!("click-first:{}", job.body.link),
-                        &job.id,
+                        &format!("click-first:{}", message.body.link),
+                        &message.id,
                         PutOptions::new(),
                     )
                     .await?;
@@ -255,10 +267,11 @@ fn consumer() -> Consumer {
                     "the first attempt of a flaky click fails",
                 ));
             }
-            let seen = json!({"id": job.id, "kind": job.kind, "attempts": job.attempts});
-            kv(job.env())?
+            let seen =
+                json!({"id": message.id, "kind": message.kind, "attempts": message.attempts});
+            kv(message.env())?
                 .put_json(
-                    &format!("click:{}", job.body.link),
+                    &format!("click:{}", message.body.link),
                     &seen,
                     PutOptions::new(),
                 )
