@@ -49,6 +49,7 @@ clippy:
 	cargo clippy --workspace --all-targets --features $(TEST_FEATURES) -- -D warnings
 	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout,edgeway/jobs -- -D warnings
 	cargo clippy $(WASM) -p hello -- -D warnings
+	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout,jobs
@@ -68,9 +69,9 @@ fuzz: toolchain ## Every cargo-fuzz target for FUZZ_SECONDS (60) each; execution
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
-publish-check: toolchain ## `cargo publish --dry-run` of edgeway and edgeway-cli: each packages and builds on its own
+publish-check: toolchain ## `cargo publish --dry-run` of edgeway-protocol, edgeway and edgeway-cli: each packages and builds on its own
 	# --allow-dirty: locally the tree may hold uncommitted edits; CI's clone is clean.
-	cargo publish --dry-run --allow-dirty -p edgeway -p edgeway-cli
+	cargo publish --dry-run --allow-dirty -p edgeway-protocol -p edgeway -p edgeway-cli
 
 deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway; fails when one passes its size budget (bench/targets.json)
 	@mkdir -p bench/results

@@ -328,6 +328,20 @@ impl IntoResponse for Error {
     }
 }
 
+#[cfg(feature = "signing")]
+impl Error {
+    /// An [`edgeway_protocol`] error as a problem: secrets that do not parse and
+    /// job invocations that lack a field are 400s, signatures that do not verify
+    /// 401s. (It is not a `std::error::Error`, so `?` cannot make it a 500.)
+    pub fn from_protocol(err: edgeway_protocol::Error) -> Self {
+        let kind = match err.kind() {
+            edgeway_protocol::ErrorKind::Unauthorized => ErrorKind::Unauthorized,
+            _ => ErrorKind::BadRequest,
+        };
+        Error::new(kind, err.detail().to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

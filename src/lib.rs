@@ -87,8 +87,10 @@ mod runtime;
 mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
+/// Standard Webhooks v1 signing and verification (feature `signing`), from
+/// `edgeway-protocol`: fan-out deliveries and job callbacks are both signed this way.
 #[cfg(feature = "signing")]
-pub mod webhook;
+pub use edgeway_protocol::webhook;
 
 pub use app::{App, RouteInfo, RouteMatch, Routes, Service};
 pub use body::Body;

@@ -3,6 +3,9 @@
 //!
 //! Redirects are never followed (a 3xx is an answer, not an instruction: following
 //! one could leave the SSRF guard's checks behind), and every call has a timeout.
+// Without `aws` (the Lambda client, fan-out) only the strangler fig's `settle`
+// is used, and only on wasm.
+#![cfg_attr(not(feature = "aws"), allow(dead_code))]
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;

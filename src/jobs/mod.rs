@@ -15,7 +15,8 @@
 mod model;
 mod pipeline;
 
-pub use model::{check_kind, JobEnvelope, JobOutcome, JobRecord, JobStatus, JobTask};
+pub use edgeway_protocol::jobs::{JobInvocation, JobOutcome};
+pub use model::{check_kind, JobRecord, JobStatus, JobTask};
 pub use pipeline::{Jobs, CALLBACK_TOLERANCE_SECONDS, INVOKE_KIND};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -107,7 +108,8 @@ impl JobKeys {
                 "webhook-id does not name this job",
             ));
         }
-        let secret = WebhookSecret::parse(&self.callback_secret(id))?;
+        let secret =
+            WebhookSecret::parse(&self.callback_secret(id)).map_err(Error::from_protocol)?;
         crate::webhook::verify(
             &[secret],
             id,
@@ -117,6 +119,7 @@ impl JobKeys {
             now,
             tolerance_seconds,
         )
+        .map_err(Error::from_protocol)
     }
 
     /// The query string (`expires=…&signature=…`) that lets its holder fetch job

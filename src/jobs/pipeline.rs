@@ -11,7 +11,8 @@
 
 use serde_json::Value;
 
-use super::model::{check_kind, JobEnvelope, JobOutcome, JobRecord, JobStatus, JobTask};
+use super::model::{check_kind, JobRecord, JobStatus, JobTask};
+use super::{JobInvocation, JobOutcome};
 use super::{JobKeys, INPUT_URL_TTL_SECONDS};
 use crate::aws::lambda::{Function, Lambda, ASYNC_PAYLOAD_LIMIT};
 use crate::error::{Error, ErrorKind};
@@ -200,8 +201,8 @@ impl Jobs {
 
     /// The envelope for `record`: the input inline when it is JSON and fits the
     /// async payload limit, otherwise a signed URL to fetch it.
-    async fn envelope(&self, record: &JobRecord, origin: &str) -> Result<JobEnvelope, Error> {
-        let mut envelope = JobEnvelope {
+    async fn envelope(&self, record: &JobRecord, origin: &str) -> Result<JobInvocation, Error> {
+        let mut envelope = JobInvocation {
             id: record.id.clone(),
             kind: record.kind.clone(),
             input_type: record.input_type.clone(),

@@ -1,7 +1,7 @@
 //! The AWS Lambda side of edgeway jobs.
 //!
-//! The edge invokes this function asynchronously with a [`JobEnvelope`]. It fetches
-//! a large input through the envelope's signed URL, does work that does not belong
+//! The edge invokes this function asynchronously with a [`JobInvocation`]. It fetches
+//! a large input through the invocation's signed URL, does work that does not belong
 //! at the edge (decoding and resizing an image; counting words), and POSTs a
 //! [`JobOutcome`] to the callback URL, signed per Standard Webhooks with the job's
 //! secret. `main.rs` wires [`handle`] to `lambda_runtime`.
@@ -10,8 +10,8 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use base64::Engine;
-use edgeway::jobs::{JobEnvelope, JobOutcome};
-use edgeway::webhook::{signature_headers, WebhookSecret};
+use edgeway_protocol::jobs::{JobInvocation, JobOutcome};
+use edgeway_protocol::webhook::{signature_headers, WebhookSecret};
 use serde_json::{json, Value};
 
 /// The longest side of a thumbnail, in pixels.
@@ -22,19 +22,19 @@ pub const INPUT_LIMIT: u64 = 8 << 20;
 const CALLBACK_ATTEMPTS: u32 = 4;
 
 /// Runs one job and reports it: the whole life of an invocation.
-pub fn handle(envelope: &JobEnvelope) -> Result<JobOutcome, String> {
-    envelope.check().map_err(|e| e.detail().to_owned())?;
-    let outcome = run(envelope);
-    post_callback(envelope, &outcome)?;
+pub fn handle(invocation: &JobInvocation) -> Result<JobOutcome, String> {
+    invocation.check().map_err(|e| e.detail().to_owned())?;
+    let outcome = run(invocation);
+    post_callback(invocation, &outcome)?;
     Ok(outcome)
 }
 
 /// Does the work. Bad input is a `failed` outcome, not an error: retrying it
 /// would fail the same way.
-pub fn run(envelope: &JobEnvelope) -> JobOutcome {
-    let result = match envelope.kind.as_str() {
-        "thumbnail" => fetch_input(envelope).and_then(|bytes| thumbnail(&bytes)),
-        "wordcount" => input_json(envelope).and_then(|input| wordcount(&input)),
+pub fn run(invocation: &JobInvocation) -> JobOutcome {
+    let result = match invocation.kind.as_str() {
+        "thumbnail" => fetch_input(invocation).and_then(|bytes| thumbnail(&bytes)),
+        "wordcount" => input_json(invocation).and_then(|input| wordcount(&input)),
         other => Err(format!("this function does not run {other:?} jobs")),
     };
     match result {
@@ -51,8 +51,8 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn fetch_input(envelope: &JobEnvelope) -> Result<Vec<u8>, String> {
-    let Some(url) = &envelope.input_url else {
+fn fetch_input(invocation: &JobInvocation) -> Result<Vec<u8>, String> {
+    let Some(url) = &invocation.input_url else {
         return Err("this job kind needs its input by URL".into());
     };
     let mut response = agent()
@@ -70,11 +70,11 @@ fn fetch_input(envelope: &JobEnvelope) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("reading the input failed: {e}"))
 }
 
-fn input_json(envelope: &JobEnvelope) -> Result<Value, String> {
-    match &envelope.input {
+fn input_json(invocation: &JobInvocation) -> Result<Value, String> {
+    match &invocation.input {
         Some(input) => Ok(input.clone()),
         None => {
-            let bytes = fetch_input(envelope)?;
+            let bytes = fetch_input(invocation)?;
             serde_json::from_slice(&bytes).map_err(|e| format!("the input is not JSON: {e}"))
         }
     }
@@ -129,9 +129,9 @@ pub fn wordcount(input: &Value) -> Result<Value, String> {
 
 /// POSTs the outcome, signed with the job's secret. A 409 means the edge already
 /// has an outcome for this job (an earlier attempt got through), which is fine.
-pub fn post_callback(envelope: &JobEnvelope, outcome: &JobOutcome) -> Result<(), String> {
+pub fn post_callback(invocation: &JobInvocation, outcome: &JobOutcome) -> Result<(), String> {
     let secret =
-        WebhookSecret::parse(&envelope.callback_secret).map_err(|e| e.detail().to_owned())?;
+        WebhookSecret::parse(&invocation.callback_secret).map_err(|e| e.detail().to_owned())?;
     let body = serde_json::to_vec(outcome).map_err(|e| e.to_string())?;
     let mut last_error = String::new();
     for attempt in 0..CALLBACK_ATTEMPTS {
@@ -144,10 +144,10 @@ pub fn post_callback(envelope: &JobEnvelope, outcome: &JobOutcome) -> Result<(),
             .map_err(|e| e.to_string())?
             .as_secs();
         let mut request = agent()
-            .post(&envelope.callback_url)
+            .post(&invocation.callback_url)
             .header("content-type", "application/json");
         for (name, value) in
-            signature_headers(std::slice::from_ref(&secret), &envelope.id, now, &body)
+            signature_headers(std::slice::from_ref(&secret), &invocation.id, now, &body)
         {
             request = request.header(name, value);
         }
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn unknown_kinds_fail_as_outcomes() {
-        let envelope = JobEnvelope {
+        let invocation = JobInvocation {
             id: "j".into(),
             kind: "mine".into(),
             input_type: "application/json".into(),
@@ -214,6 +214,6 @@ mod tests {
             callback_url: "http://127.0.0.1:1/".into(),
             callback_secret: WebhookSecret::generate(),
         };
-        assert!(matches!(run(&envelope), JobOutcome::Failed { .. }));
+        assert!(matches!(run(&invocation), JobOutcome::Failed { .. }));
     }
 }
