@@ -84,10 +84,15 @@ fn unmatched_requests_reach_the_origin_as_they_were_sent() {
         .as_str()
         .unwrap()
         .starts_with("127.0.0.1:"));
-    assert!(headers["x-forwarded-for"]
+    // The client's chain, then the address the edge saw (`cf-connecting-ip`).
+    let chain: Vec<&str> = headers["x-forwarded-for"]
         .as_str()
         .unwrap()
-        .starts_with("203.0.113.9"));
+        .split(", ")
+        .collect();
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    assert_eq!(chain[0], "203.0.113.9");
+    assert!(chain[1].parse::<std::net::IpAddr>().is_ok(), "{chain:?}");
     assert!(headers.get("x-request-id").is_some());
 }
 
