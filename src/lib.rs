@@ -51,6 +51,8 @@ mod app;
 pub mod aws;
 mod body;
 #[cfg(feature = "bindings")]
+pub mod cron;
+#[cfg(feature = "bindings")]
 mod env;
 mod error;
 mod extract;
@@ -117,7 +119,7 @@ pub mod __private {
     #[cfg(target_arch = "wasm32")]
     pub use crate::runtime::serve;
     #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
-    pub use crate::runtime::serve_queue;
+    pub use crate::runtime::{serve_queue, serve_scheduled};
     #[cfg(target_arch = "wasm32")]
     pub use {wasm_bindgen, web_sys};
 
@@ -140,10 +142,11 @@ pub mod __private {
 }
 
 /// Exports the worker's handlers: `fetch` serving the [`App`] that `build` returns,
-/// and optionally `queue` serving the `queue::Consumer` that `consumer` returns
-/// (feature `bindings`).
+/// and optionally (feature `bindings`) `queue` serving the `queue::Consumer` that
+/// `consumer` returns and `scheduled` serving the `cron::Cron` that `cron`
+/// returns.
 ///
-/// Both are built on the first event of each isolate and reused after that. App
+/// Each is built on its first event in an isolate and reused after that. App
 /// build errors (such as conflicting routes) are logged and answered with a 500
 /// problem response.
 ///
@@ -152,13 +155,25 @@ pub mod __private {
 ///     edgeway::App::new().get("/", || async { "hello" })
 /// }
 /// edgeway::entry!(app);
-/// // or, with a queue consumer:
-/// // edgeway::entry!(fetch: app, queue: consumer);
+/// // or, with a queue consumer and cron triggers:
+/// // edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
 /// ```
 #[macro_export]
 macro_rules! entry {
+    (fetch: $build:expr, queue: $consumer:expr, scheduled: $cron:expr $(,)?) => {
+        $crate::entry!($build);
+        $crate::entry!(@queue $consumer);
+        $crate::entry!(@scheduled $cron);
+    };
+    (fetch: $build:expr, scheduled: $cron:expr $(,)?) => {
+        $crate::entry!($build);
+        $crate::entry!(@scheduled $cron);
+    };
     (fetch: $build:expr, queue: $consumer:expr $(,)?) => {
         $crate::entry!($build);
+        $crate::entry!(@queue $consumer);
+    };
+    (@queue $consumer:expr) => {
         $crate::__with_bindings! {
         // Type-checks `consumer` on every target.
         const _: fn() -> $crate::queue::Consumer = $consumer;
@@ -177,6 +192,29 @@ macro_rules! entry {
                 ctx: wasm_bindgen::JsValue,
             ) -> wasm_bindgen::JsValue {
                 $crate::__private::serve_queue($consumer, batch, env, ctx)
+            }
+        }
+        }
+    };
+    (@scheduled $cron:expr) => {
+        $crate::__with_bindings! {
+        // Type-checks `cron` on every target.
+        const _: fn() -> $crate::cron::Cron = $cron;
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __edgeway_scheduled_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::wasm_bindgen;
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn scheduled(
+                event: wasm_bindgen::JsValue,
+                env: wasm_bindgen::JsValue,
+                ctx: wasm_bindgen::JsValue,
+            ) -> wasm_bindgen::JsValue {
+                $crate::__private::serve_scheduled($cron, event, env, ctx)
             }
         }
         }

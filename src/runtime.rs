@@ -21,6 +21,35 @@ thread_local! {
     static SERVICE: OnceCell<Result<Service, Error>> = const { OnceCell::new() };
     #[cfg(feature = "bindings")]
     static CONSUMER: OnceCell<std::rc::Rc<crate::queue::Consumer>> = const { OnceCell::new() };
+    #[cfg(feature = "bindings")]
+    static CRON: OnceCell<std::rc::Rc<crate::cron::Cron>> = const { OnceCell::new() };
+}
+
+/// Serves one scheduled event with the handlers `build` returns, built once per
+/// isolate. Called by [`entry!`](crate::entry). The promise rejects when the
+/// handler fails, so the runtime records the invocation as failed.
+#[cfg(feature = "bindings")]
+pub fn serve_scheduled(
+    build: fn() -> crate::cron::Cron,
+    event: JsValue,
+    env: JsValue,
+    ctx: JsValue,
+) -> JsValue {
+    let cron = CRON.with(|cell| cell.get_or_init(|| std::rc::Rc::new(build())).clone());
+    let field = |name: &str| js_sys::Reflect::get(&event, &name.into()).unwrap_or_default();
+    let schedule = crate::cron::Schedule::new(
+        field("cron").as_string().unwrap_or_default(),
+        field("scheduledTime").as_f64().unwrap_or_default() as u64,
+        wasm_bindgen::JsCast::unchecked_into(env),
+        worker::Context::new(wasm_bindgen::JsCast::unchecked_into(ctx)),
+    );
+    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+        match cron.run(schedule).await {
+            Ok(()) => Ok(JsValue::UNDEFINED),
+            Err(err) => Err(js_sys::Error::new(err.detail()).into()),
+        }
+    }))
+    .into()
 }
 
 /// Serves one queue batch with the consumer `build` returns, built once per

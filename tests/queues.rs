@@ -169,6 +169,41 @@ fn a_plain_queue_delivers_what_its_producer_sent() {
     );
 }
 
+#[test]
+fn cron_triggers_run_their_handler_and_failures_are_reported() {
+    let w = worker();
+    // Miniflare's stand-in for the scheduler: the event as a cron trigger fires it.
+    let fire = |cron: &str| {
+        w.get(&format!(
+            "/cdn-cgi/local/scheduled?cron={}",
+            cron.replace(' ', "+")
+        ))
+        .unwrap()
+    };
+    let res = fire("*/5 * * * *");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let fired = wait_for("/kv/cron:last", "the cron handler's write", |r| {
+        r.status == 200
+    })
+    .json();
+    assert_eq!(fired["cron"], "*/5 * * * *");
+    assert!(
+        fired["scheduled_time_ms"].as_u64().unwrap() > 1_600_000_000_000,
+        "{fired}"
+    );
+
+    // A failing handler and an expression nobody handles both fail the
+    // invocation, with the reason in the log.
+    assert_eq!(fire("0 3 * * *").status, 500);
+    assert_eq!(fire("1 1 1 1 1").status, 500);
+    w.wait_for("both failures logged", Duration::from_secs(30), || {
+        let logs = w.logs();
+        (logs.contains("the nightly report failed on purpose")
+            && logs.contains(r#"no handler for cron \"1 1 1 1 1\""#))
+        .then_some(())
+    });
+}
+
 fn skipped_duplicates() -> usize {
     worker()
         .logs()

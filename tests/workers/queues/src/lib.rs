@@ -1,8 +1,10 @@
-//! A worker for the e2e tests of KV and Queues: HTTP routes that produce, a
-//! consumer with handlers that succeed, fail once, always fail, and count.
+//! A worker for the e2e tests of KV, Queues and cron triggers: HTTP routes that
+//! produce, a consumer with handlers that succeed, fail once, always fail, and
+//! count, and scheduled handlers that record and fail.
 
 use std::cell::Cell;
 
+use edgeway::cron::{Cron, Schedule};
 use edgeway::kv::PutOptions;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message, SendOptions};
 use edgeway::{App, Error, Json, Path, Query, StatusCode};
@@ -289,4 +291,20 @@ fn consumer() -> Consumer {
         .idempotent("STATE", 3600)
 }
 
-edgeway::entry!(fetch: app, queue: consumer);
+/// Every five minutes: record what fired. Nightly: fail, to show a failure is
+/// reported, not swallowed.
+fn cron() -> Cron {
+    Cron::new()
+        .on("*/5 * * * *", |schedule: Schedule| async move {
+            let fired =
+                json!({"cron": schedule.cron, "scheduled_time_ms": schedule.scheduled_time_ms});
+            State::from_env(schedule.env())?
+                .put_json("cron:last", &fired, PutOptions::new())
+                .await
+        })
+        .on("0 3 * * *", |_| async {
+            Err(Error::internal("the nightly report failed on purpose"))
+        })
+}
+
+edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);

@@ -1,0 +1,173 @@
+//! Scheduled events (feature `bindings`): handlers by cron expression, for the
+//! `[triggers] crons` of `wrangler.toml`.
+//!
+//! ```ignore
+//! fn cron() -> Cron {
+//!     Cron::new()
+//!         .on("*/5 * * * *", |schedule: Schedule| async move { sweep(schedule.env()).await })
+//!         .on("0 3 * * *", nightly_report)
+//! }
+//! edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
+//! ```
+//!
+//! A handler's error (or panic) is logged with the cron expression and fails the
+//! invocation, so the runtime records it as failed; a cron with no handler fails
+//! the same way, rather than passing silently.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use futures_util::future::LocalBoxFuture;
+
+use crate::error::Error;
+use crate::observe::{log, Level};
+
+/// One scheduled event, as a handler sees it.
+pub struct Schedule {
+    /// The cron expression that fired, as `wrangler.toml` writes it.
+    pub cron: String,
+    /// When the event was scheduled to run, in ms since the epoch.
+    pub scheduled_time_ms: u64,
+    env: worker::Env,
+    context: worker::Context,
+}
+
+impl Schedule {
+    /// An event for `cron`, scheduled at `scheduled_time_ms`: what the entry
+    /// builds from workerd's event, and what a test builds to drive a [`Cron`].
+    pub fn new(
+        cron: String,
+        scheduled_time_ms: u64,
+        env: worker::Env,
+        context: worker::Context,
+    ) -> Self {
+        Self {
+            cron,
+            scheduled_time_ms,
+            env,
+            context,
+        }
+    }
+
+    /// The worker's bindings.
+    pub fn env(&self) -> &worker::Env {
+        &self.env
+    }
+
+    /// The execution context, for `wait_until`.
+    pub fn context(&self) -> &worker::Context {
+        &self.context
+    }
+}
+
+type ErasedHandler = Rc<dyn Fn(Schedule) -> LocalBoxFuture<'static, Result<(), Error>>>;
+
+/// The worker's scheduled-event handlers, by cron expression.
+#[derive(Default)]
+pub struct Cron {
+    handlers: Vec<(String, ErasedHandler)>,
+}
+
+impl Cron {
+    /// No handlers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `handler` when `cron` fires. The expression is matched as
+    /// `wrangler.toml` lists it, with runs of whitespace treated as one space.
+    pub fn on<F, Fut>(mut self, cron: &str, handler: F) -> Self
+    where
+        F: Fn(Schedule) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Error>> + 'static,
+    {
+        let erased: ErasedHandler = Rc::new(move |schedule| Box::pin(handler(schedule)));
+        self.handlers.push((normalize(cron), erased));
+        self
+    }
+
+    /// Runs the handler for `schedule.cron`: its result, a panic as an error, or
+    /// an error when no handler matches. Every outcome is logged.
+    pub async fn run(&self, schedule: Schedule) -> Result<(), Error> {
+        let cron = schedule.cron.clone();
+        let scheduled_time_ms = schedule.scheduled_time_ms;
+        let key = normalize(&cron);
+        let result = match self.handlers.iter().find(|(c, _)| *c == key) {
+            Some((_, handler)) => crate::panic::catch_panic_future(handler(schedule))
+                .await
+                .unwrap_or_else(|panic| Err(Error::internal(panic))),
+            None => Err(Error::internal(format!(
+                "no handler for cron {cron:?} (handled: {})",
+                self.handlers
+                    .iter()
+                    .map(|(c, _)| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+        match &result {
+            Ok(()) => log(
+                Level::Info,
+                serde_json::json!({"msg": "scheduled event handled", "cron": cron, "scheduled_time_ms": scheduled_time_ms}),
+            ),
+            Err(err) => log(
+                Level::Error,
+                serde_json::json!({"msg": "scheduled event failed", "cron": cron, "scheduled_time_ms": scheduled_time_ms, "error": err.detail()}),
+            ),
+        }
+        result
+    }
+}
+
+/// `cron` with runs of whitespace as one space.
+fn normalize(cron: &str) -> String {
+    cron.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use wasm_bindgen::JsCast;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn schedule(cron: &str) -> Schedule {
+        // The handlers below never touch the bindings.
+        let env: worker::Env = wasm_bindgen::JsValue::UNDEFINED.unchecked_into();
+        let context = worker::Context::new(wasm_bindgen::JsValue::UNDEFINED.unchecked_into());
+        Schedule::new(cron.to_owned(), 1_700_000_000_000, env, context)
+    }
+
+    #[test]
+    fn dispatches_on_the_expression_and_fails_loudly_without_a_handler() {
+        let ran = Rc::new(RefCell::new(Vec::new()));
+        let seen = ran.clone();
+        let cron = Cron::new()
+            .on("*/5 * * * *", move |s: Schedule| {
+                let seen = seen.clone();
+                async move {
+                    seen.borrow_mut().push(s.cron);
+                    Ok(())
+                }
+            })
+            .on("0 3 * * *", |_| async {
+                Err(Error::internal("nightly failed"))
+            });
+        let run = |c: &str| crate::__private::block_on(cron.run(schedule(c)));
+        assert!(run("*/5  *  * * *").is_ok());
+        assert_eq!(*ran.borrow(), ["*/5  *  * * *"]);
+        assert_eq!(run("0 3 * * *").unwrap_err().detail(), "nightly failed");
+        let missing = run("1 1 1 1 1").unwrap_err();
+        assert!(
+            missing.detail().contains("no handler"),
+            "{}",
+            missing.detail()
+        );
+        assert!(
+            missing.detail().contains("\"*/5 * * * *\""),
+            "{}",
+            missing.detail()
+        );
+    }
+}
