@@ -17,7 +17,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{gateway_for, pipeline, python, AWS_TEST_SECRET, ROOT, SIGNING_KEY};
+use common::{gateway_builder, gateway_for, pipeline, python, AWS_TEST_SECRET, ROOT, SIGNING_KEY};
 use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, Worker};
 use edgeway::webhook::WebhookSecret;
@@ -271,6 +271,51 @@ fn forged_replayed_and_late_callbacks_are_rejected() {
     .assert_problem(409);
     let job = p.gateway.get(&format!("/v1/jobs/{id}")).unwrap().json();
     assert_eq!(job["result"]["words"], 2);
+}
+
+#[test]
+fn a_job_whose_function_never_calls_back_is_failed_by_the_cron_sweep() {
+    // A front that accepts the invocation (202) and never runs it: the function
+    // died without calling back. The gateway's deadline is 0 s: any job running
+    // when the sweep comes is overdue.
+    let mut command = python("lambda_front.py");
+    command
+        .args(["--backend", "http://127.0.0.1:9"])
+        .args(["--lose-when", "lost-in-lambda"]);
+    let front = Sidecar::start(command, "lossy lambda front").expect("front starts");
+    let endpoint = front.announcement(Duration::from_secs(30)).unwrap()["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gateway = gateway_builder(&endpoint, "AKIDLOCAL", AWS_TEST_SECRET, "lambda-jobs")
+        .var("JOBS_DEADLINE_SECONDS", "0")
+        .start()
+        .expect("gateway starts");
+    let id = submit(
+        &gateway,
+        "wordcount",
+        "application/json",
+        br#"{"text":"lost-in-lambda"}"#,
+    );
+    gateway.wait_for("the job to run", Duration::from_secs(45), || {
+        let job = gateway.get(&format!("/v1/jobs/{id}")).unwrap().json();
+        (job["status"] == "running").then_some(())
+    });
+    // The cron trigger, as Miniflare fires it locally.
+    let swept = gateway
+        .get("/cdn-cgi/local/scheduled?cron=*/5+*+*+*+*")
+        .unwrap();
+    assert_eq!(swept.status, 200, "{}", swept.text());
+    let job = gateway.get(&format!("/v1/jobs/{id}")).unwrap().json();
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not call back within 0 s"),
+        "{job}"
+    );
+    assert!(job["finished_ms"].as_u64().is_some(), "{job}");
 }
 
 #[test]

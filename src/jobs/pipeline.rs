@@ -231,6 +231,32 @@ impl Jobs {
         Ok(envelope)
     }
 
+    /// Fails, with a reason, every job still `running` more than
+    /// `deadline_seconds` after its invocation: its function never called back.
+    /// Meant for a cron trigger. A callback that arrives later is refused (409),
+    /// like any callback for a job that has ended. Returns the ids it failed.
+    pub async fn sweep(&self, deadline_seconds: u64) -> Result<Vec<String>, Error> {
+        let now = now_ms();
+        let mut failed = Vec::new();
+        let mut pages = self.kv.list_pages("job:");
+        while let Some(page) = pages.next_page().await? {
+            for key in page {
+                let id = key.name.trim_start_matches("job:");
+                let Some(mut record) = self.get(id).await? else {
+                    continue;
+                };
+                if let Some(reason) = overdue(&record, now, deadline_seconds) {
+                    record.status = JobStatus::Failed;
+                    record.finished_ms = Some(now);
+                    record.error = Some(reason);
+                    self.save(&record).await?;
+                    failed.push(record.id);
+                }
+            }
+        }
+        Ok(failed)
+    }
+
     /// Takes a callback: verifies it (401 when forged, replayed outside the
     /// tolerance, or meant for another job), then stores the outcome. A job that
     /// has already ended answers 409, so a replay inside the tolerance changes
@@ -275,6 +301,23 @@ impl Jobs {
             .await?;
         Ok(merge(record, Some(stored)))
     }
+}
+
+/// Why a job `running` since its invocation has failed by `now_ms`, if it has:
+/// its function did not call back within `deadline_seconds` (it crashed, timed
+/// out, or its callback was lost).
+fn overdue(record: &JobRecord, now_ms: u64, deadline_seconds: u64) -> Option<String> {
+    let invoked_ms = record
+        .invoked_ms
+        .filter(|_| record.status == JobStatus::Running)?;
+    let waited_ms = now_ms.saturating_sub(invoked_ms);
+    (waited_ms > deadline_seconds * 1000).then(|| {
+        format!(
+            "the function did not call back within {deadline_seconds} s of its invocation \
+             ({} s ago); it may have crashed or timed out",
+            waited_ms / 1000
+        )
+    })
 }
 
 /// The function's outcome as stored, with when it arrived.
@@ -377,5 +420,21 @@ mod tests {
             merge(record(JobStatus::Running), None).status,
             JobStatus::Running
         );
+    }
+
+    #[test]
+    fn only_a_running_job_past_its_deadline_is_overdue() {
+        let mut job = record(JobStatus::Running);
+        job.invoked_ms = Some(1_000_000);
+        assert_eq!(overdue(&job, 1_000_000 + 60_000, 60), None);
+        let reason = overdue(&job, 1_000_000 + 61_000, 60).unwrap();
+        assert!(reason.contains("did not call back within 60 s"), "{reason}");
+        for status in [JobStatus::Queued, JobStatus::Done, JobStatus::Failed] {
+            job.status = status;
+            assert_eq!(overdue(&job, u64::MAX, 60), None, "{status:?}");
+        }
+        job.status = JobStatus::Running;
+        job.invoked_ms = None;
+        assert_eq!(overdue(&job, u64::MAX, 60), None);
     }
 }

@@ -32,6 +32,18 @@ pub fn free_port() -> u16 {
 
 /// The root gateway, with jobs pointed at `endpoint` and local webhooks allowed.
 pub fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -> Worker {
+    gateway_builder(endpoint, key_id, secret, function)
+        .start()
+        .expect("gateway starts")
+}
+
+/// [`gateway_for`], before it starts, for tests that set more.
+pub fn gateway_builder(
+    endpoint: &str,
+    key_id: &str,
+    secret: &str,
+    function: &str,
+) -> edgeway::testing::WorkerBuilder {
     Worker::builder(format!("{ROOT}/wrangler.toml"))
         .secret("JOBS_SIGNING_KEY", SIGNING_KEY)
         .secret("AWS_ACCESS_KEY_ID", key_id)
@@ -41,8 +53,6 @@ pub fn gateway_for(endpoint: &str, key_id: &str, secret: &str, function: &str) -
         .var("JOBS_FUNCTION", function)
         .var("WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
         .ready_path("/healthz")
-        .start()
-        .expect("gateway starts")
 }
 
 /// The whole jobs loop on one machine: the gateway, the Invoke front (which

@@ -11,6 +11,9 @@ Fault injection, for tests and `make soak`:
   --throttle-first N   answer 429 TooManyRequestsException to the first N
                        invocations of each job (by the envelope's `id`)
   --throttle-rate R    answer 429 to a random fraction R of invocations
+  --lose-when TEXT     accept (202) an `Event` invocation whose payload contains
+                       TEXT and never run it: a function that died without
+                       calling back
 
 It prints one JSON line, {"endpoint": ...}, once listening, and stops when stdin
 closes, so it never outlives the process that started it. GET /_stats returns the
@@ -28,7 +31,7 @@ from http.server import ThreadingHTTPServer
 from quiet_http import QuietHandler
 
 lock = threading.Lock()
-stats = {"invocations": 0, "throttled": 0, "forwarded": 0, "forward_errors": 0}
+stats = {"invocations": 0, "throttled": 0, "forwarded": 0, "forward_errors": 0, "lost": 0}
 calls_per_job = {}
 
 
@@ -77,6 +80,10 @@ def make_handler(args):
                     [("content-type", "application/json"),
                      ("x-amzn-errortype", "TooManyRequestsException")])
             invocation = self.headers.get("x-amz-invocation-type", "RequestResponse")
+            if invocation == "Event" and args.lose_when and args.lose_when.encode() in body:
+                with lock:
+                    stats["lost"] += 1
+                return self.reply(202, b"", [("content-type", "application/json")])
             if invocation == "Event":
                 def run():
                     status, _ = forward(args.backend, self.path, body, "RequestResponse")
@@ -98,6 +105,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--throttle-first", type=int, default=0)
     parser.add_argument("--throttle-rate", type=float, default=0.0)
+    parser.add_argument("--lose-when", default="")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args))
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -4,9 +4,11 @@
 //! `AWS_SECRET_ACCESS_KEY` (and optional `AWS_SESSION_TOKEN`); the vars
 //! `AWS_REGION`, `JOBS_FUNCTION`, optional `LAMBDA_ENDPOINT` (a local emulator) and
 //! optional `PUBLIC_URL` (the origin the function calls back; by default the
-//! origin the job was submitted to).
+//! origin the job was submitted to), and optional `JOBS_DEADLINE_SECONDS` (how
+//! long a running job may wait for its callback; 900, Lambda's longest run).
 
 use edgeway::aws::lambda::{Lambda, LambdaConfig};
+use edgeway::cron::Schedule;
 use edgeway::jobs::{JobKeys, JobRecord, JobTask, Jobs};
 use edgeway::kv::Kv;
 use edgeway::platform::setting;
@@ -159,6 +161,26 @@ pub async fn invoke(job: Message<JobTask>) -> Result<(), Failure> {
         Ok(lambda) => jobs.invoke(&job, &lambda, &function).await,
         Err(failure) => Err(failure),
     }
+}
+
+/// The cron sweep: fails, with a reason, every job whose function has not called
+/// back within `JOBS_DEADLINE_SECONDS` of its invocation.
+pub async fn sweep(schedule: Schedule) -> Result<(), Error> {
+    let env = schedule.env();
+    let deadline = match setting(env, "JOBS_DEADLINE_SECONDS") {
+        Some(text) => text.trim().parse().map_err(|_| {
+            Error::internal(format!(
+                "JOBS_DEADLINE_SECONDS is not a number of seconds: {text:?}"
+            ))
+        })?,
+        None => 900,
+    };
+    let failed = pipeline(env)?.sweep(deadline).await?;
+    edgeway::observe::log(
+        edgeway::observe::Level::Info,
+        json!({"msg": "job sweep", "deadline_seconds": deadline, "failed": failed}),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod jobs;
 
+use edgeway::cron::Cron;
 use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
@@ -259,4 +260,9 @@ fn consumer() -> Consumer {
         .idempotent("STORE", 86_400)
 }
 
-edgeway::entry!(fetch: app, queue: consumer);
+/// Every five minutes, jobs whose function never called back are failed.
+fn cron() -> Cron {
+    Cron::new().on("*/5 * * * *", jobs::sweep)
+}
+
+edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
