@@ -1,5 +1,5 @@
-//! Request and response bodies: bytes in memory, or (on wasm) a body that stays on
-//! the host's side behind [`HostBody`] until something reads it.
+//! Request and response bodies: bytes in memory, or (on wasm) a body that stays
+//! in JS until something reads it.
 
 use crate::error::{Error, ErrorKind};
 
@@ -20,34 +20,15 @@ pub(crate) enum Inner {
     /// nothing unless [`Request::take_body`](crate::Request::take_body) resolves it.
     #[cfg(target_arch = "wasm32")]
     Deferred,
-    /// A body on the host's side: the request's, or a stream passed through.
+    /// A body in JS: the request's, or a stream passed through.
     #[cfg(target_arch = "wasm32")]
-    Host(Box<dyn HostBody>),
-}
-
-/// A body the host runtime holds (on wasm, a JS stream). The JS glue implements
-/// it; this module only reads through it.
-#[cfg(target_arch = "wasm32")]
-pub(crate) trait HostBody {
-    /// Reads it all, failing with 413 as soon as it passes `limit` bytes.
-    fn read_to_end(
-        self: Box<Self>,
-        limit: usize,
-    ) -> futures_util::future::LocalBoxFuture<'static, Result<Vec<u8>, Error>>;
-    /// The concrete body, for the glue that hands it back to the host.
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+    Js(crate::js::JsBody),
 }
 
 impl Body {
     /// An empty body.
     pub fn empty() -> Self {
         Self(Inner::Empty)
-    }
-
-    /// A body the host holds.
-    #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_host(host: Box<dyn HostBody>) -> Self {
-        Self(Inner::Host(host))
     }
 
     /// The bytes, if the body is already in memory.
@@ -73,7 +54,13 @@ impl Body {
             Inner::Bytes(bytes) => bytes,
             Inner::Static(bytes) => bytes.to_vec(),
             #[cfg(target_arch = "wasm32")]
-            Inner::Host(host) => host.read_to_end(limit).await?,
+            Inner::Js(js) => js.read(limit).await.map_err(|err| match err {
+                crate::js::ReadError::TooLarge => too_large(limit),
+                crate::js::ReadError::Failed(why) => Error::new(
+                    ErrorKind::BadRequest,
+                    format!("could not read the request body: {why}"),
+                ),
+            })?,
         };
         if bytes.len() > limit {
             return Err(too_large(limit));

@@ -34,7 +34,7 @@ impl Request {
 /// The JS side of a request that came from workerd.
 #[cfg(target_arch = "wasm32")]
 fn workerd_request(req: &Request) -> Option<&crate::js::JsRequest> {
-    req.host.as_ref()?.as_any().downcast_ref()
+    req.js.as_ref()
 }
 
 /// The worker's bindings (KV, queues, vars, secrets).

@@ -270,7 +270,7 @@ macro_rules! __with_bindings {
 
 /// Declares a typed binding extractor named after a `wrangler.toml` binding
 /// (feature `bindings`). Outside a request (a queue consumer), open it with
-/// `Items::from_env(job.env())`.
+/// `Items::from_env(message.env())`.
 ///
 /// ```ignore
 /// edgeway::binding!(pub Items: Kv = "ITEMS");

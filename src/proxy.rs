@@ -125,7 +125,7 @@ mod fetch {
     use js_sys::{Array, Promise};
     use wasm_bindgen::prelude::*;
 
-    use crate::body::Body;
+    use crate::body::{Body, Inner};
     use crate::error::Error;
     use crate::http::{HeaderMap, StatusCode};
     use crate::request::Request;
@@ -167,7 +167,14 @@ export function proxy_fetch(method, url, headers, body) {
         let method = req.method().as_str().to_owned();
         // A stream when the body is still in JS (the usual case), bytes when a
         // layer already read it.
-        let body = crate::js::into_js_body(req.take_body());
+        // A stream when the body is still in JS (the usual case), bytes when a
+        // layer already read it.
+        let body: JsValue = match req.take_body().0 {
+            Inner::Js(js) => js.into_stream().map_or(JsValue::NULL, Into::into),
+            Inner::Bytes(bytes) => js_sys::Uint8Array::from(&bytes[..]).into(),
+            Inner::Static(bytes) => js_sys::Uint8Array::from(bytes).into(),
+            Inner::Empty | Inner::Deferred => JsValue::NULL,
+        };
         let answer = crate::outbound::settle(proxy_fetch(&method, &url, &headers, body), || {
             "the origin could not be reached".to_owned()
         })

@@ -32,31 +32,15 @@ pub struct Request {
     pub(crate) cold: bool,
     extensions: Extensions,
     #[cfg(target_arch = "wasm32")]
-    pub(crate) host: Option<Box<dyn HostRequest>>,
-}
-
-/// What the host runtime keeps of a request until something asks for it (on
-/// wasm, the JS `Request`). The JS glue implements it; the core reads headers
-/// and the body only through it.
-#[cfg(target_arch = "wasm32")]
-pub(crate) trait HostRequest {
-    /// The first value of header `name`.
-    fn header(&self, name: &str) -> Option<String>;
-    /// A copy of all headers.
-    fn headers(&self) -> HeaderMap;
-    /// The body, still on the host's side.
-    fn body(&self) -> Body;
-    /// The concrete request, for the bindings (`env`, `ctx`).
-    #[cfg_attr(not(feature = "bindings"), allow(dead_code))]
-    fn as_any(&self) -> &dyn Any;
+    pub(crate) js: Option<crate::js::JsRequest>,
 }
 
 enum Headers {
     Owned(HeaderMap),
-    /// Still with the host (`HostRequest::header`). Incoming headers are immutable in
+    /// Still in JS (`JsRequest::header`). Incoming headers are immutable in
     /// Workers, so the first mutation copies them into an owned map.
     #[cfg(target_arch = "wasm32")]
-    Host,
+    Js,
 }
 
 /// What the router knows about the route a request matched.
@@ -89,7 +73,7 @@ impl Request {
             cold: false,
             extensions: Extensions::default(),
             #[cfg(target_arch = "wasm32")]
-            host: None,
+            js: None,
         }
     }
 
@@ -107,13 +91,13 @@ impl Request {
         self
     }
 
-    /// A request whose headers and body stay with the host until first read.
+    /// A request whose headers and body stay in JS until first read.
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn from_host(method: Method, url: String, host: Box<dyn HostRequest>) -> Self {
+    pub(crate) fn from_js(method: Method, url: String, js: crate::js::JsRequest) -> Self {
         let mut request = Self::new(method, url);
-        request.headers = Headers::Host;
+        request.headers = Headers::Js;
         request.body = Body(crate::body::Inner::Deferred);
-        request.host = Some(host);
+        request.js = Some(js);
         request
     }
 
@@ -151,7 +135,7 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.get(name).map(Cow::Borrowed),
             #[cfg(target_arch = "wasm32")]
-            Headers::Host => self.host.as_ref()?.header(name).map(Cow::Owned),
+            Headers::Js => self.js.as_ref()?.header(name).map(Cow::Owned),
         }
     }
 
@@ -160,24 +144,26 @@ impl Request {
         match &self.headers {
             Headers::Owned(map) => map.clone(),
             #[cfg(target_arch = "wasm32")]
-            Headers::Host => self
-                .host
-                .as_ref()
-                .map(|host| host.headers())
-                .unwrap_or_default(),
+            Headers::Js => {
+                let mut map = HeaderMap::new();
+                if let Some(js) = &self.js {
+                    js.for_each_header(|name, value| map.push_trusted(name, value));
+                }
+                map
+            }
         }
     }
 
     /// Mutable headers (copies them out of JS on first use).
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         #[cfg(target_arch = "wasm32")]
-        if let Headers::Host = &self.headers {
+        if let Headers::Js = &self.headers {
             self.headers = Headers::Owned(self.headers());
         }
         match &mut self.headers {
             Headers::Owned(map) => map,
             #[cfg(target_arch = "wasm32")]
-            Headers::Host => unreachable!("copied above"),
+            Headers::Js => unreachable!("copied above"),
         }
     }
 
@@ -224,8 +210,8 @@ impl Request {
     pub fn take_body(&mut self) -> Body {
         let body = std::mem::take(&mut self.body);
         #[cfg(target_arch = "wasm32")]
-        if let (crate::body::Inner::Deferred, Some(host)) = (&body.0, &self.host) {
-            return host.body();
+        if let (crate::body::Inner::Deferred, Some(js)) = (&body.0, &self.js) {
+            return Body(crate::body::Inner::Js(js.body()));
         }
         body
     }

@@ -1,5 +1,6 @@
-//! The wasm entry: `fetch` and `queue` events from workerd, served by the app and
-//! the consumer built once per isolate. The JS glue it uses lives in `js`.
+//! The wasm entry: `fetch`, `queue` and `scheduled` events from workerd, served by
+//! the app, the consumer and the cron handlers, each built once per isolate. The
+//! JS glue it uses lives in `js`.
 //!
 //! The hot path crosses the JS boundary as little as it can: two reads (method and
 //! URL) in, one call out to build the `Response`. Headers and body stay in JS until
@@ -11,11 +12,13 @@ use std::cell::OnceCell;
 use wasm_bindgen::prelude::*;
 
 use crate::app::{App, Service};
+use crate::body::{Body, Inner};
 use crate::error::Error;
 use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::Method;
-use crate::js::{from_workerd, respond};
-use crate::response::IntoResponse;
+use crate::js::{respond_bytes, respond_stream, JsBody, JsRequest};
+use crate::request::Request;
+use crate::response::{IntoResponse, Response};
 
 thread_local! {
     static SERVICE: OnceCell<Result<Service, Error>> = const { OnceCell::new() };
@@ -123,7 +126,7 @@ fn dispatch(
     method: &str,
     url: String,
 ) -> JsValue {
-    let request = from_workerd(Method::parse(method), url, raw, env, ctx);
+    let request = Request::from_js(Method::parse(method), url, JsRequest::new(raw, env, ctx));
     // Synchronous fast path: most handlers never await, so poll once before paying
     // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
     match poll_once(service.handle(request)) {
@@ -136,5 +139,37 @@ fn dispatch(
             }))
             .into()
         }
+    }
+}
+
+/// The JS `Response` for `response`, in one call across the boundary.
+fn respond(response: Response) -> web_sys::Response {
+    let (status, headers, body) = response.into_parts();
+    let mut flat = String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+    for (name, value) in headers.iter() {
+        flat.push_str(name);
+        flat.push('\n');
+        flat.push_str(value);
+        flat.push('\n');
+    }
+    // The JS `Response` constructor throws on a 204 (or 304) with a body.
+    let forbids_body = status.forbids_body();
+    let status = status.as_u16();
+    let bytes = |body: &[u8]| respond_bytes(status, &flat, if forbids_body { &[] } else { body });
+    match body.0 {
+        Inner::Empty | Inner::Deferred => bytes(&[]),
+        Inner::Bytes(body) => bytes(&body),
+        Inner::Static(body) => bytes(body),
+        Inner::Js(js) => match js.into_stream() {
+            Some(stream) => respond_stream(status, &flat, &stream),
+            None => bytes(&[]),
+        },
+    }
+}
+
+impl Body {
+    /// A body streamed from JS without being copied into wasm memory (wasm only).
+    pub fn from_stream(stream: web_sys::ReadableStream) -> Self {
+        Body(Inner::Js(JsBody::Stream(stream)))
     }
 }

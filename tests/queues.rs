@@ -154,10 +154,15 @@ fn a_plain_queue_delivers_what_its_producer_sent() {
             keys["keys"].as_array().unwrap().iter().find_map(|key| {
                 let id = key.as_str()?.strip_prefix("dead-letter:")?;
                 let letter = w.get(&format!("/dead-letters/{id}")).unwrap().json();
-                (letter["original"]["body"]["note"] == "not-a-click").then_some(letter)
+                (letter["original"]["body"]["note"] == "not-a-click")
+                    .then(|| (id.to_owned(), letter))
             })
         },
     );
+    let (key_id, letter) = letter;
+    // Keyed by the id its handler saw: the runtime's message id.
+    assert_eq!(letter["original"]["id"], key_id.as_str(), "{letter}");
+    assert!(!key_id.starts_with("raw-"), "{key_id}");
     assert_eq!(letter["queue"], "edgeway-clicks");
     assert_eq!(letter["original"]["kind"], "queue:edgeway-clicks");
     assert!(

@@ -44,9 +44,10 @@ impl Tool {
         }
         // The project first, then edgeway's own toolchain when this binary was
         // built from a checkout (`make toolchain` installs it there).
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent();
         let in_project = start
             .ancestors()
-            .chain(Path::new(env!("CARGO_MANIFEST_DIR")).ancestors())
+            .chain(checkout)
             .map(|dir| dir.join("node_modules/.bin").join(self.name))
             .find(|path| is_executable(path));
         let on_path = || {
@@ -59,12 +60,11 @@ impl Tool {
         match in_project.or_else(on_path) {
             Some(path) => Ok(path),
             None => bail!(
-                "{} not found ({} unset, no node_modules/.bin/{} above {} or {}, none on PATH): {}",
+                "{} not found ({} unset, no node_modules/.bin/{} above {} or in edgeway's checkout, none on PATH): {}",
                 self.name,
                 self.env,
                 self.name,
                 start.display(),
-                env!("CARGO_MANIFEST_DIR"),
                 self.install
             ),
         }

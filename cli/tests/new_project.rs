@@ -12,6 +12,21 @@ fn repo() -> PathBuf {
         .to_owned()
 }
 
+#[test]
+fn the_template_pins_the_tools_this_repository_tests_with() {
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let ours = read(repo().join("package.json"));
+    let template = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("template/package.json.tmpl"));
+    for tool in ["wrangler", "binaryen", "node"] {
+        assert_eq!(
+            template["devDependencies"][tool], ours["devDependencies"][tool],
+            "{tool}"
+        );
+    }
+}
+
 /// `PATH` with the `edgeway` binary under test first and without anything of
 /// this repository's (its `node_modules/.bin`), so the new crate finds wrangler
 /// and wasm-opt the way a stranger's would: through edgeway's discovery.
@@ -51,6 +66,11 @@ fn a_new_crate_builds_runs_in_workerd_and_passes_its_own_test() {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
+
+    // `npm install` of the template's package.json, without the network: the
+    // tools it pins are the ones this repository installs (checked below), so the
+    // crate gets its own `node_modules` pointing at them, as a stranger's would.
+    std::os::unix::fs::symlink(repo.join("node_modules"), dir.join("node_modules")).unwrap();
 
     // What it writes is formatted as rustfmt would.
     let formatted = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -3,7 +3,8 @@
 //! What edgeway shares with code outside the edge, with no Workers runtime in it:
 //! Standard Webhooks signing ([`webhook`]) and the job messages a function on AWS
 //! Lambda is invoked with and reports back ([`jobs`]). A Lambda function written
-//! in Rust depends on this crate alone; edgeway re-exports both modules.
+//! in Rust depends on this crate alone. edgeway re-exports `webhook` as
+//! `edgeway::webhook`, and `JobInvocation` and `JobOutcome` from `edgeway::jobs`.
 
 pub mod jobs;
 pub mod webhook;

@@ -2,7 +2,9 @@
 //! consumer), callback and poll.
 //!
 //! KV layout: `job:<id>` holds the [`JobRecord`] as the invoker last wrote it,
-//! `job-result:<id>` the function's outcome, and `job-input:<id>` the input bytes;
+//! `job-result:<id>` the function's outcome, `job-running:<id>` marks a job
+//! handed to Lambda and not yet reported (the sweep's index), and
+//! `job-input:<id>` the input bytes;
 //! all expire after [`Jobs::ttl`] (a day by default).
 //!
 //! The invoker and the callback write different keys on purpose. The function can
@@ -196,6 +198,12 @@ impl Jobs {
             }
         }
         self.save(&record).await?;
+        if record.status == JobStatus::Running {
+            // The sweep's index: it lists running jobs, not every job.
+            self.kv
+                .put_text(&running_key(&record.id), "", self.options())
+                .await?;
+        }
         result
     }
 
@@ -238,19 +246,36 @@ impl Jobs {
     pub async fn sweep(&self, deadline_seconds: u64) -> Result<Vec<String>, Error> {
         let now = now_ms();
         let mut failed = Vec::new();
-        let mut pages = self.kv.list_pages("job:");
+        let mut pages = self.kv.list_pages("job-running:");
         while let Some(page) = pages.next_page().await? {
             for key in page {
-                let id = key.name.trim_start_matches("job:");
-                let Some(mut record) = self.get(id).await? else {
-                    continue;
+                let id = key.name.trim_start_matches("job-running:");
+                let record = match self.get(id).await {
+                    Ok(Some(record)) => record,
+                    // Expired with its TTL: nothing left to sweep.
+                    Ok(None) => {
+                        let _ = self.kv.delete(&key.name).await;
+                        continue;
+                    }
+                    // One unreadable record must not stop the sweep of the others.
+                    Err(err) => {
+                        crate::observe::log(
+                            crate::observe::Level::Warn,
+                            serde_json::json!({"msg": "job sweep skipped a record", "id": id, "error": err.detail()}),
+                        );
+                        continue;
+                    }
                 };
+                let mut record = record;
                 if let Some(reason) = overdue(&record, now, deadline_seconds) {
                     record.status = JobStatus::Failed;
                     record.finished_ms = Some(now);
                     record.error = Some(reason);
                     self.save(&record).await?;
-                    failed.push(record.id);
+                    failed.push(record.id.clone());
+                }
+                if record.status != JobStatus::Running {
+                    let _ = self.kv.delete(&key.name).await;
                 }
             }
         }
@@ -299,6 +324,8 @@ impl Jobs {
         self.kv
             .put_json(&result_key(id), &stored, self.options())
             .await?;
+        // Off the sweep's index; a failure here only costs the sweep a read.
+        let _ = self.kv.delete(&running_key(id)).await;
         Ok(merge(record, Some(stored)))
     }
 }
@@ -311,7 +338,7 @@ fn overdue(record: &JobRecord, now_ms: u64, deadline_seconds: u64) -> Option<Str
         .invoked_ms
         .filter(|_| record.status == JobStatus::Running)?;
     let waited_ms = now_ms.saturating_sub(invoked_ms);
-    (waited_ms > deadline_seconds * 1000).then(|| {
+    (waited_ms > deadline_seconds.saturating_mul(1000)).then(|| {
         format!(
             "the function did not call back within {deadline_seconds} s of its invocation \
              ({} s ago); it may have crashed or timed out",
@@ -349,6 +376,11 @@ fn merge(mut record: JobRecord, outcome: Option<StoredOutcome>) -> JobRecord {
 
 fn result_key(id: &str) -> String {
     format!("job-result:{id}")
+}
+
+/// The sweep's index entry for a running job.
+fn running_key(id: &str) -> String {
+    format!("job-running:{id}")
 }
 
 fn record_key(id: &str) -> String {

@@ -1,15 +1,9 @@
 //! Bodies that stay in JS: the incoming request's, and streams passed through
 //! (an origin's response). Read into wasm memory only when something asks.
 
-use std::any::Any;
-
-use futures_util::future::LocalBoxFuture;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-use crate::body::{too_large, Body, HostBody};
-use crate::error::{Error, ErrorKind};
 
 /// A body on the JS side.
 pub(crate) enum JsBody {
@@ -27,63 +21,32 @@ impl JsBody {
             JsBody::Stream(stream) => Some(stream),
         }
     }
-}
 
-impl HostBody for JsBody {
-    fn read_to_end(
-        self: Box<Self>,
-        limit: usize,
-    ) -> LocalBoxFuture<'static, Result<Vec<u8>, Error>> {
-        Box::pin(async move {
-            match self.into_stream() {
-                Some(stream) => read_stream(stream, limit).await,
-                None => Ok(Vec::new()),
-            }
-        })
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
+    /// Reads it all, stopping as soon as it passes `limit` bytes.
+    pub async fn read(self, limit: usize) -> Result<Vec<u8>, ReadError> {
+        match self.into_stream() {
+            Some(stream) => read_stream(stream, limit).await,
+            None => Ok(Vec::new()),
+        }
     }
 }
 
-impl Body {
-    /// A body streamed from JS without being copied into wasm memory.
-    pub fn from_stream(stream: web_sys::ReadableStream) -> Self {
-        Body::from_host(Box::new(JsBody::Stream(stream)))
-    }
-}
-
-/// `body` as a JS `fetch`/`Response` body: the stream when it is still in JS,
-/// bytes otherwise, `null` when empty.
-#[cfg(feature = "bindings")]
-pub(crate) fn into_js_body(body: Body) -> wasm_bindgen::JsValue {
-    use crate::body::Inner;
-    use wasm_bindgen::JsValue;
-    match body.0 {
-        Inner::Host(host) => host
-            .into_any()
-            .downcast::<JsBody>()
-            .ok()
-            .and_then(|js| js.into_stream())
-            .map_or(JsValue::NULL, Into::into),
-        Inner::Bytes(bytes) => Uint8Array::from(&bytes[..]).into(),
-        Inner::Static(bytes) => Uint8Array::from(bytes).into(),
-        Inner::Empty | Inner::Deferred => JsValue::NULL,
-    }
+/// Why a JS body could not be read.
+pub(crate) enum ReadError {
+    /// It passed the limit; the stream was cancelled.
+    TooLarge,
+    /// The stream failed, with the runtime's message.
+    Failed(String),
 }
 
 /// Reads a JS stream into memory, cancelling it as soon as it passes `limit` bytes.
-async fn read_stream(stream: web_sys::ReadableStream, limit: usize) -> Result<Vec<u8>, Error> {
+async fn read_stream(stream: web_sys::ReadableStream, limit: usize) -> Result<Vec<u8>, ReadError> {
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut out = Vec::new();
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|err| {
-            Error::new(
-                ErrorKind::BadRequest,
-                format!("could not read the request body: {err:?}"),
-            )
-        })?;
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|err| ReadError::Failed(format!("{err:?}")))?;
         if Reflect::get(&chunk, &"done".into())
             .ok()
             .and_then(|d| d.as_bool())
@@ -92,12 +55,12 @@ async fn read_stream(stream: web_sys::ReadableStream, limit: usize) -> Result<Ve
             return Ok(out);
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(|_| Error::internal("a body chunk had no value"))?
+            .map_err(|_| ReadError::Failed("a body chunk had no value".into()))?
             .unchecked_into();
         let len = value.length() as usize;
         if out.len() + len > limit {
             let _ = reader.cancel();
-            return Err(too_large(limit));
+            return Err(ReadError::TooLarge);
         }
         let start = out.len();
         out.resize(start + len, 0);

@@ -287,7 +287,10 @@ impl Consumer {
     /// [`Producer<T>`](super::Producer) sends, without an [`Envelope`]. The message's
     /// `id` is the runtime's message id (stable across redeliveries, so
     /// [`idempotent`](Self::idempotent) works), its `kind` is `queue:<name>`, and
-    /// retries, backoff and dead letters work as for envelopes.
+    /// retries, backoff and dead letters work as for envelopes. `queue_name` is
+    /// the queue's name as the runtime reports it (`[[queues.consumers]] queue`),
+    /// so a worker deployed under several wrangler environments with different
+    /// queue names registers each of them.
     ///
     /// ```ignore
     /// edgeway::binding!(Clicks: Queue<Click> = "CLICKS");
@@ -578,7 +581,20 @@ impl Consumer {
                     serde_json::to_value(&envelope).unwrap_or_default(),
                 ),
             )),
-            Err(err) => Err(err),
+            // A plain message (`on_queue`) the runtime gave up on: keyed by its
+            // message id, as its handler saw it.
+            Err(err) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(body) => Ok((
+                    message.id(),
+                    DeadLetter::now(
+                        "the runtime moved it to the DLQ after max_retries",
+                        message.attempts(),
+                        queue,
+                        body,
+                    ),
+                )),
+                Err(_) => Err(err),
+            },
         };
         let (id, letter) = match letter {
             Ok(found) => found,

@@ -105,11 +105,14 @@ fn newest_source(root: &Path, config: &Path) -> String {
     walk(&root.join("tests/workers"), &mut newest);
     // The build command itself: `edgeway build` and the shim it writes.
     walk(&root.join("cli"), &mut newest);
+    // Webhook signing and the job messages.
+    walk(&root.join("protocol"), &mut newest);
     // edgeway itself, when the worker depends on a checkout outside its workspace.
     let edgeway = Path::new(env!("CARGO_MANIFEST_DIR"));
     if edgeway != root {
         walk(&edgeway.join("src"), &mut newest);
         walk(&edgeway.join("cli"), &mut newest);
+        walk(&edgeway.join("protocol"), &mut newest);
     }
     // A worker crate elsewhere (the root config builds examples/gateway, covered above).
     if let Some(dir) = config.parent().filter(|dir| *dir != root) {

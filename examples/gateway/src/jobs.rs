@@ -5,7 +5,9 @@
 //! `AWS_REGION`, `JOBS_FUNCTION`, optional `LAMBDA_ENDPOINT` (a local emulator) and
 //! optional `PUBLIC_URL` (the origin the function calls back; by default the
 //! origin the job was submitted to), and optional `JOBS_DEADLINE_SECONDS` (how
-//! long a running job may wait for its callback; 900, Lambda's longest run).
+//! long a running job may wait for its callback; 21600 by default: an
+//! asynchronous invocation may wait in Lambda's own queue, and be retried, for up
+//! to six hours, its default maximum event age).
 
 use edgeway::aws::lambda::{Lambda, LambdaConfig};
 use edgeway::cron::Schedule;
@@ -167,13 +169,17 @@ pub async fn invoke(job: Message<JobTask>) -> Result<(), Failure> {
 /// back within `JOBS_DEADLINE_SECONDS` of its invocation.
 pub async fn sweep(schedule: Schedule) -> Result<(), Error> {
     let env = schedule.env();
+    if setting(env, "JOBS_SIGNING_KEY").is_none() {
+        // Jobs are not configured here: nothing can be running.
+        return Ok(());
+    }
     let deadline = match setting(env, "JOBS_DEADLINE_SECONDS") {
         Some(text) => text.trim().parse().map_err(|_| {
             Error::internal(format!(
                 "JOBS_DEADLINE_SECONDS is not a number of seconds: {text:?}"
             ))
         })?,
-        None => 900,
+        None => 21_600,
     };
     let failed = pipeline(env)?.sweep(deadline).await?;
     edgeway::observe::log(
