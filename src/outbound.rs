@@ -2,7 +2,9 @@
 //! client and webhook delivery.
 //!
 //! Redirects are never followed (a 3xx is an answer, not an instruction: following
-//! one could leave the SSRF guard's checks behind), and every call has a timeout.
+//! one could leave the SSRF guard's checks behind), every call has a timeout, and
+//! no answer is read past its cap: a receiver that streams without end costs
+//! `max_response_bytes` of memory, not the isolate.
 // Without `aws` (the Lambda client, fan-out) only the strangler fig's `settle`
 // is used, and only on wasm.
 #![cfg_attr(not(feature = "aws"), allow(dead_code))]
@@ -14,14 +16,41 @@ use wasm_bindgen_futures::JsFuture;
 use crate::error::{Error, ErrorKind};
 
 #[wasm_bindgen(inline_js = r#"
-export function outbound_fetch(method, url, headers, body, timeoutMs) {
+export function outbound_fetch(method, url, headers, body, timeoutMs, maxBytes) {
   return fetch(url, {
     method,
     headers,
     body: body === undefined ? undefined : body.slice(),
     redirect: "manual",
     signal: AbortSignal.timeout(timeoutMs),
-  }).then(async (res) => [res.status, [...res.headers], new Uint8Array(await res.arrayBuffer())]);
+  }).then(async (res) => {
+    const chunks = [];
+    let size = 0;
+    let truncated = false;
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (size + value.length > maxBytes) {
+          chunks.push(value.subarray(0, maxBytes - size));
+          size = maxBytes;
+          truncated = true;
+          await reader.cancel();
+          break;
+        }
+        chunks.push(value);
+        size += value.length;
+      }
+    }
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return [res.status, [...res.headers], out, truncated];
+  });
 }
 "#)]
 extern "C" {
@@ -32,6 +61,7 @@ extern "C" {
         headers: &Array,
         body: Option<Vec<u8>>,
         timeout_ms: u32,
+        max_bytes: u32,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -48,6 +78,8 @@ pub struct OutboundRequest {
     pub body: Vec<u8>,
     /// How long to wait for the whole answer.
     pub timeout_ms: u32,
+    /// The most of the answer's body to read; the rest is cancelled unread.
+    pub max_response_bytes: u32,
 }
 
 /// What came back.
@@ -57,8 +89,10 @@ pub struct OutboundReply {
     pub status: u16,
     /// Header names (lower-case, as `Headers` iterates them) and values.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The body, at most the request's `max_response_bytes` of it.
     pub body: Vec<u8>,
+    /// Whether the body was cut at `max_response_bytes`.
+    pub truncated: bool,
 }
 
 impl OutboundReply {
@@ -110,6 +144,7 @@ pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
             &headers,
             body,
             request.timeout_ms,
+            request.max_response_bytes,
         ),
         || format!("{} {} failed", request.method, request.url),
     )
@@ -131,5 +166,6 @@ pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
         status,
         headers,
         body,
+        truncated: answer.get(3).as_bool().unwrap_or(false),
     })
 }

@@ -166,6 +166,15 @@ fn a_receiver_failing_twice_gets_the_event_on_the_third_attempt() {
 }
 
 #[test]
+fn an_answer_that_never_ends_is_read_only_to_its_cap() {
+    // Reading the whole answer would run into the 10 s timeout on every attempt;
+    // read to its cap, the 200 is a delivery on the first.
+    subscribe("endless", "/endless", Value::Null);
+    let (id, _) = publish("endless", json!({"type": "t"}));
+    wait_logged_delivered(&id, Some(1));
+}
+
+#[test]
 fn retry_after_from_a_429_is_honoured() {
     subscribe("slow", "/slow", Value::Null);
     let (id, _) = publish("slow", json!({"type": "t"}));

@@ -25,6 +25,9 @@ pub const ASYNC_PAYLOAD_LIMIT: usize = 1024 * 1024;
 pub const SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// How long a call may take. A synchronous invocation waits for the function.
 pub const INVOKE_TIMEOUT_MS: u32 = 30_000;
+/// The most of an Invoke answer read: a synchronous result is at most
+/// [`SYNC_PAYLOAD_LIMIT`], and error documents are small.
+pub const MAX_REPLY_BYTES: u32 = SYNC_PAYLOAD_LIMIT as u32 + 64 * 1024;
 /// The Invoke API version in the path.
 const API_PATH: &str = "/2015-03-31/functions/";
 
@@ -222,6 +225,7 @@ pub fn invoke_request(
         headers: out,
         body: payload,
         timeout_ms: INVOKE_TIMEOUT_MS,
+        max_response_bytes: MAX_REPLY_BYTES,
     })
 }
 
@@ -235,6 +239,15 @@ pub fn read_reply(invocation: InvocationType, reply: OutboundReply) -> Result<Ve
         InvocationType::Event => 202,
         InvocationType::RequestResponse => 200,
     };
+    if reply.truncated {
+        return Err(Error::new(
+            ErrorKind::UpstreamRejected,
+            format!(
+                "Lambda answered {} with more than {MAX_REPLY_BYTES} bytes; the rest was not read",
+                reply.status
+            ),
+        ));
+    }
     if reply.status == expected {
         if let Some(kind) = reply.header("x-amz-function-error") {
             let message = function_error_message(&reply.body);
@@ -380,7 +393,22 @@ mod tests {
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
                 .collect(),
             body: body.as_bytes().to_vec(),
+            truncated: false,
         }
+    }
+
+    #[test]
+    fn an_answer_cut_at_the_cap_is_an_error_not_a_result() {
+        let mut cut = reply(200, &[], "{\"partial\":");
+        cut.truncated = true;
+        let err = read_reply(InvocationType::RequestResponse, cut).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UpstreamRejected);
+        assert!(err.detail().contains("more than"), "{}", err.detail());
+        let whole = reply(200, &[], "{}");
+        assert_eq!(
+            read_reply(InvocationType::RequestResponse, whole).unwrap(),
+            b"{}"
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub const DELIVERY_KIND: &str = "fanout.deliver";
 /// How long a webhook may take to answer.
 pub const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
 
+/// The most of a webhook's answer read (the rest is cancelled unread).
+pub const WEBHOOK_ANSWER_BYTES: u32 = 16 * 1024;
+
 /// Fan-out over a KV namespace and the queue that carries delivery tasks.
 pub struct Fanout {
     kv: Kv,
@@ -331,6 +334,8 @@ impl Fanout {
             headers,
             body,
             timeout_ms: WEBHOOK_TIMEOUT_MS,
+            // Only the status, `Retry-After` and an excerpt for the log matter.
+            max_response_bytes: WEBHOOK_ANSWER_BYTES,
         };
         let reply = crate::outbound::send(&request)
             .await

@@ -9,6 +9,8 @@ Prints {"port": N}, the port it listens on (127.0.0.1 only), and exits when its 
   POST /flaky       verify; the first 2 deliveries of each webhook-id get 500
   POST /slow        verify, answer 429 with Retry-After: 8 on the first delivery
                     (longer than the consumer's first backoff window of 2 s)
+  POST /endless     verify, then 200 with a body that streams without end (for at
+                    most 60 s, until the client hangs up)
   POST /gone        410 Gone
   POST /down        verify, then always 503
   GET  /received    every delivery so far, as JSON
@@ -86,11 +88,30 @@ class Handler(QuietHandler):
             return self.reply(500 if attempt <= 2 else 204)
         if route == "/slow":
             return self.reply(429, headers=[("retry-after", str(RETRY_AFTER))]) if attempt == 1 else self.reply(204)
+        if route == "/endless":
+            return self.stream_without_end()
         if route == "/gone":
             return self.reply(410)
         if route == "/down":
             return self.reply(503)
         return self.reply(404)
+
+
+def stream_without_end(self):
+    # HTTP/1.0 without a length: the body ends only when the connection closes.
+    self.send_response(200)
+    self.send_header("content-type", "application/octet-stream")
+    self.end_headers()
+    chunk = b"x" * 65536
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            self.wfile.write(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+Handler.stream_without_end = stream_without_end
 
 
 def exit_when_parent_goes():
