@@ -295,6 +295,22 @@ fn a_batch_is_processed_concurrently_within_the_limit() {
 }
 
 #[test]
+fn a_kind_with_a_limit_of_one_runs_one_message_at_a_time() {
+    let res = worker()
+        .send("POST", "/enqueue-many/8?kind=serial", &[], vec![])
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    wait_for("/kv?prefix=serial:", "8 serial handlers", |r| {
+        r.json()["count"] == 8
+    });
+    // The batch runs 8 at a time, but never two `serial` handlers at once.
+    for i in 0..8 {
+        let peak = worker().get(&format!("/kv/serial:{i:04}")).unwrap().text();
+        assert_eq!(peak, "1", "serial:{i:04}");
+    }
+}
+
+#[test]
 fn limits_are_clear_4xx_problems_and_nothing_is_sent() {
     let doc = worker()
         .send("POST", "/oversized", &[], vec![])

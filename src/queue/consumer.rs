@@ -226,6 +226,8 @@ pub struct Consumer {
     max_attempts: u32,
     backoff: Backoff,
     concurrency: usize,
+    /// Per-kind limits on handlers running at once in this isolate.
+    kind_limits: Vec<(String, Rc<super::semaphore::Semaphore>)>,
     dead_letter: Option<(String, String)>,
     dead_letter_log: Option<String>,
     idempotency: Option<(String, u64)>,
@@ -246,6 +248,7 @@ impl Consumer {
             max_attempts: 5,
             backoff: Backoff::default(),
             concurrency: 16,
+            kind_limits: Vec::new(),
             dead_letter: None,
             dead_letter_log: None,
             idempotency: None,
@@ -324,6 +327,17 @@ impl Consumer {
     /// How many messages of one batch run at once.
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = limit.max(1);
+        self
+    }
+
+    /// At most `limit` handlers of `kind` run at once in this isolate, across
+    /// batches (the consumer's [`concurrency`](Self::concurrency) still caps the
+    /// batch). `1` runs a kind's messages one at a time, e.g. a read-modify-write
+    /// on KV. Isolates do not share the limit: for one across all of them, set the
+    /// queue's `max_concurrency` in wrangler.toml too.
+    pub fn limit(mut self, kind: &str, limit: usize) -> Self {
+        self.kind_limits
+            .push((kind.to_owned(), super::semaphore::Semaphore::new(limit)));
         self
     }
 
@@ -512,6 +526,16 @@ impl Consumer {
         queue: &str,
         env: &worker::Env,
     ) -> Result<(), Failure> {
+        let limit = self
+            .kind_limits
+            .iter()
+            .find(|(kind, _)| *kind == envelope.kind)
+            .map(|(_, semaphore)| semaphore.clone());
+        // Held until the handler is done.
+        let _permit = match &limit {
+            Some(semaphore) => Some(semaphore.acquire().await),
+            None => None,
+        };
         let Some(handler) = self
             .handlers
             .iter()

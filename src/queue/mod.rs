@@ -9,6 +9,7 @@ mod backoff;
 mod consumer;
 mod envelope;
 pub mod limits;
+mod semaphore;
 
 pub use backoff::Backoff;
 pub use consumer::{Consumer, DeadLetter, Failure, Message, DEAD_LETTER_KIND};

@@ -182,6 +182,24 @@ fn kv(job_env: &edgeway::worker::Env) -> Result<edgeway::kv::Kv, Failure> {
 thread_local! {
     static IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
     static PEAK: Cell<u32> = const { Cell::new(0) };
+    static SERIAL_IN_FLIGHT: Cell<u32> = const { Cell::new(0) };
+    static SERIAL_PEAK: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `work` counting how many run at once in `in_flight`, and returns the
+/// highest count seen so far in `peak`.
+async fn counted(
+    in_flight: &'static std::thread::LocalKey<Cell<u32>>,
+    peak: &'static std::thread::LocalKey<Cell<u32>>,
+) -> u32 {
+    let now = in_flight.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    peak.with(|p| p.set(p.get().max(now)));
+    edgeway::worker::Delay::from(std::time::Duration::from_millis(200)).await;
+    in_flight.with(|c| c.set(c.get() - 1));
+    peak.with(Cell::get)
 }
 
 fn consumer() -> Consumer {
@@ -238,15 +256,8 @@ fn consumer() -> Consumer {
         .on("overlap", |message: Message<Count>| async move {
             // Counts handlers running at the same time in this isolate, to show that
             // one batch is processed concurrently and within the configured limit.
-            let now = IN_FLIGHT.with(|c| {
-                c.set(c.get() + 1);
-                c.get()
-            });
-            PEAK.with(|p| p.set(p.get().max(now)));
-            edgeway::worker::Delay::from(std::time::Duration::from_millis(200)).await;
-            IN_FLIGHT.with(|c| c.set(c.get() - 1));
+            let peak = counted(&IN_FLIGHT, &PEAK).await;
             let kv = kv(message.env())?;
-            let peak = PEAK.with(Cell::get);
             kv.put_text(
                 &format!("overlap:{:04}", message.body.i),
                 &peak.to_string(),
@@ -255,6 +266,19 @@ fn consumer() -> Consumer {
             .await
             .map_err(Failure::from)
         })
+        // The same work, limited to one at a time by `.limit("serial", 1)`.
+        .on("serial", |message: Message<Count>| async move {
+            let peak = counted(&SERIAL_IN_FLIGHT, &SERIAL_PEAK).await;
+            let kv = kv(message.env())?;
+            kv.put_text(
+                &format!("serial:{:04}", message.body.i),
+                &peak.to_string(),
+                PutOptions::new(),
+            )
+            .await
+            .map_err(Failure::from)
+        })
+        .limit("serial", 1)
         .on_queue("edgeway-clicks", |message: Message<Click>| async move {
             if message.body.flaky && message.attempts < 2 {
                 // The id of this attempt, to compare with the next one's.
