@@ -9,7 +9,7 @@ impl Request {
     /// The worker's bindings (KV, queues, vars, secrets). Fails outside workerd.
     pub fn env(&self) -> Result<worker::Env, Error> {
         #[cfg(target_arch = "wasm32")]
-        if let Some(js) = workerd_request(self) {
+        if let Some(js) = &self.js {
             use wasm_bindgen::JsCast;
             return Ok(js.env.clone().unchecked_into());
         }
@@ -21,7 +21,7 @@ impl Request {
     /// The execution context, for `wait_until`. Fails outside workerd.
     pub fn context(&self) -> Result<worker::Context, Error> {
         #[cfg(target_arch = "wasm32")]
-        if let Some(js) = workerd_request(self) {
+        if let Some(js) = &self.js {
             use wasm_bindgen::JsCast;
             return Ok(worker::Context::new(js.ctx.clone().unchecked_into()));
         }
@@ -29,12 +29,6 @@ impl Request {
             "this request did not come from workerd, so it has no Context",
         ))
     }
-}
-
-/// The JS side of a request that came from workerd.
-#[cfg(target_arch = "wasm32")]
-fn workerd_request(req: &Request) -> Option<&crate::js::JsRequest> {
-    req.js.as_ref()
 }
 
 /// The worker's bindings (KV, queues, vars, secrets).

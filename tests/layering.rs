@@ -196,7 +196,7 @@ fn the_checker_sees_imports() {
     let all = modules();
     assert!(imports("app", &all["app"], &all).contains(&"router".to_owned()));
     assert!(imports("runtime", &all["runtime"], &all).contains(&"js".to_owned()));
-    assert!(imports("env", &all["env"], &all).contains(&"js".to_owned()));
+    assert!(imports("request", &all["request"], &all).contains(&"js".to_owned()));
     let grouped = "use crate::{js::respond, queue::{Consumer, Message}, Error};";
     assert_eq!(imports("x", grouped, &all), ["js", "queue"]);
     assert!(is_core("extract/json") && !is_core("middleware/strangler"));

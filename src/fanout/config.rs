@@ -112,7 +112,7 @@ impl FanoutConfig {
             Producer::from_env(env, self.queue)?,
             policy,
         )
-        .declare(declared.to_vec());
+        .declare(declared);
         Ok(match self.event_ttl_seconds {
             Some(seconds) => fanout.event_ttl(seconds),
             None => fanout,

@@ -6,6 +6,8 @@
 //! publish), `event:<id>` the event (with a TTL, for replay), and
 //! `delivery:<event id>:<subscription id>` the delivery log.
 
+use std::rc::Rc;
+
 use super::model::{
     classify, merge_subscriptions, DeliveryRecord, DeliveryState, DeliveryTask, Event, NewEvent,
     NewSubscription, Status, Subscription, Target, WebhookOutcome,
@@ -33,7 +35,9 @@ pub struct Fanout {
     deliveries: Producer<Envelope>,
     policy: SsrfPolicy,
     event_ttl_seconds: u64,
-    declared: Vec<Subscription>,
+    /// Shared, not copied: `FanoutConfig` parses them once per isolate and hands
+    /// the same list to every publisher it opens.
+    declared: Rc<[Subscription]>,
 }
 
 impl Fanout {
@@ -45,15 +49,15 @@ impl Fanout {
             deliveries,
             policy,
             event_ttl_seconds: 86_400,
-            declared: Vec::new(),
+            declared: Rc::from([]),
         }
     }
 
     /// Adds subscriptions declared in configuration (see
     /// [`declared_subscriptions`](super::model::declared_subscriptions)). They
     /// receive events like API ones, but the API cannot delete them.
-    pub fn declare(mut self, subscriptions: Vec<Subscription>) -> Self {
-        self.declared = subscriptions;
+    pub fn declare(mut self, subscriptions: impl Into<Rc<[Subscription]>>) -> Self {
+        self.declared = subscriptions.into();
         self
     }
 

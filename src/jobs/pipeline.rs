@@ -250,7 +250,7 @@ impl Jobs {
         while let Some(page) = pages.next_page().await? {
             for key in page {
                 let id = key.name.trim_start_matches("job-running:");
-                let record = match self.get(id).await {
+                let mut record = match self.get(id).await {
                     Ok(Some(record)) => record,
                     // Expired with its TTL: nothing left to sweep.
                     Ok(None) => {
@@ -266,7 +266,6 @@ impl Jobs {
                         continue;
                     }
                 };
-                let mut record = record;
                 if let Some(reason) = overdue(&record, now, deadline_seconds) {
                     record.status = JobStatus::Failed;
                     record.finished_ms = Some(now);

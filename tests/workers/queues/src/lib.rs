@@ -186,12 +186,15 @@ thread_local! {
     static SERIAL_PEAK: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Runs `work` counting how many run at once in `in_flight`, and returns the
-/// highest count seen so far in `peak`.
-async fn counted(
+/// Holds `message` for 200 ms, counting the handlers doing so at once in
+/// `in_flight`, then stores the highest count seen so far (`peak`) under
+/// `<prefix>:<i>`.
+async fn record_peak(
+    message: Message<Count>,
+    prefix: &str,
     in_flight: &'static std::thread::LocalKey<Cell<u32>>,
     peak: &'static std::thread::LocalKey<Cell<u32>>,
-) -> u32 {
+) -> Result<(), Failure> {
     let now = in_flight.with(|c| {
         c.set(c.get() + 1);
         c.get()
@@ -199,7 +202,15 @@ async fn counted(
     peak.with(|p| p.set(p.get().max(now)));
     edgeway::worker::Delay::from(std::time::Duration::from_millis(200)).await;
     in_flight.with(|c| c.set(c.get() - 1));
-    peak.with(Cell::get)
+    let highest = peak.with(Cell::get);
+    kv(message.env())?
+        .put_text(
+            &format!("{prefix}:{:04}", message.body.i),
+            &highest.to_string(),
+            PutOptions::new(),
+        )
+        .await
+        .map_err(Failure::from)
 }
 
 fn consumer() -> Consumer {
@@ -253,30 +264,14 @@ fn consumer() -> Consumer {
             .await
             .map_err(Failure::from)
         })
-        .on("overlap", |message: Message<Count>| async move {
-            // Counts handlers running at the same time in this isolate, to show that
-            // one batch is processed concurrently and within the configured limit.
-            let peak = counted(&IN_FLIGHT, &PEAK).await;
-            let kv = kv(message.env())?;
-            kv.put_text(
-                &format!("overlap:{:04}", message.body.i),
-                &peak.to_string(),
-                PutOptions::new(),
-            )
-            .await
-            .map_err(Failure::from)
+        // Counts handlers running at the same time in this isolate, to show that
+        // one batch is processed concurrently and within the configured limit.
+        .on("overlap", |message: Message<Count>| {
+            record_peak(message, "overlap", &IN_FLIGHT, &PEAK)
         })
         // The same work, limited to one at a time by `.limit("serial", 1)`.
-        .on("serial", |message: Message<Count>| async move {
-            let peak = counted(&SERIAL_IN_FLIGHT, &SERIAL_PEAK).await;
-            let kv = kv(message.env())?;
-            kv.put_text(
-                &format!("serial:{:04}", message.body.i),
-                &peak.to_string(),
-                PutOptions::new(),
-            )
-            .await
-            .map_err(Failure::from)
+        .on("serial", |message: Message<Count>| {
+            record_peak(message, "serial", &SERIAL_IN_FLIGHT, &SERIAL_PEAK)
         })
         .limit("serial", 1)
         .on_queue("edgeway-clicks", |message: Message<Click>| async move {
