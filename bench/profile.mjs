@@ -1,6 +1,6 @@
 // V8 CPU profile of a worker under load, taken from workerd's inspector.
 //
-//   node bench/profile.mjs <hono|bare|workers-rs|edgeway> [--duration 3] [--out file.cpuprofile]
+//   node bench/profile.mjs <hono|bare|workers-rs|edgeway|edgeway-app> [--duration 3] [--path /] [--script bench/results/github.lua] [--out file.cpuprofile]
 //
 // Starts the worker in workerd with --inspector-addr, starts the profiler over the
 // Chrome DevTools Protocol, drives wrk at it on loopback for a bounded time, then
@@ -16,6 +16,10 @@ const run = promisify(execFile);
 const which = process.argv[2] ?? "edgeway";
 const duration = Number(arg("duration", "3"));
 const out = arg("out", join(root, `bench/results/${which}.cpuprofile`));
+// A path to load instead of `/`, or a wrk Lua script (such as the one
+// bench/hotpath.mjs writes for workload (c)) to spread requests over many.
+const path = arg("path", "/");
+const script = arg("script", null);
 
 const def = (await workerDefinitions()).find((w) => w.name === which);
 if (!def) throw new Error(`unknown worker ${which}`);
@@ -60,7 +64,8 @@ try {
   await send("Profiler.setSamplingInterval", { interval: 100 });
   await run("wrk", ["-t1", "-c8", "-d1s", url]);
   await send("Profiler.start");
-  await run("wrk", ["-t1", "-c16", `-d${duration}s`, url]);
+  const load = script ? ["-s", script] : [];
+  await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, `http://127.0.0.1:${port}${path}`]);
   const { result } = await send("Profiler.stop");
   ws.close();
   await writeFile(out, JSON.stringify(result.profile));

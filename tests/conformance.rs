@@ -284,6 +284,20 @@ fn handler_error_is_500_with_detail_only_in_the_log() {
 }
 
 #[test]
+fn a_header_set_twice_arrives_twice_next_to_single_ones() {
+    let res = worker().get("/cookies").unwrap();
+    let cookies: Vec<&str> = res
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "set-cookie")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"]);
+    assert_eq!(res.header("x-once"), Some("yes"));
+    assert_eq!(res.text(), "two cookies");
+}
+
+#[test]
 fn a_panic_fails_one_request_while_others_in_flight_and_after_succeed() {
     let w = worker();
     let base = w.base_url().to_owned();

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use edgeway::middleware::{body_limit, request_id, timing, Cors};
 use edgeway::{
-    App, Error, Form, HeaderMap, Json, Method, Origin, Path, Query, Request, Response, State,
-    StatusCode, TrailingSlash, Url,
+    App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
+    Response, State, StatusCode, TrailingSlash, Url,
 };
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,15 @@ fn app() -> App {
         .post("/text", |body: String| async move { body })
         .get("/headers", |headers: HeaderMap| async move {
             headers.get("x-test").unwrap_or("none").to_owned()
+        })
+        .get("/cookies", || async {
+            // Two values of one header: the JS side must not fold them into one.
+            let mut res = "two cookies".into_response();
+            let headers = res.headers_mut();
+            headers.append("set-cookie", "a=1; Path=/")?;
+            headers.append("set-cookie", "b=2; Path=/")?;
+            headers.insert("x-once", "yes")?;
+            Ok::<_, Error>(res)
         })
         .get("/state", |State(config): State<Rc<Config>>| async move {
             config.name
