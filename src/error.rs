@@ -156,6 +156,7 @@ pub struct Error {
     detail: Cow<'static, str>,
     extra: Vec<(&'static str, String)>,
     retry_after: Option<u32>,
+    permanent: bool,
 }
 
 impl Error {
@@ -167,6 +168,7 @@ impl Error {
             detail: detail.into(),
             extra: Vec::new(),
             retry_after: None,
+            permanent: false,
         }
     }
 
@@ -190,6 +192,7 @@ impl Error {
             detail: detail.into(),
             extra: Vec::new(),
             retry_after: None,
+            permanent: false,
         }
     }
 
@@ -231,6 +234,23 @@ impl Error {
     /// Seconds to wait before retrying, when known.
     pub fn retry_after(&self) -> Option<u32> {
         self.retry_after
+    }
+
+    /// Marks the failure as one that trying again cannot fix (a declined card, a
+    /// malformed order): a workflow step that fails with it is not retried.
+    pub fn permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+
+    /// Whether trying again cannot help: marked with [`Error::permanent`], or an
+    /// upstream that refused the call or a function that reported an error.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+            || matches!(
+                self.kind,
+                ErrorKind::UpstreamRejected | ErrorKind::FunctionError
+            )
     }
 
     /// Whether trying the same thing again later may succeed: a throttled or

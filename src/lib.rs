@@ -89,6 +89,8 @@ mod runtime;
 mod service_tests;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
+#[cfg(feature = "workflows")]
+pub mod workflow;
 /// Standard Webhooks v1 signing and verification (feature `signing`), from
 /// `edgeway-protocol`: fan-out deliveries and job callbacks are both signed this way.
 #[cfg(feature = "signing")]
@@ -118,8 +120,23 @@ pub mod __private {
 
     #[cfg(target_arch = "wasm32")]
     pub use crate::runtime::serve;
+    #[cfg(all(target_arch = "wasm32", feature = "workflows"))]
+    pub use crate::runtime::serve_workflow;
     #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
     pub use crate::runtime::{serve_queue, serve_scheduled};
+
+    /// `text`'s bytes as an array, for the `edgeway.classes` custom section the
+    /// entry writes (a `static` needs an array, not a `&str`).
+    pub const fn section<const N: usize>(text: &str) -> [u8; N] {
+        let bytes = text.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        out
+    }
     #[cfg(target_arch = "wasm32")]
     pub use {wasm_bindgen, web_sys};
 
@@ -144,7 +161,10 @@ pub mod __private {
 /// Exports the worker's handlers: `fetch` serving the [`App`] that `build` returns,
 /// and optionally (feature `bindings`) `queue` serving the `queue::Consumer` that
 /// `consumer` returns and `scheduled` serving the `cron::Cron` that `cron`
-/// returns.
+/// returns; and (feature `workflows`) one class per workflow, named as
+/// `wrangler.toml`'s `[[workflows]] class_name`, running the
+/// `workflow::Definition` its function returns. `edgeway build` writes those
+/// classes into the worker's entry.
 ///
 /// Each is built on its first event in an isolate and reused after that. App
 /// build errors (such as conflicting routes) are logged and answered with a 500
@@ -157,9 +177,58 @@ pub mod __private {
 /// edgeway::entry!(app);
 /// // or, with a queue consumer and cron triggers:
 /// // edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
+/// // or with workflows (queue and scheduled stay optional, in this order):
+/// // edgeway::entry!(fetch: app, workflows: { OrderFulfillment: orders });
 /// ```
 #[macro_export]
 macro_rules! entry {
+    (
+        fetch: $build:expr
+        $(, queue: $consumer:expr)?
+        $(, scheduled: $cron:expr)?
+        , workflows: { $($class:ident : $definition:expr),+ $(,)? } $(,)?
+    ) => {
+        $crate::entry!($build);
+        $($crate::entry!(@queue $consumer);)?
+        $($crate::entry!(@scheduled $cron);)?
+        $crate::entry!(@workflows $($class : $definition),+);
+    };
+    (@workflows $($class:ident : $definition:expr),+) => {
+        $crate::__with_workflows! {
+        // Type-checks every definition on every target.
+        $(const _: fn() -> $crate::workflow::Definition = $definition;)+
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __edgeway_workflow_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::wasm_bindgen;
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn __edgeway_workflow(
+                class: &str,
+                event: wasm_bindgen::JsValue,
+                step: wasm_bindgen::JsValue,
+                env: wasm_bindgen::JsValue,
+            ) -> wasm_bindgen::JsValue {
+                $crate::__private::serve_workflow(
+                    class,
+                    &[$((stringify!($class), $definition as fn() -> $crate::workflow::Definition)),+],
+                    event,
+                    step,
+                    env,
+                )
+            }
+
+            // The classes `edgeway build` exports from the shim, one a line.
+            const CLASSES: &str = concat!($("workflow ", stringify!($class), "\n"),+);
+            #[link_section = "edgeway.classes"]
+            #[used]
+            static CLASSES_SECTION: [u8; CLASSES.len()] = $crate::__private::section(CLASSES);
+        }
+        }
+    };
     (fetch: $build:expr, queue: $consumer:expr, scheduled: $cron:expr $(,)?) => {
         $crate::entry!($build);
         $crate::entry!(@queue $consumer);
@@ -265,6 +334,22 @@ macro_rules! __with_bindings {
             "this needs edgeway's `bindings` feature (KV, Queues, Env), which is on by default: \
              remove `default-features = false` from the edgeway dependency, or add `features = [\"bindings\"]`"
         );
+    };
+}
+
+#[cfg(feature = "workflows")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_workflows {
+    ($($body:tt)*) => { $($body)* };
+}
+
+#[cfg(not(feature = "workflows"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_workflows {
+    ($($body:tt)*) => {
+        compile_error!("`entry!(…, workflows: {…})` needs edgeway's `workflows` feature");
     };
 }
 

@@ -55,6 +55,57 @@ pub fn serve_scheduled(
     .into()
 }
 
+/// A workflow class name and the function that builds its definition.
+#[cfg(feature = "workflows")]
+pub type WorkflowClass = (&'static str, fn() -> crate::workflow::Definition);
+
+/// Runs one invocation of the workflow registered under `class` (one of
+/// `definitions`, each built once per isolate). Called by the class edgeway's shim
+/// exports for it, through [`entry!`](crate::entry). The promise resolves to the
+/// run's output, or rejects with the error the instance fails with.
+#[cfg(feature = "workflows")]
+pub fn serve_workflow(
+    class: &str,
+    definitions: &[WorkflowClass],
+    event: JsValue,
+    step: JsValue,
+    env: JsValue,
+) -> JsValue {
+    use std::rc::Rc;
+    thread_local! {
+        static BUILT: std::cell::RefCell<Vec<(String, Rc<crate::workflow::Definition>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let definition = BUILT.with(|built| {
+        if let Some((_, found)) = built.borrow().iter().find(|(name, _)| name == class) {
+            return Some(found.clone());
+        }
+        let (_, build) = definitions.iter().find(|(name, _)| *name == class)?;
+        let definition = Rc::new(build());
+        built
+            .borrow_mut()
+            .push((class.to_owned(), definition.clone()));
+        Some(definition)
+    });
+    let class = class.to_owned();
+    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+        let Some(definition) = definition else {
+            return Err(
+                js_sys::Error::new(&format!("no workflow is registered as {class}")).into(),
+            );
+        };
+        let env = wasm_bindgen::JsCast::unchecked_into(env);
+        match crate::workflow::run(&definition, event, step, env).await {
+            Ok(text) => Ok(js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL)),
+            Err(err) => Err(crate::js::workflow::step_failure(
+                err.detail(),
+                err.is_permanent(),
+            )),
+        }
+    }))
+    .into()
+}
+
 /// Serves one queue batch with the consumer `build` returns, built once per
 /// isolate. Called by [`entry!`](crate::entry). The promise resolves once every
 /// message has been acked, retried or dead-lettered.

@@ -116,6 +116,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
         return Ok(());
     }
 
+    let classes = exported_classes(&fs::read(&wasm)?)?;
     let step = Instant::now();
     let staging = out_dir.join(".staging");
     if staging.exists() {
@@ -153,7 +154,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     if staging.join("snippets").exists() {
         fs::rename(staging.join("snippets"), &snippets)?;
     }
-    let shim = render_shim(&snippet_modules(&snippets)?);
+    let shim = render_shim(&snippet_modules(&snippets)?, &classes);
     let entry = out_dir.join("index.js");
     let tmp = out_dir.join(".index.js.tmp");
     fs::write(&tmp, shim)?;
@@ -377,17 +378,71 @@ fn snippet_modules(snippets: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A class the shim exports for workerd to instantiate.
+#[derive(Debug, PartialEq)]
+enum Class {
+    /// A Cloudflare Workflows entrypoint, run through the wasm export
+    /// `__edgeway_workflow`.
+    Workflow(String),
+}
+
+/// The classes `entry!` declared, from the `edgeway.classes` custom section of
+/// the compiled module: one `kind Name` a line.
+fn exported_classes(wasm: &[u8]) -> Result<Vec<Class>> {
+    let mut classes = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let wasmparser::Payload::CustomSection(section) = payload? else {
+            continue;
+        };
+        if section.name() != "edgeway.classes" {
+            continue;
+        }
+        let text = std::str::from_utf8(section.data()).context("edgeway.classes is not UTF-8")?;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (kind, name) = line
+                .split_once(' ')
+                .with_context(|| format!("edgeway.classes: {line:?}"))?;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                bail!("edgeway.classes: {name:?} is not a class name");
+            }
+            match kind {
+                "workflow" => classes.push(Class::Workflow(name.to_owned())),
+                _ => bail!("edgeway.classes: unknown kind {kind:?} (is this edgeway build older than the crate?)"),
+            }
+        }
+    }
+    Ok(classes)
+}
+
 /// The entry shim with the snippet modules imported and handed to the instance
-/// under the names the wasm module imports them by.
-fn render_shim(snippets: &[String]) -> String {
+/// under the names the wasm module imports them by, and the declared classes.
+fn render_shim(snippets: &[String], classes: &[Class]) -> String {
     let mut imports = String::new();
     let mut modules = String::new();
     for (i, path) in snippets.iter().enumerate() {
         let _ = writeln!(imports, "import * as snippet{i} from \"{path}\";");
         let _ = write!(modules, "\"{path}\": snippet{i}, ");
     }
+    let mut class_imports = String::new();
+    let mut exports = String::new();
+    if !classes.is_empty() {
+        // A workflow class must extend WorkflowEntrypoint, or workerd gives it no env.
+        class_imports.push_str("import { WorkflowEntrypoint } from \"cloudflare:workers\";");
+    }
+    for class in classes {
+        match class {
+            Class::Workflow(name) => {
+                let _ = write!(
+                    exports,
+                    "export class {name} extends WorkflowEntrypoint {{\n  run(event, step) {{\n    return imports.__edgeway_workflow(\"{name}\", event, step, this.env);\n  }}\n}}\n"
+                );
+            }
+        }
+    }
     SHIM.replace("/*SNIPPET_IMPORTS*/", imports.trim_end())
         .replace("/*SNIPPET_MODULES*/", modules.trim_end())
+        .replace("/*CLASS_IMPORTS*/", &class_imports)
+        .replace("/*CLASSES*/", exports.trim_end())
 }
 
 fn replace(from: &Path, to: &Path) -> Result<()> {
@@ -406,13 +461,52 @@ mod tests {
 
     #[test]
     fn the_shim_imports_each_snippet_and_passes_it_under_its_module_name() {
-        let shim = render_shim(&[
-            "./snippets/edgeway-1/inline0.js".into(),
-            "./snippets/worker-2/inline1.js".into(),
-        ]);
+        let shim = render_shim(
+            &[
+                "./snippets/edgeway-1/inline0.js".into(),
+                "./snippets/worker-2/inline1.js".into(),
+            ],
+            &[],
+        );
         assert!(shim.contains("import * as snippet0 from \"./snippets/edgeway-1/inline0.js\";"));
         assert!(shim.contains("\"./snippets/worker-2/inline1.js\": snippet1,"));
         assert!(!shim.contains("/*SNIPPET"), "placeholders left in:\n{shim}");
+    }
+
+    #[test]
+    fn each_workflow_class_extends_the_entrypoint_and_calls_into_wasm() {
+        let shim = render_shim(&[], &[Class::Workflow("OrderFulfillment".into())]);
+        assert!(shim.contains("import { WorkflowEntrypoint } from \"cloudflare:workers\";"));
+        assert!(shim.contains("export class OrderFulfillment extends WorkflowEntrypoint {"));
+        assert!(shim.contains(
+            "return imports.__edgeway_workflow(\"OrderFulfillment\", event, step, this.env);"
+        ));
+        assert!(!render_shim(&[], &[]).contains("cloudflare:workers"));
+    }
+
+    #[test]
+    fn classes_are_read_from_the_custom_section() {
+        // A module with only the section: magic, version, then section 0.
+        let body = b"workflow Orders\nworkflow Refunds\n";
+        let name = b"edgeway.classes";
+        let mut wasm = b"\0asm\x01\0\0\0\0".to_vec();
+        wasm.push((1 + name.len() + body.len()) as u8);
+        wasm.push(name.len() as u8);
+        wasm.extend_from_slice(name);
+        wasm.extend_from_slice(body);
+        assert_eq!(
+            exported_classes(&wasm).unwrap(),
+            [
+                Class::Workflow("Orders".into()),
+                Class::Workflow("Refunds".into())
+            ]
+        );
+        let bad = wasm.len() - body.len();
+        wasm[bad] = b'x';
+        assert!(
+            exported_classes(&wasm).is_err(),
+            "an unknown kind fails the build"
+        );
     }
 
     #[test]

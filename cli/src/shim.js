@@ -7,6 +7,7 @@
 import * as imports from "./index_bg.js";
 import wasmModule from "./index.wasm";
 /*SNIPPET_IMPORTS*/
+/*CLASS_IMPORTS*/
 
 const instance = new WebAssembly.Instance(wasmModule, {
   "./index_bg.js": imports,
@@ -30,3 +31,4 @@ for (const name of ["queue", "scheduled"]) {
   }
 }
 export default handlers;
+/*CLASSES*/

@@ -10,6 +10,8 @@
 mod body;
 mod request;
 mod response;
+#[cfg(feature = "workflows")]
+pub(crate) mod workflow;
 
 pub(crate) use body::{JsBody, ReadError};
 pub(crate) use request::JsRequest;

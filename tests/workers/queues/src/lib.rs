@@ -1,8 +1,10 @@
 //! A worker for the e2e tests of KV, Queues and cron triggers: HTTP routes that
 //! produce, a consumer with handlers that succeed, fail once, always fail, and
-//! count, and scheduled handlers that record and fail.
+//! count, scheduled handlers that record and fail, and a workflow (`flows`).
 
 use std::cell::Cell;
+
+mod flows;
 
 use edgeway::cron::{Cron, Schedule};
 use edgeway::kv::PutOptions;
@@ -156,6 +158,7 @@ fn app() -> App {
         .get("/dead-letters/{id}", dead_letter)
         .post("/clicks", click)
         .post("/clicks/raw", any_click)
+        .nest("/flows", flows::routes())
         .get("/", || async { "queues" })
 }
 
@@ -326,4 +329,9 @@ fn cron() -> Cron {
         })
 }
 
-edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
+edgeway::entry!(
+    fetch: app,
+    queue: consumer,
+    scheduled: cron,
+    workflows: { Flow: flows::definition },
+);

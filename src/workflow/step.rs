@@ -1,0 +1,374 @@
+//! A run's `step` handle: durable steps, sleeps and waits on the engine, each
+//! recorded in the trace.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use super::config::{check_step_name, millis, StepConfig, MAX_STEPS};
+use super::trace::Recorder;
+use crate::error::Error;
+use crate::http::StatusCode;
+
+/// The handle a workflow uses for every durable thing it does.
+///
+/// Steps are identified by their names and their order, so a run must take the
+/// same steps in the same order every time it is replayed: decide on step
+/// outputs, not on the clock or randomness outside a step.
+pub struct Step {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    js: JsValue,
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    recorder: Recorder,
+    next: Cell<u32>,
+}
+
+impl Step {
+    pub(crate) fn new(js: JsValue, recorder: Recorder) -> Self {
+        Self {
+            js,
+            recorder,
+            next: Cell::new(0),
+        }
+    }
+
+    /// This step's place in the run; fails past [`MAX_STEPS`].
+    fn take_seq(&self, name: &str) -> Result<u32, Error> {
+        check_step_name(name)?;
+        let seq = self.next.get();
+        if seq >= MAX_STEPS {
+            return Err(Error::with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "step {name:?} would be step {} of this instance; the limit is {MAX_STEPS}",
+                    seq + 1
+                ),
+            )
+            .permanent());
+        }
+        self.next.set(seq + 1);
+        Ok(seq)
+    }
+
+    /// Runs `work` as a durable step with the engine's default retries: its
+    /// output is persisted, so once it succeeds it never runs again for this
+    /// instance, and a replay gets the stored output.
+    ///
+    /// An `Err` is retried unless it is [permanent](Error::permanent); when the
+    /// retries run out the step fails with the last attempt's error, which the
+    /// workflow may handle (a fallback step) or return (the instance fails).
+    pub async fn run<T, F, Fut>(&self, name: &str, work: F) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<T, Error>> + 'static,
+    {
+        self.run_with(name, StepConfig::new(), work).await
+    }
+
+    /// [`Step::run`] with its own retries, backoff and timeout.
+    pub async fn run_with<T, F, Fut>(
+        &self,
+        name: &str,
+        config: StepConfig,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<T, Error>> + 'static,
+    {
+        let seq = self.take_seq(name)?;
+        #[cfg(target_arch = "wasm32")]
+        {
+            let text = wasm::run(self, seq, name, config, work).await?;
+            serde_json::from_str(&text).map_err(|e| {
+                Error::internal(format!(
+                    "step {name:?} stored an output that no longer decodes: {e}"
+                ))
+                .permanent()
+            })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (seq, config, work);
+            Err(outside_workerd())
+        }
+    }
+
+    /// Sleeps for `duration`; the instance hibernates and costs nothing meanwhile.
+    pub async fn sleep(&self, name: &str, duration: Duration) -> Result<(), Error> {
+        let seq = self.take_seq(name)?;
+        #[cfg(target_arch = "wasm32")]
+        {
+            let ms = millis(duration) as f64;
+            wasm::pause(self, seq, name, super::trace::Kind::Sleep, || {
+                crate::js::workflow::step_sleep(&self.js, name, ms)
+            })
+            .await
+            .map(|_| ())
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (seq, millis(duration));
+            Err(outside_workerd())
+        }
+    }
+
+    /// Sleeps until `when`.
+    pub async fn sleep_until(&self, name: &str, when: SystemTime) -> Result<(), Error> {
+        let seq = self.take_seq(name)?;
+        let ms = when
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as f64)
+            .unwrap_or(0.0);
+        #[cfg(target_arch = "wasm32")]
+        {
+            wasm::pause(self, seq, name, super::trace::Kind::Sleep, || {
+                crate::js::workflow::step_sleep_until(&self.js, name, ms)
+            })
+            .await
+            .map(|_| ())
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (seq, ms);
+            Err(outside_workerd())
+        }
+    }
+
+    /// Waits up to `timeout` for an event of type `kind` sent to this instance
+    /// ([`Workflow::send_event`](super::Workflow::send_event)) and returns its
+    /// payload. No event in time is a 504 error the workflow may handle.
+    pub async fn wait_for_event<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<T, Error> {
+        let seq = self.take_seq(name)?;
+        #[cfg(target_arch = "wasm32")]
+        {
+            let ms = millis(timeout) as f64;
+            let text = wasm::pause(self, seq, name, super::trace::Kind::Wait, || {
+                crate::js::workflow::step_wait(&self.js, name, kind, ms)
+            })
+            .await
+            .map_err(|err| {
+                Error::with_status(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "no {kind:?} event within {} ms: {}",
+                        millis(timeout),
+                        err.detail()
+                    ),
+                )
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                Error::with_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the {kind:?} event's payload does not fit: {e}"),
+                )
+                .permanent()
+            })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (seq, kind, millis(timeout));
+            Err(outside_workerd())
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn outside_workerd() -> Error {
+    Error::internal("workflow steps run only in workerd")
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::panic::AssertUnwindSafe;
+    use std::rc::Rc;
+
+    use js_sys::Promise;
+    use serde::Serialize;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+    use super::super::config::{check_value_size, StepConfig};
+    use super::super::trace::Kind;
+    use super::{Error, StatusCode, Step};
+    use crate::js::workflow as glue;
+    use crate::platform::now_ms;
+
+    /// One `step.do`: each attempt the engine starts runs `work` once, recorded,
+    /// raced against the attempt timeout, and answers the output's JSON text or a
+    /// failure the engine retries unless it is permanent.
+    pub(super) async fn run<T, F, Fut>(
+        step: &Step,
+        seq: u32,
+        name: &str,
+        config: StepConfig,
+        work: F,
+    ) -> Result<String, Error>
+    where
+        T: Serialize + 'static,
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Result<T, Error>> + 'static,
+    {
+        let work = Rc::new(work);
+        // The last attempt's error, to hand back with its kind and status intact.
+        let last_error: Rc<RefCell<Option<Error>>> = Rc::default();
+        let recorder = step.recorder.clone();
+        let step_name: Rc<str> = name.into();
+        let timeout = config.attempt_timeout().map(|t| super::millis(t) as f64);
+        let callback = {
+            let last_error = last_error.clone();
+            // Panics in `work` are caught below, so no half-updated state leaks.
+            let last_error = AssertUnwindSafe(last_error);
+            let work = AssertUnwindSafe(work);
+            Closure::<dyn FnMut(u32) -> Promise>::new(move |attempt: u32| {
+                // Whole wrappers, not their fields: a closure that named `work.0`
+                // would capture the field, which is not unwind safe.
+                let (work, last_error) = (&work, &last_error);
+                let (work, recorder, name, last_error) = (
+                    work.0.clone(),
+                    recorder.clone(),
+                    step_name.clone(),
+                    last_error.0.clone(),
+                );
+                future_to_promise(AssertUnwindSafe(async move {
+                    recorder
+                        .step_started(seq, attempt, &name, Kind::Run, now_ms())
+                        .await;
+                    let attempt_name = name.clone();
+                    let work_done: futures_util::future::LocalBoxFuture<'static, _> =
+                        Box::pin(caught(async move {
+                            let output = work().await?;
+                            let text = serde_json::to_string(&output).map_err(|e| {
+                                Error::internal(format!("step output: {e}")).permanent()
+                            })?;
+                            check_value_size(
+                                &text,
+                                &format!("the output of step {attempt_name:?}"),
+                            )?;
+                            Ok(text)
+                        }));
+                    let result = attempt_within(&name, timeout, work_done).await;
+
+                    let (outcome, error) = match &result {
+                        Ok(_) => ("ok", None),
+                        Err(err) if err.status() == StatusCode::GATEWAY_TIMEOUT => {
+                            ("timeout", Some(err.detail()))
+                        }
+                        Err(err) => ("error", Some(err.detail())),
+                    };
+                    recorder
+                        .step_ended(seq, attempt, outcome, error, now_ms())
+                        .await;
+                    match result {
+                        Ok(text) => Ok(JsValue::from_str(&text)),
+                        Err(err) => {
+                            let failure = glue::step_failure(err.detail(), err.is_permanent());
+                            *last_error.borrow_mut() = Some(err);
+                            Err(failure)
+                        }
+                    }
+                }))
+            })
+        };
+        let result =
+            JsFuture::from(glue::step_do(&step.js, name, &config.to_json(), &callback)).await;
+        drop(callback);
+        match result {
+            Ok(text) => Ok(text.as_string().unwrap_or_default()),
+            Err(thrown) => Err(last_error.borrow_mut().take().unwrap_or_else(|| {
+                // A failure recorded by an earlier run of this instance: the engine
+                // replays its message only.
+                Error::internal(format!(
+                    "step {name:?} failed: {}",
+                    glue::error_message(&thrown)
+                ))
+            })),
+        }
+    }
+
+    /// `work`'s result, or its panic as an error: a panicking step is a failed
+    /// attempt, retried like any other.
+    async fn caught(
+        work: impl Future<Output = Result<String, Error>> + 'static,
+    ) -> Result<String, Error> {
+        let work: futures_util::future::LocalBoxFuture<'static, _> = Box::pin(work);
+        match crate::panic::catch_panic_future(work).await {
+            Ok(result) => result,
+            Err(message) => Err(Error::new(crate::error::ErrorKind::Panic, message)),
+        }
+    }
+
+    /// `work`, or a 504 error when it has not finished within `timeout_ms`.
+    async fn attempt_within(
+        name: &str,
+        timeout_ms: Option<f64>,
+        work: futures_util::future::LocalBoxFuture<'static, Result<String, Error>>,
+    ) -> Result<String, Error> {
+        let Some(ms) = timeout_ms else {
+            return work.await;
+        };
+        let slot: Rc<RefCell<Option<Result<String, Error>>>> = Rc::default();
+        let promise = {
+            let slot = slot.clone();
+            future_to_promise(AssertUnwindSafe(async move {
+                *slot.borrow_mut() = Some(work.await);
+                Ok(JsValue::UNDEFINED)
+            }))
+        };
+        let in_time = JsFuture::from(glue::settles_within(&promise, ms))
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let finished = slot.borrow_mut().take();
+        match finished {
+            Some(result) if in_time => result,
+            _ => Err(Error::with_status(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("step {name:?} did not finish within {ms} ms"),
+            )),
+        }
+    }
+
+    /// A sleep or a wait: recorded when it starts (once, even on replays) and
+    /// when it ends.
+    pub(super) async fn pause(
+        step: &Step,
+        seq: u32,
+        name: &str,
+        kind: Kind,
+        call: impl FnOnce() -> Promise,
+    ) -> Result<String, Error> {
+        step.recorder
+            .step_started(seq, 1, name, kind, now_ms())
+            .await;
+        let result = JsFuture::from(call()).await;
+        let (outcome, error) = match &result {
+            Ok(_) => ("ok", None),
+            Err(thrown) => ("timeout", Some(glue::error_message(thrown))),
+        };
+        step.recorder
+            .step_ended(seq, 1, outcome, error.as_deref(), now_ms())
+            .await;
+        match result {
+            Ok(value) => Ok(value.as_string().unwrap_or_default()),
+            Err(_) => Err(Error::with_status(
+                StatusCode::GATEWAY_TIMEOUT,
+                error.unwrap_or_default(),
+            )),
+        }
+    }
+}

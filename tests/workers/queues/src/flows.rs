@@ -1,0 +1,206 @@
+//! A workflow whose parameters choose what happens (a flaky step, a slow step
+//! with a fallback, a permanent failure, an approval, a sleep), and the routes
+//! that start, inspect and signal its instances: the e2e tests of
+//! `edgeway::workflow` (tests/workflows.rs).
+
+use std::time::Duration;
+
+use edgeway::kv::PutOptions;
+use edgeway::worker::Env;
+use edgeway::workflow::{
+    Backoff, Definition, InstanceRecord, InstanceStatus, Step, StepConfig, StepRecord, Trace,
+    Workflow, WorkflowEvent,
+};
+use edgeway::{App, Error, Json, Path, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::State;
+
+/// What an instance does.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// `charge` fails this many times before it succeeds (it may retry 3 times).
+    #[serde(default)]
+    flaky_failures: u32,
+    /// `slow` takes this long; past its 300 ms timeout its fallback runs.
+    #[serde(default)]
+    slow_ms: u64,
+    /// `check` fails permanently, ending the instance without retries.
+    #[serde(default)]
+    permanent: bool,
+    /// Wait this long for an `approve` event.
+    #[serde(default)]
+    approval_ms: Option<u64>,
+    /// Sleep this long before finishing.
+    #[serde(default)]
+    sleep_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Approval {
+    by: String,
+}
+
+/// What a completed instance returns.
+#[derive(Serialize, Deserialize)]
+struct Outcome {
+    reserved: u32,
+    charge_attempts: u32,
+    slow: String,
+    approved_by: Option<String>,
+}
+
+/// Counts a side effect in KV (`effects:<instance>:<name>`) and returns the count;
+/// fails, retryably, while the count is at most `fail_first`.
+fn counted(
+    event: &WorkflowEvent<Plan>,
+    name: &'static str,
+    fail_first: u32,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, Error>>>> {
+    let env = event.env().clone();
+    let key = format!("effects:{}:{name}", event.instance_id);
+    move || {
+        let (env, key) = (env.clone(), key.clone());
+        Box::pin(async move {
+            let kv = State::from_env(&env)?;
+            let count = kv
+                .get_text(&key)
+                .await?
+                .map_or(0, |v| v.parse().unwrap_or(0))
+                + 1;
+            kv.put_text(&key, &count.to_string(), PutOptions::new())
+                .await?;
+            if count <= fail_first {
+                return Err(Error::internal(format!(
+                    "{name} failed on attempt {count}, on purpose"
+                )));
+            }
+            Ok(count)
+        })
+    }
+}
+
+async fn flow(event: WorkflowEvent<Plan>, step: Step) -> Result<Outcome, Error> {
+    let plan = event.payload.clone();
+    let reserved = step.run("reserve", counted(&event, "reserve", 0)).await?;
+
+    let quick = StepConfig::new().retries(3, Duration::from_millis(100), Backoff::Constant);
+    let charge_attempts = step
+        .run_with(
+            "charge",
+            quick.clone(),
+            counted(&event, "charge", plan.flaky_failures),
+        )
+        .await?;
+
+    let slow_ms = plan.slow_ms;
+    let slow_config = StepConfig::new()
+        .retries(0, Duration::from_millis(100), Backoff::Constant)
+        .timeout(Duration::from_millis(300));
+    let slow = match step
+        .run_with("slow", slow_config, move || async move {
+            edgeway::worker::Delay::from(Duration::from_millis(slow_ms)).await;
+            Ok("done".to_owned())
+        })
+        .await
+    {
+        Ok(done) => done,
+        // The fallback path: another step, run when the first gave up.
+        Err(_) => {
+            step.run("slow fallback", || async { Ok("fallback".to_owned()) })
+                .await?
+        }
+    };
+
+    if plan.permanent {
+        step.run_with("check", quick, || async {
+            Err::<(), _>(Error::bad_request("the order is malformed, on purpose").permanent())
+        })
+        .await?;
+    }
+
+    let approved_by = match plan.approval_ms {
+        Some(ms) => {
+            let approval: Approval = step
+                .wait_for_event("approval", "approve", Duration::from_millis(ms))
+                .await
+                .map_err(|err| {
+                    Error::with_status(StatusCode::CONFLICT, format!("cancelled: {}", err.detail()))
+                })?;
+            Some(approval.by)
+        }
+        None => None,
+    };
+
+    if plan.sleep_ms > 0 {
+        step.sleep("cool down", Duration::from_millis(plan.sleep_ms))
+            .await?;
+    }
+    step.run("finish", counted(&event, "finish", 0)).await?;
+    Ok(Outcome {
+        reserved,
+        charge_attempts,
+        slow,
+        approved_by,
+    })
+}
+
+/// The workflow, registered in `entry!` as class `Flow`.
+pub fn definition() -> Definition {
+    Definition::new("flow", flow).trace("TRACE")
+}
+
+fn flows(env: &Env) -> Result<Workflow<Plan>, Error> {
+    Workflow::from_env(env, "FLOW")
+}
+
+async fn start(
+    env: Env,
+    Path(id): Path<String>,
+    Json(plan): Json<Plan>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let id = flows(&env)?.create(Some(&id), &plan).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+#[derive(Serialize)]
+struct Inspected {
+    engine: InstanceStatus,
+    instance: Option<InstanceRecord>,
+    steps: Vec<StepRecord>,
+}
+
+async fn inspect(env: Env, Path(id): Path<String>) -> Result<Json<Inspected>, Error> {
+    let engine = flows(&env)?.status(&id).await?;
+    let trace = Trace::from_env(&env, "TRACE")?;
+    Ok(Json(Inspected {
+        engine,
+        instance: trace.instance("flow", &id).await?,
+        steps: trace.steps("flow", &id).await?,
+    }))
+}
+
+async fn list(env: Env) -> Result<Json<Vec<InstanceRecord>>, Error> {
+    let trace = Trace::from_env(&env, "TRACE")?;
+    Ok(Json(trace.instances("flow", 100).await?))
+}
+
+async fn signal(
+    env: Env,
+    Path((id, kind)): Path<(String, String)>,
+    Json(payload): Json<Value>,
+) -> Result<StatusCode, Error> {
+    flows(&env)?.send_event(&id, &kind, &payload).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `/flows` routes.
+pub fn routes() -> App {
+    App::new()
+        .get("/", list)
+        .post("/{id}", start)
+        .get("/{id}", inspect)
+        .post("/{id}/events/{kind}", signal)
+}

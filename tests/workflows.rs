@@ -1,0 +1,264 @@
+//! e2e: durable workflows (`edgeway::workflow`) on Miniflare's local Workflows
+//! engine, with the step-level trace read back from D1. The workflow is
+//! `flows.rs` in the queues test worker: its parameters choose a flaky step, a
+//! slow step with a fallback, a permanent failure, an approval and a sleep.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use edgeway::testing::{TestResponse, Worker};
+use serde_json::{json, Value};
+
+fn worker() -> &'static Worker {
+    static WORKER: OnceLock<Worker> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        Worker::start(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/workers/queues/wrangler.toml"
+        ))
+        .expect("queues worker starts")
+    })
+}
+
+fn start(id: &str, plan: Value) -> TestResponse {
+    worker().post_json(&format!("/flows/{id}"), &plan).unwrap()
+}
+
+fn inspect(id: &str) -> Value {
+    let res = worker().get(&format!("/flows/{id}")).unwrap();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// Waits (bounded) until the engine says the instance has ended, and returns
+/// what `GET /flows/{id}` shows then.
+fn finished(id: &str) -> Value {
+    worker().wait_for(
+        &format!("instance {id} to end"),
+        Duration::from_secs(60),
+        || {
+            let doc = inspect(id);
+            let status = doc["engine"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            ["complete", "errored", "terminated"]
+                .contains(&status.as_str())
+                .then_some(doc)
+        },
+    )
+}
+
+/// The trace as `name#attempt outcome` lines, in order.
+fn steps(doc: &Value) -> Vec<String> {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}#{} {}",
+                s["name"].as_str().unwrap(),
+                s["attempt"],
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_happy_path_runs_every_step_once_and_traces_it() {
+    assert_eq!(start("happy", json!({})).status, 201);
+    let doc = finished("happy");
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    assert_eq!(
+        doc["engine"]["output"],
+        json!({"reserved": 1, "charge_attempts": 1, "slow": "done", "approved_by": null})
+    );
+    assert_eq!(
+        steps(&doc),
+        ["reserve#1 ok", "charge#1 ok", "slow#1 ok", "finish#1 ok"]
+    );
+    for step in doc["steps"].as_array().unwrap() {
+        assert_eq!(step["kind"], "run");
+        assert!(step["ended_ms"].as_u64().unwrap() >= step["started_ms"].as_u64().unwrap());
+    }
+    assert_eq!(doc["instance"]["outcome"], "complete");
+    let listed = worker().get("/flows").unwrap().json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["instance"] == "happy"),
+        "{listed:#}"
+    );
+}
+
+#[test]
+fn a_step_that_fails_twice_succeeds_on_its_third_attempt() {
+    start("flaky", json!({"flaky_failures": 2}));
+    let doc = finished("flaky");
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    assert_eq!(
+        doc["engine"]["output"]["charge_attempts"], 3,
+        "the third attempt's output"
+    );
+    let trace = steps(&doc);
+    assert_eq!(
+        trace[1..4],
+        ["charge#1 error", "charge#2 error", "charge#3 ok"],
+        "{trace:?}"
+    );
+    assert!(doc["steps"][1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("charge failed on attempt 1"));
+    // reserve ran once: a retried step does not re-run the steps before it.
+    assert_eq!(trace[0], "reserve#1 ok");
+    assert_eq!(doc["engine"]["output"]["reserved"], 1);
+}
+
+#[test]
+fn a_step_past_its_timeout_goes_to_its_fallback() {
+    start("slow", json!({"slow_ms": 2000}));
+    let doc = finished("slow");
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    assert_eq!(doc["engine"]["output"]["slow"], "fallback");
+    let trace = steps(&doc);
+    assert!(trace.contains(&"slow#1 timeout".to_owned()), "{trace:?}");
+    assert!(
+        trace.contains(&"slow fallback#1 ok".to_owned()),
+        "{trace:?}"
+    );
+    assert!(
+        !trace.iter().any(|s| s.starts_with("slow#2")),
+        "retries 0: one attempt"
+    );
+}
+
+#[test]
+fn a_permanent_error_skips_the_retries_and_fails_the_instance() {
+    start("permanent", json!({"permanent": true}));
+    let doc = finished("permanent");
+    assert_eq!(doc["engine"]["status"], "errored", "{doc:#}");
+    let checks: Vec<_> = steps(&doc)
+        .into_iter()
+        .filter(|s| s.starts_with("check#"))
+        .collect();
+    assert_eq!(
+        checks,
+        ["check#1 error"],
+        "3 retries were allowed, none was made"
+    );
+    assert_eq!(doc["instance"]["outcome"], "errored");
+    assert!(
+        doc["instance"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed"),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn an_approval_completes_the_instance_and_no_approval_cancels_it() {
+    start("approved", json!({"approval_ms": 30000}));
+    start("unapproved", json!({"approval_ms": 500}));
+    worker().wait_for(
+        "the approval wait to start",
+        Duration::from_secs(30),
+        || {
+            steps(&inspect("approved"))
+                .contains(&"approval#1 waiting".to_owned())
+                .then_some(())
+        },
+    );
+    let res = worker()
+        .post_json("/flows/approved/events/approve", &json!({"by": "ada"}))
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let doc = finished("approved");
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    assert_eq!(doc["engine"]["output"]["approved_by"], "ada");
+    assert!(steps(&doc).contains(&"approval#1 ok".to_owned()));
+
+    let doc = finished("unapproved");
+    assert_eq!(doc["engine"]["status"], "errored", "{doc:#}");
+    assert!(
+        steps(&doc).contains(&"approval#1 timeout".to_owned()),
+        "{doc:#}"
+    );
+    let reason = doc["instance"]["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("cancelled: no \"approve\" event within 500 ms"),
+        "{reason}"
+    );
+    assert!(
+        !steps(&doc).iter().any(|s| s.starts_with("finish")),
+        "nothing after the cancel"
+    );
+
+    // An approval for a finished instance: 409.
+    let late = worker()
+        .post_json("/flows/unapproved/events/approve", &json!({"by": "ada"}))
+        .unwrap();
+    assert_eq!(
+        late.assert_problem(409)["detail"],
+        "instance \"unapproved\" has ended (errored); it takes no events"
+    );
+}
+
+#[test]
+fn a_sleep_is_traced_from_start_to_end() {
+    start("sleepy", json!({"sleep_ms": 1000}));
+    let doc = finished("sleepy");
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    let sleep = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "cool down")
+        .expect("the sleep is in the trace");
+    assert_eq!(sleep["kind"], "sleep");
+    assert_eq!(sleep["outcome"], "ok");
+    let slept = sleep["ended_ms"].as_u64().unwrap() - sleep["started_ms"].as_u64().unwrap();
+    assert!(slept >= 900, "slept {slept} ms");
+    assert_eq!(steps(&doc).last().unwrap(), "finish#1 ok");
+}
+
+#[test]
+fn bad_input_is_a_clear_problem() {
+    let w = worker();
+    // A malformed body and parameters of the wrong shape.
+    let res = w
+        .send(
+            "POST",
+            "/flows/bad-json",
+            &[("content-type", "application/json")],
+            b"{".to_vec(),
+        )
+        .unwrap();
+    res.assert_problem(400);
+    assert_eq!(start("dup", json!({})).status, 201);
+    start("shape", json!({"slow_ms": "soon"})).assert_problem(422);
+    // An id the engine would refuse, and a second create with the same id.
+    let doc = start("a%20b", json!({})).assert_problem(400);
+    assert!(
+        doc["detail"].as_str().unwrap().contains("instance id"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        start("dup", json!({})).assert_problem(409)["detail"],
+        "FLOW already has an instance \"dup\""
+    );
+    // Unknown instances.
+    w.get("/flows/nobody").unwrap().assert_problem(404);
+    w.post_json("/flows/nobody/events/approve", &json!({}))
+        .unwrap()
+        .assert_problem(404);
+    // An event payload over the engine's 1 MiB.
+    let big = json!({"blob": "x".repeat(1024 * 1024)});
+    let res = w.post_json("/flows/dup/events/approve", &big).unwrap();
+    res.assert_problem(413);
+}
