@@ -40,6 +40,15 @@ export function settles_within(promise, ms) {
     return v !== TIMED_OUT;
   });
 }
+// A wait that ran out of time, as opposed to a run interrupted by a pause, a
+// restart or an eviction (which the engine replays later). The engine's error
+// crosses an RPC boundary, which keeps its message but not always its name.
+export function is_timeout(error) {
+  return (
+    error?.name === "WorkflowTimeoutError" ||
+    /^(WorkflowTimeoutError: )?Execution timed out/.test(String(error?.message ?? ""))
+  );
+}
 export function error_message(error) {
   return String(error?.message ?? error);
 }
@@ -94,6 +103,8 @@ extern "C" {
     pub(crate) fn step_failure(message: &str, permanent: bool) -> JsValue;
     /// Resolves to whether `promise` settled within `ms`.
     pub(crate) fn settles_within(promise: &js_sys::Promise, ms: f64) -> js_sys::Promise;
+    /// Whether a thrown value is the engine's timeout of a wait.
+    pub(crate) fn is_timeout(error: &JsValue) -> bool;
     /// The message of a thrown value.
     pub(crate) fn error_message(error: &JsValue) -> String;
     /// A run's event: its payload as JSON text, its instance id, its timestamp in ms.

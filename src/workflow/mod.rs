@@ -175,17 +175,19 @@ pub(crate) async fn run(
     };
     let recorder = trace::Recorder::new(trace, definition.name, instance_id.as_str().into());
     recorder.run_started(now_ms()).await;
+    let interrupted = Rc::new(std::cell::Cell::new(false));
     let result = (definition.run)(
         glue::event_payload(&event),
         instance_id,
         glue::event_timestamp(&event) as u64,
         env,
-        Step::new(step, recorder.clone()),
+        Step::new(step, recorder.clone(), interrupted.clone()),
     )
     .await;
-    let error = result.as_ref().err().map(|e| e.detail().to_owned());
-    // A permanent failure ends the instance; any other is retried by the engine
-    // only inside steps, so the run's own error ends it too.
-    recorder.run_ended(now_ms(), error.as_deref()).await;
+    // An interrupted run has not ended: the engine replays it later.
+    if !interrupted.get() {
+        let error = result.as_ref().err().map(|e| e.detail().to_owned());
+        recorder.run_ended(now_ms(), error.as_deref()).await;
+    }
     result
 }

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
@@ -25,14 +26,18 @@ pub struct Step {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     recorder: Recorder,
     next: Cell<u32>,
+    /// Set when the engine interrupted a sleep or a wait (a pause, a restart):
+    /// the run did not end, it will be replayed.
+    interrupted: Rc<Cell<bool>>,
 }
 
 impl Step {
-    pub(crate) fn new(js: JsValue, recorder: Recorder) -> Self {
+    pub(crate) fn new(js: JsValue, recorder: Recorder, interrupted: Rc<Cell<bool>>) -> Self {
         Self {
             js,
             recorder,
             next: Cell::new(0),
+            interrupted,
         }
     }
 
@@ -159,6 +164,9 @@ impl Step {
             })
             .await
             .map_err(|err| {
+                if err.status() != StatusCode::GATEWAY_TIMEOUT {
+                    return err;
+                }
                 Error::with_status(
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
@@ -344,7 +352,10 @@ mod wasm {
     }
 
     /// A sleep or a wait: recorded when it starts (once, even on replays) and
-    /// when it ends.
+    /// when it ends. A rejection that is not a wait's timeout means the run was
+    /// interrupted (paused, restarted, evicted): the step has not ended, so its
+    /// row stays open for the replay to close, and the run is marked so its end
+    /// is not recorded either.
     pub(super) async fn pause(
         step: &Step,
         seq: u32,
@@ -355,20 +366,23 @@ mod wasm {
         step.recorder
             .step_started(seq, 1, name, kind, now_ms())
             .await;
-        let result = JsFuture::from(call()).await;
-        let (outcome, error) = match &result {
-            Ok(_) => ("ok", None),
-            Err(thrown) => ("timeout", Some(glue::error_message(thrown))),
-        };
-        step.recorder
-            .step_ended(seq, 1, outcome, error.as_deref(), now_ms())
-            .await;
-        match result {
-            Ok(value) => Ok(value.as_string().unwrap_or_default()),
-            Err(_) => Err(Error::with_status(
-                StatusCode::GATEWAY_TIMEOUT,
-                error.unwrap_or_default(),
-            )),
+        match JsFuture::from(call()).await {
+            Ok(value) => {
+                step.recorder.step_ended(seq, 1, "ok", None, now_ms()).await;
+                Ok(value.as_string().unwrap_or_default())
+            }
+            Err(thrown) => {
+                let message = glue::error_message(&thrown);
+                if glue::is_timeout(&thrown) {
+                    step.recorder
+                        .step_ended(seq, 1, "timeout", Some(&message), now_ms())
+                        .await;
+                    Err(Error::with_status(StatusCode::GATEWAY_TIMEOUT, message))
+                } else {
+                    step.interrupted.set(true);
+                    Err(Error::new(crate::error::ErrorKind::Upstream, message))
+                }
+            }
         }
     }
 }

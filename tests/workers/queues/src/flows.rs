@@ -8,8 +8,8 @@ use std::time::Duration;
 use edgeway::kv::PutOptions;
 use edgeway::worker::Env;
 use edgeway::workflow::{
-    Backoff, Definition, InstanceRecord, InstanceStatus, Step, StepConfig, StepRecord, Trace,
-    Workflow, WorkflowEvent,
+    Backoff, Control, Definition, InstanceRecord, InstanceStatus, Step, StepConfig, StepRecord,
+    Trace, Workflow, WorkflowEvent,
 };
 use edgeway::{App, Error, Json, Path, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -196,6 +196,21 @@ async fn signal(
     Ok(StatusCode::ACCEPTED)
 }
 
+async fn control(
+    env: Env,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let action = match action.as_str() {
+        "pause" => Control::Pause,
+        "resume" => Control::Resume,
+        "terminate" => Control::Terminate,
+        "restart" => Control::Restart,
+        other => return Err(Error::not_found(format!("no action {other:?}"))),
+    };
+    flows(&env)?.control(&id, action).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// `/flows` routes.
 pub fn routes() -> App {
     App::new()
@@ -203,4 +218,5 @@ pub fn routes() -> App {
         .post("/{id}", start)
         .get("/{id}", inspect)
         .post("/{id}/events/{kind}", signal)
+        .post("/{id}/{action}", control)
 }
