@@ -70,6 +70,8 @@ mod js;
 #[cfg(feature = "bindings")]
 pub mod kv;
 pub mod middleware;
+#[cfg(feature = "objects")]
+pub mod object;
 pub mod observe;
 #[cfg(feature = "bindings")]
 mod outbound;
@@ -122,6 +124,8 @@ pub mod __private {
     pub use crate::runtime::serve;
     #[cfg(all(target_arch = "wasm32", feature = "workflows"))]
     pub use crate::runtime::serve_workflow;
+    #[cfg(all(target_arch = "wasm32", feature = "objects"))]
+    pub use crate::runtime::{serve_object_alarm, serve_object_fetch, ObjectClass};
     #[cfg(all(target_arch = "wasm32", feature = "bindings"))]
     pub use crate::runtime::{serve_queue, serve_scheduled};
 
@@ -186,12 +190,59 @@ macro_rules! entry {
         fetch: $build:expr
         $(, queue: $consumer:expr)?
         $(, scheduled: $cron:expr)?
-        , workflows: { $($class:ident : $definition:expr),+ $(,)? } $(,)?
+        $(, workflows: { $($class:ident : $definition:expr),+ $(,)? })?
+        $(, objects: { $($object:ident : $object_definition:expr),+ $(,)? })?
+        $(,)?
     ) => {
         $crate::entry!($build);
         $($crate::entry!(@queue $consumer);)?
         $($crate::entry!(@scheduled $cron);)?
-        $crate::entry!(@workflows $($class : $definition),+);
+        $($crate::entry!(@workflows $($class : $definition),+);)?
+        $($crate::entry!(@objects $($object : $object_definition),+);)?
+    };
+    (@objects $($class:ident : $definition:expr),+) => {
+        $crate::__with_objects! {
+        // Type-checks every definition on every target.
+        $(const _: fn() -> $crate::object::Definition = $definition;)+
+
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __edgeway_object_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::__private::wasm_bindgen;
+
+            const CLASSES: &[$crate::__private::ObjectClass] =
+                &[$((stringify!($class), $definition as fn() -> $crate::object::Definition)),+];
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn __edgeway_object_fetch(
+                class: &str,
+                state: wasm_bindgen::JsValue,
+                env: wasm_bindgen::JsValue,
+                request: $crate::__private::web_sys::Request,
+                method: String,
+                url: String,
+            ) -> wasm_bindgen::JsValue {
+                $crate::__private::serve_object_fetch(class, CLASSES, state, env, request, method, url)
+            }
+
+            #[wasm_bindgen::prelude::wasm_bindgen]
+            pub fn __edgeway_object_alarm(
+                class: &str,
+                state: wasm_bindgen::JsValue,
+                env: wasm_bindgen::JsValue,
+            ) -> wasm_bindgen::JsValue {
+                $crate::__private::serve_object_alarm(class, CLASSES, state, env)
+            }
+
+            // The classes `edgeway build` exports from the shim, one a line.
+            const NAMES: &str = concat!($("object ", stringify!($class), "\n"),+);
+            #[link_section = "edgeway.classes"]
+            #[used]
+            static NAMES_SECTION: [u8; NAMES.len()] = $crate::__private::section(NAMES);
+        }
+        }
     };
     (@workflows $($class:ident : $definition:expr),+) => {
         $crate::__with_workflows! {
@@ -228,19 +279,6 @@ macro_rules! entry {
             static CLASSES_SECTION: [u8; CLASSES.len()] = $crate::__private::section(CLASSES);
         }
         }
-    };
-    (fetch: $build:expr, queue: $consumer:expr, scheduled: $cron:expr $(,)?) => {
-        $crate::entry!($build);
-        $crate::entry!(@queue $consumer);
-        $crate::entry!(@scheduled $cron);
-    };
-    (fetch: $build:expr, scheduled: $cron:expr $(,)?) => {
-        $crate::entry!($build);
-        $crate::entry!(@scheduled $cron);
-    };
-    (fetch: $build:expr, queue: $consumer:expr $(,)?) => {
-        $crate::entry!($build);
-        $crate::entry!(@queue $consumer);
     };
     (@queue $consumer:expr) => {
         $crate::__with_bindings! {
@@ -288,9 +326,6 @@ macro_rules! entry {
         }
         }
     };
-    (fetch: $build:expr $(,)?) => {
-        $crate::entry!($build);
-    };
     ($build:expr) => {
         // Type-checks `build` on every target, so native `cargo check` catches mistakes.
         const _: fn() -> $crate::App = $build;
@@ -334,6 +369,22 @@ macro_rules! __with_bindings {
             "this needs edgeway's `bindings` feature (KV, Queues, Env), which is on by default: \
              remove `default-features = false` from the edgeway dependency, or add `features = [\"bindings\"]`"
         );
+    };
+}
+
+#[cfg(feature = "objects")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_objects {
+    ($($body:tt)*) => { $($body)* };
+}
+
+#[cfg(not(feature = "objects"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_objects {
+    ($($body:tt)*) => {
+        compile_error!("`entry!(…, objects: {…})` needs edgeway's `objects` feature");
     };
 }
 

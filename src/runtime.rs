@@ -55,6 +55,105 @@ pub fn serve_scheduled(
     .into()
 }
 
+/// A Durable Object class name and the function that builds its definition.
+#[cfg(feature = "objects")]
+pub type ObjectClass = (&'static str, fn() -> crate::object::Definition);
+
+/// A Durable Object class, built once per isolate: its app, or why it failed
+/// to build, and its alarm handler.
+#[cfg(feature = "objects")]
+struct BuiltObject {
+    service: Result<Service, Error>,
+    definition: crate::object::Definition,
+}
+
+#[cfg(feature = "objects")]
+fn built_object(class: &str, definitions: &[ObjectClass]) -> Option<std::rc::Rc<BuiltObject>> {
+    use std::rc::Rc;
+    thread_local! {
+        static BUILT: std::cell::RefCell<Vec<(String, Rc<BuiltObject>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUILT.with(|built| {
+        if let Some((_, found)) = built.borrow().iter().find(|(name, _)| name == class) {
+            return Some(found.clone());
+        }
+        let (_, build) = definitions.iter().find(|(name, _)| *name == class)?;
+        let definition = build();
+        let service = (definition.app)().build();
+        if let Err(err) = &service {
+            crate::observe::log(
+                crate::observe::Level::Error,
+                serde_json::json!({"msg": "a Durable Object's app failed to build", "class": class, "detail": err.detail()}),
+            );
+        }
+        let object = Rc::new(BuiltObject { service, definition });
+        built.borrow_mut().push((class.to_owned(), object.clone()));
+        Some(object)
+    })
+}
+
+/// Serves a request to a Durable Object of `class` (one of `definitions`),
+/// through the app its definition builds once per isolate. `state` is the
+/// object's `ctx`, which handlers reach through `ObjectContext`. Called by the
+/// class edgeway's shim exports, through [`entry!`](crate::entry).
+#[cfg(feature = "objects")]
+pub fn serve_object_fetch(
+    class: &str,
+    definitions: &[ObjectClass],
+    state: JsValue,
+    env: JsValue,
+    request: web_sys::Request,
+    method: String,
+    url: String,
+) -> JsValue {
+    match built_object(class, definitions) {
+        Some(object) => match &object.service {
+            Ok(service) => dispatch(service, request, env, state, &method, url),
+            Err(err) => {
+                respond(Error::new(err.kind(), err.detail().to_owned()).into_response()).into()
+            }
+        },
+        None => respond(
+            Error::internal(format!("no Durable Object class {class} is registered"))
+                .into_response(),
+        )
+        .into(),
+    }
+}
+
+/// Runs the alarm handler of a Durable Object of `class`. The promise rejects
+/// when it fails (or there is none), so the runtime retries the alarm.
+#[cfg(feature = "objects")]
+pub fn serve_object_alarm(
+    class: &str,
+    definitions: &[ObjectClass],
+    state: JsValue,
+    env: JsValue,
+) -> JsValue {
+    let object = built_object(class, definitions);
+    let class = class.to_owned();
+    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+        let alarm = object.and_then(|o| o.definition.alarm.clone());
+        let Some(alarm) = alarm else {
+            return Err(js_sys::Error::new(&format!("{class} has no alarm handler")).into());
+        };
+        let ctx = crate::object::ObjectContext::new(state, wasm_bindgen::JsCast::unchecked_into(env));
+        match crate::panic::catch_panic_future(alarm(ctx)).await {
+            Ok(Ok(())) => Ok(JsValue::UNDEFINED),
+            Ok(Err(err)) => {
+                crate::observe::log(
+                    crate::observe::Level::Error,
+                    serde_json::json!({"msg": "a Durable Object alarm failed", "class": class, "detail": err.detail()}),
+                );
+                Err(js_sys::Error::new(err.detail()).into())
+            }
+            Err(panic) => Err(js_sys::Error::new(&panic).into()),
+        }
+    }))
+    .into()
+}
+
 /// A workflow class name and the function that builds its definition.
 #[cfg(feature = "workflows")]
 pub type WorkflowClass = (&'static str, fn() -> crate::workflow::Definition);

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::thread;
 use std::time::Duration;
 
 use edgeway::testing::{Sidecar, Worker};
@@ -291,6 +292,44 @@ fn gone_disables_the_subscription_and_replay_redelivers() {
         .send("POST", "/v1/events/nope/replay", &[], vec![])
         .unwrap()
         .assert_problem(404);
+}
+
+/// Concurrent subscribes to one topic: each topic's subscriptions live in a
+/// Durable Object that applies them one after another. (A KV list read, changed
+/// and written back kept 8 of 30.)
+#[test]
+fn fifty_concurrent_subscribes_are_all_kept_and_all_receive_the_next_event() {
+    let topic = "crowd";
+    let n = 50;
+    let subscribers: Vec<_> = (0..n)
+        .map(|i| {
+            thread::spawn(move || subscribe(topic, &format!("/ok?sub=crowd-{i}"), Value::Null))
+        })
+        .collect();
+    let ids: BTreeSet<String> = subscribers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(ids.len(), n, "50 distinct subscriptions were created");
+    let listed = gateway()
+        .get(&format!("/v1/topics/{topic}/subscriptions"))
+        .unwrap()
+        .json();
+    let listed: BTreeSet<String> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids, "every subscribe is listed");
+
+    let (id, matched) = publish(topic, json!({"type": "crowd.ping", "data": {}}));
+    assert_eq!(matched as usize, n);
+    wait_until("a delivery to each of the 50", || {
+        let got: BTreeSet<String> = received()
+            .into_iter()
+            .filter(|r| r["id"] == id.as_str())
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect();
+        got.len() == n
+    });
 }
 
 #[test]

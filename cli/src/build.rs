@@ -384,6 +384,9 @@ enum Class {
     /// A Cloudflare Workflows entrypoint, run through the wasm export
     /// `__edgeway_workflow`.
     Workflow(String),
+    /// A Durable Object, served through `__edgeway_object_fetch` and
+    /// `__edgeway_object_alarm`.
+    Object(String),
 }
 
 /// The classes `entry!` declared, from the `edgeway.classes` custom section of
@@ -407,6 +410,7 @@ fn exported_classes(wasm: &[u8]) -> Result<Vec<Class>> {
             }
             match kind {
                 "workflow" => classes.push(Class::Workflow(name.to_owned())),
+                "object" => classes.push(Class::Object(name.to_owned())),
                 _ => bail!("edgeway.classes: unknown kind {kind:?} (is this edgeway build older than the crate?)"),
             }
         }
@@ -425,19 +429,34 @@ fn render_shim(snippets: &[String], classes: &[Class]) -> String {
     }
     let mut class_imports = String::new();
     let mut exports = String::new();
-    if !classes.is_empty() {
-        // A workflow class must extend WorkflowEntrypoint, or workerd gives it no env.
-        class_imports.push_str("import { WorkflowEntrypoint } from \"cloudflare:workers\";");
-    }
+    // Each class extends the runtime's base class, which is how workerd hands it
+    // `env` and `ctx` (a bare class gets no env).
+    let mut bases = Vec::new();
     for class in classes {
         match class {
             Class::Workflow(name) => {
+                bases.push("WorkflowEntrypoint");
                 let _ = write!(
                     exports,
                     "export class {name} extends WorkflowEntrypoint {{\n  run(event, step) {{\n    return imports.__edgeway_workflow(\"{name}\", event, step, this.env);\n  }}\n}}\n"
                 );
             }
+            Class::Object(name) => {
+                bases.push("DurableObject");
+                let _ = write!(
+                    exports,
+                    "export class {name} extends DurableObject {{\n  fetch(request) {{\n    return imports.__edgeway_object_fetch(\"{name}\", this.ctx, this.env, request, request.method, request.url);\n  }}\n  alarm() {{\n    return imports.__edgeway_object_alarm(\"{name}\", this.ctx, this.env);\n  }}\n}}\n"
+                );
+            }
         }
+    }
+    bases.sort_unstable();
+    bases.dedup();
+    if !bases.is_empty() {
+        class_imports = format!(
+            "import {{ {} }} from \"cloudflare:workers\";",
+            bases.join(", ")
+        );
     }
     SHIM.replace("/*SNIPPET_IMPORTS*/", imports.trim_end())
         .replace("/*SNIPPET_MODULES*/", modules.trim_end())
@@ -482,6 +501,22 @@ mod tests {
             "return imports.__edgeway_workflow(\"OrderFulfillment\", event, step, this.env);"
         ));
         assert!(!render_shim(&[], &[]).contains("cloudflare:workers"));
+    }
+
+    #[test]
+    fn an_object_class_extends_durable_object_and_serves_fetch_and_alarm() {
+        let shim = render_shim(
+            &[],
+            &[
+                Class::Object("Topics".into()),
+                Class::Workflow("Orders".into()),
+            ],
+        );
+        assert!(shim
+            .contains("import { DurableObject, WorkflowEntrypoint } from \"cloudflare:workers\";"));
+        assert!(shim.contains("export class Topics extends DurableObject {"));
+        assert!(shim.contains("imports.__edgeway_object_fetch(\"Topics\", this.ctx, this.env, request, request.method, request.url)"));
+        assert!(shim.contains("imports.__edgeway_object_alarm(\"Topics\", this.ctx, this.env)"));
     }
 
     #[test]

@@ -10,12 +10,18 @@ use super::publisher::{Fanout, DELIVERY_KIND};
 use super::ssrf::SsrfPolicy;
 use crate::error::Error;
 use crate::kv::Kv;
+use crate::object::Objects;
 use crate::platform::setting;
 use crate::queue::{Consumer, Message, Producer};
 
 /// Where a worker's fan-out lives and what it reads from the environment.
 ///
-/// - `store`: the KV binding for subscriptions, events and delivery logs;
+/// - `store`: the KV binding for events and delivery logs;
+/// - the `TOPICS` Durable Object binding (another name with
+///   [`topics_binding`](Self::topics_binding)): each topic's subscriptions, in
+///   an object of class [`topics`](super::topics) that applies concurrent
+///   changes one at a time (register it: `entry!(…, objects: { Topics:
+///   edgeway::fanout::topics })`);
 /// - `queue`: the producer binding that carries delivery tasks (the worker
 ///   consumes that queue and registers [`Consumer::fanout`]);
 /// - the `SUBSCRIPTIONS` setting: subscriptions declared in configuration, as a
@@ -55,6 +61,7 @@ use crate::queue::{Consumer, Message, Producer};
 #[derive(Clone, Copy, Debug)]
 pub struct FanoutConfig {
     store: &'static str,
+    topics: &'static str,
     queue: &'static str,
     subscriptions_setting: &'static str,
     allow_hosts_setting: &'static str,
@@ -70,11 +77,19 @@ impl FanoutConfig {
     pub const fn new(store: &'static str, queue: &'static str) -> Self {
         Self {
             store,
+            topics: "TOPICS",
             queue,
             subscriptions_setting: "SUBSCRIPTIONS",
             allow_hosts_setting: "WEBHOOK_ALLOW_HOSTS",
             event_ttl_seconds: None,
         }
+    }
+
+    /// Keeps subscriptions in the Durable Object namespace bound as `name`
+    /// instead of `TOPICS`.
+    pub const fn topics_binding(mut self, name: &'static str) -> Self {
+        self.topics = name;
+        self
     }
 
     /// Reads declared subscriptions from the setting `name` instead.
@@ -109,6 +124,7 @@ impl FanoutConfig {
         let declared = self.declared(env, &policy)?;
         let fanout = Fanout::new(
             Kv::from_env(env, self.store)?,
+            Objects::from_env(env, self.topics)?,
             Producer::from_env(env, self.queue)?,
             policy,
         )

@@ -1,7 +1,8 @@
 //! Fan-out (feature `fanout`): one published event becomes independent, retried,
 //! logged deliveries to every matching subscriber. Signing, the SSRF guard, filter
 //! policies and the model are pure and tested natively and on wasm32; `publisher`
-//! is the KV and Queues side.
+//! is the KV and Queues side, and `topics` the Durable Object class that keeps
+//! each topic's subscriptions.
 //!
 //! A worker declares where its fan-out lives once, as a [`FanoutConfig`], opens it
 //! in the handlers that publish or manage subscriptions, and registers
@@ -13,6 +14,7 @@ mod filter;
 mod model;
 mod publisher;
 mod ssrf;
+mod topics;
 
 pub use config::FanoutConfig;
 pub use filter::{Condition, Conditions, Filter};
@@ -23,3 +25,4 @@ pub use model::{
 };
 pub use publisher::{Fanout, DELIVERY_KIND, WEBHOOK_TIMEOUT_MS};
 pub use ssrf::SsrfPolicy;
+pub use topics::topics;

@@ -2,9 +2,10 @@
 //! batched enqueue of delivery tasks), delivery with signing and a delivery log,
 //! and replay.
 //!
-//! KV layout: `topic:<topic>` holds the topic's subscriptions (one read per
-//! publish), `event:<id>` the event (with a TTL, for replay), and
-//! `delivery:<event id>:<subscription id>` the delivery log.
+//! Each topic's subscriptions live in a Durable Object of their own (see
+//! `topics`), which applies concurrent changes one at a time; a publish reads
+//! them with one call. KV holds `event:<id>`, the event (with a TTL, for
+//! replay), and `delivery:<event id>:<subscription id>`, the delivery log.
 
 use std::rc::Rc;
 
@@ -16,9 +17,15 @@ use super::ssrf::SsrfPolicy;
 use crate::aws::lambda::{Function, Lambda, LambdaConfig};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
+use crate::object::Objects;
 use crate::outbound::OutboundRequest;
 use crate::queue::{Envelope, Failure, Message, Producer, SendOptions};
 use crate::webhook::{signature_headers, WebhookSecret};
+
+/// `id` as one path segment for a topic object's routes.
+fn path_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
 
 /// The envelope kind of delivery tasks; register [`Fanout::deliver`] for it.
 pub const DELIVERY_KIND: &str = "fanout.deliver";
@@ -29,9 +36,11 @@ pub const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
 /// The most of a webhook's answer read (the rest is cancelled unread).
 pub const WEBHOOK_ANSWER_BYTES: u32 = 16 * 1024;
 
-/// Fan-out over a KV namespace and the queue that carries delivery tasks.
+/// Fan-out over a KV namespace, the topic objects that hold subscriptions and
+/// the queue that carries delivery tasks.
 pub struct Fanout {
     kv: Kv,
+    topics: Objects,
     deliveries: Producer<Envelope>,
     policy: SsrfPolicy,
     event_ttl_seconds: u64,
@@ -41,11 +50,19 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    /// A publisher storing in `kv` and enqueueing on `deliveries`, checking webhook
-    /// URLs against `policy`. Events are kept for a day.
-    pub fn new(kv: Kv, deliveries: Producer<Envelope>, policy: SsrfPolicy) -> Self {
+    /// A publisher keeping subscriptions in the `topics` objects (class
+    /// [`topics`](super::topics)), events in `kv`, and enqueueing on
+    /// `deliveries`, checking webhook URLs against `policy`. Events are kept for
+    /// a day.
+    pub fn new(
+        kv: Kv,
+        topics: Objects,
+        deliveries: Producer<Envelope>,
+        policy: SsrfPolicy,
+    ) -> Self {
         Self {
             kv,
+            topics,
             deliveries,
             policy,
             event_ttl_seconds: 86_400,
@@ -74,35 +91,25 @@ impl Fanout {
         Ok(merge_subscriptions(topic, &self.declared, stored))
     }
 
-    /// What KV holds for `topic`: API subscriptions, and status overrides of
-    /// declared ones.
+    /// What the topic's object holds: API subscriptions, and status overrides
+    /// of declared ones.
     async fn stored_subscriptions(&self, topic: &str) -> Result<Vec<Subscription>, Error> {
         super::model::check_topic(topic)?;
-        Ok(self
-            .kv
-            .get_json(&format!("topic:{topic}"))
-            .await?
-            .unwrap_or_default())
+        self.topics.by_name(topic).get("/subscriptions").await
     }
 
-    async fn save_subscriptions(&self, topic: &str, subs: &[Subscription]) -> Result<(), Error> {
-        self.kv
-            .put_json(&format!("topic:{topic}"), &subs, PutOptions::new())
-            .await
-    }
-
-    /// Validates and adds a subscription. Concurrent changes to one topic's
-    /// subscriptions are last-writer-wins (KV has no transactions).
+    /// Validates and adds a subscription. The topic's object applies concurrent
+    /// subscribes one after another, so none is lost.
     pub async fn subscribe(
         &self,
         topic: &str,
         new: NewSubscription,
     ) -> Result<Subscription, Error> {
         let sub = new.into_subscription(topic, &self.policy)?;
-        let mut subs = self.stored_subscriptions(topic).await?;
-        subs.push(sub.clone());
-        self.save_subscriptions(topic, &subs).await?;
-        Ok(sub)
+        self.topics
+            .by_name(topic)
+            .post("/subscriptions", &sub)
+            .await
     }
 
     /// Removes a subscription; `false` when there was none.
@@ -113,29 +120,24 @@ impl Fanout {
                 format!("subscription {id:?} is declared in the worker's configuration (SUBSCRIPTIONS); remove it there and deploy"),
             ));
         }
-        let mut subs = self.stored_subscriptions(topic).await?;
-        let before = subs.len();
-        subs.retain(|s| s.id != id);
-        if subs.len() == before {
-            return Ok(false);
-        }
-        self.save_subscriptions(topic, &subs).await?;
-        Ok(true)
+        super::model::check_topic(topic)?;
+        self.topics
+            .by_name(topic)
+            .delete(&format!("/subscriptions/{}", path_segment(id)))
+            .await
     }
 
     async fn set_status(&self, topic: &str, id: &str, status: Status) -> Result<(), Error> {
-        let mut subs = self.stored_subscriptions(topic).await?;
-        if let Some(sub) = subs.iter_mut().find(|s| s.id == id) {
-            if sub.status != Status::Disabled {
-                sub.status = status;
-            }
-        } else if let Some(declared) = self.declared.iter().find(|d| d.id == id) {
-            // A declared subscription's status lives in KV, next to API ones.
-            let mut sub = declared.clone();
-            sub.status = status;
-            subs.push(sub);
-        }
-        self.save_subscriptions(topic, &subs).await
+        let declared = self.declared.iter().find(|d| d.id == id).cloned();
+        let _changed: bool = self
+            .topics
+            .by_name(topic)
+            .put(
+                &format!("/subscriptions/{}/status", path_segment(id)),
+                &super::topics::StatusChange { status, declared },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Publishes: validates, stores the event for replay, and enqueues one delivery

@@ -265,4 +265,9 @@ fn cron() -> Cron {
     Cron::new().on("*/5 * * * *", jobs::sweep)
 }
 
-edgeway::entry!(fetch: app, queue: consumer, scheduled: cron);
+edgeway::entry!(
+    fetch: app,
+    queue: consumer,
+    scheduled: cron,
+    objects: { Topics: edgeway::fanout::topics },
+);

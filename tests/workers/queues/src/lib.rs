@@ -1,6 +1,7 @@
 //! A worker for the e2e tests of KV, Queues and cron triggers: HTTP routes that
 //! produce, a consumer with handlers that succeed, fail once, always fail, and
-//! count, scheduled handlers that record and fail, and a workflow (`flows`).
+//! count, scheduled handlers that record and fail, a workflow (`flows`) and a
+//! Durable Object counter.
 
 use std::cell::Cell;
 
@@ -8,6 +9,7 @@ mod flows;
 
 use edgeway::cron::{Cron, Schedule};
 use edgeway::kv::PutOptions;
+use edgeway::object::Counters;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message, SendOptions};
 use edgeway::{App, Error, Json, Path, Query, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -147,6 +149,25 @@ async fn dead_letter(state: State, Path(id): Path<String>) -> Result<Json<Value>
     Ok(Json(serde_json::to_value(letter)?))
 }
 
+async fn add_to_counter(
+    env: edgeway::worker::Env,
+    Path(name): Path<String>,
+    Json(by): Json<i64>,
+) -> Result<Json<i64>, Error> {
+    Ok(Json(
+        Counters::from_env(&env, "COUNTERS")?.add(&name, by).await?,
+    ))
+}
+
+async fn read_counter(
+    env: edgeway::worker::Env,
+    Path(name): Path<String>,
+) -> Result<Json<i64>, Error> {
+    Ok(Json(
+        Counters::from_env(&env, "COUNTERS")?.get(&name).await?,
+    ))
+}
+
 fn app() -> App {
     App::new()
         .post("/enqueue/{kind}", enqueue)
@@ -159,6 +180,8 @@ fn app() -> App {
         .post("/clicks", click)
         .post("/clicks/raw", any_click)
         .nest("/flows", flows::routes())
+        .post("/counters/{name}", add_to_counter)
+        .get("/counters/{name}", read_counter)
         .get("/", || async { "queues" })
 }
 
@@ -334,4 +357,5 @@ edgeway::entry!(
     queue: consumer,
     scheduled: cron,
     workflows: { Flow: flows::definition },
+    objects: { Counter: edgeway::object::counter },
 );

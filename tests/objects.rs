@@ -1,0 +1,63 @@
+//! e2e: Durable Objects from Rust (`edgeway::object`) in local workerd: the
+//! counter object, reached from a worker's handlers through its namespace.
+
+use std::sync::OnceLock;
+use std::thread;
+
+use edgeway::testing::Worker;
+use serde_json::json;
+
+fn worker() -> &'static Worker {
+    static WORKER: OnceLock<Worker> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        Worker::start(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/workers/queues/wrangler.toml"
+        ))
+        .expect("queues worker starts")
+    })
+}
+
+/// The KV read-modify-write this replaces kept some of these; the object keeps
+/// every one.
+#[test]
+fn two_hundred_concurrent_increments_count_exactly_two_hundred() {
+    let w = worker();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let base = w.base_url().to_owned();
+            thread::spawn(move || {
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .new_agent();
+                for _ in 0..25 {
+                    let res = agent
+                        .post(format!("{base}/counters/clicks"))
+                        .header("content-type", "application/json")
+                        .send("1")
+                        .unwrap();
+                    assert_eq!(res.status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(w.get("/counters/clicks").unwrap().json(), json!(200));
+    // Another name is another object.
+    assert_eq!(w.get("/counters/other").unwrap().json(), json!(0));
+    assert_eq!(
+        w.post_json("/counters/other", &json!(-3)).unwrap().json(),
+        json!(-3)
+    );
+}
+
+#[test]
+fn a_bad_body_is_refused_before_it_reaches_the_object() {
+    let res = worker()
+        .post_json("/counters/clicks", &json!("one"))
+        .unwrap();
+    res.assert_problem(422);
+}
