@@ -61,3 +61,46 @@ fn a_bad_body_is_refused_before_it_reaches_the_object() {
         .unwrap();
     res.assert_problem(422);
 }
+
+#[test]
+fn a_transaction_that_fails_keeps_nothing() {
+    let w = worker();
+    let res = w
+        .post_json("/ledgers/tx/entries", &json!({"notes": ["a", "b"]}))
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = w
+        .post_json(
+            "/ledgers/tx/entries",
+            &json!({"notes": ["c", "d"], "fail": true}),
+        )
+        .unwrap();
+    // The object's 409 comes back through the stub with its status and detail.
+    assert_eq!(
+        res.assert_problem(409)["detail"],
+        "failed after writing, on purpose"
+    );
+    assert_eq!(
+        w.get("/ledgers/tx/entries").unwrap().json(),
+        json!(["a", "b"])
+    );
+}
+
+#[test]
+fn an_alarm_fires_and_runs_its_handler() {
+    let w = worker();
+    let res = w
+        .post_json("/ledgers/alarmed/alarm", &json!({"in_ms": 300}))
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(
+        res.json().as_u64().is_some(),
+        "the alarm is set: {}",
+        res.text()
+    );
+    w.wait_for(
+        "the alarm to write its entry",
+        std::time::Duration::from_secs(20),
+        || (w.get("/ledgers/alarmed/entries").unwrap().json() == json!(["alarm"])).then_some(()),
+    );
+}

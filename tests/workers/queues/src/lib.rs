@@ -6,6 +6,7 @@
 use std::cell::Cell;
 
 mod flows;
+mod ledger;
 
 use edgeway::cron::{Cron, Schedule};
 use edgeway::kv::PutOptions;
@@ -168,6 +169,26 @@ async fn read_counter(
     ))
 }
 
+/// Forwards `/ledgers/{name}/…` to the ledger object `name`, answering with its
+/// status and JSON (its errors become this worker's, with their status).
+async fn to_ledger(
+    env: edgeway::worker::Env,
+    method: edgeway::Method,
+    Path((name, rest)): Path<(String, String)>,
+    body: String,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let ledger = edgeway::object::Objects::from_env(&env, "LEDGERS")?.by_name(&name);
+    let body = (!body.is_empty()).then_some(body);
+    let status = if method == edgeway::Method::Post {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let answer: Value = ledger.call(method, &format!("/{rest}"), body).await?;
+
+    Ok((status, Json(answer)))
+}
+
 fn app() -> App {
     App::new()
         .post("/enqueue/{kind}", enqueue)
@@ -182,6 +203,8 @@ fn app() -> App {
         .nest("/flows", flows::routes())
         .post("/counters/{name}", add_to_counter)
         .get("/counters/{name}", read_counter)
+        .post("/ledgers/{name}/{*rest}", to_ledger)
+        .get("/ledgers/{name}/{*rest}", to_ledger)
         .get("/", || async { "queues" })
 }
 
@@ -357,5 +380,5 @@ edgeway::entry!(
     queue: consumer,
     scheduled: cron,
     workflows: { Flow: flows::definition },
-    objects: { Counter: edgeway::object::counter },
+    objects: { Counter: edgeway::object::counter, Ledger: ledger::definition },
 );
