@@ -52,11 +52,11 @@ clippy:
 	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout,jobs,workflows,objects
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features fanout,jobs,workflows,objects
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features fanout,jobs,workflows,objects,validate
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib --features fanout,jobs,workflows,objects
+	cargo test $(WASM) -p edgeway --lib --features fanout,jobs,workflows,objects,validate
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo test --workspace --features $(TEST_FEATURES)

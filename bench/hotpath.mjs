@@ -6,7 +6,7 @@
 //   (d) a route behind the middleware     Hono, edgeway bench app
 //
 //   node bench/hotpath.mjs [--duration 5] [--rounds 3] [--connections 16]
-//                          [--workloads a,b,c,d] [--json out.json]
+//                          [--workloads a,b,c,d,e] [--json out.json]
 //
 // Every figure is a ratio against Hono measured in the same run; rounds are
 // interleaved so drift on a shared machine hits every worker alike. The run is
@@ -22,7 +22,7 @@ const duration = Number(arg("duration", "5"));
 const rounds = Number(arg("rounds", "3"));
 const connections = Number(arg("connections", "16"));
 const jsonOut = arg("json", null);
-const selected = arg("workloads", "a,b,c,d").split(",");
+const selected = arg("workloads", "a,b,c,d,e").split(",");
 
 // (c): one request per route, cycling, so every lookup walks a different branch.
 const githubPaths = (await readFile(join(root, "bench/data/github-api-routes.txt"), "utf8"))
@@ -38,6 +38,17 @@ request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i])
 end
+`,
+);
+
+// (e): POST the 16 KB order on every request.
+const order = (await readFile(join(root, "bench/data/order.json"), "utf8")).trim();
+const orderScript = join(root, "bench/results/order.lua");
+await writeFile(
+  orderScript,
+  `wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = [==[${order}]==]
 `,
 );
 
@@ -69,7 +80,51 @@ const workloads = [
     headers: ["origin: https://app.example"],
     workers: ["hono", "edgeway-app"],
   },
+  {
+    id: "e",
+    title: "(e) `POST /orders`: a 16 KB order validated into a typed struct (zod in Hono, garde in edgeway), answered with a computed summary",
+    path: "/orders",
+    script: orderScript,
+    workers: ["hono", "edgeway-app"],
+    check: sameAnswers,
+  },
 ].filter((w) => selected.includes(w.id));
+
+/**
+ * (e) must be the same work in both: the same summary for the order, and the
+ * same problem (status, type, the violated paths) for a malformed body and for
+ * an order that breaks rules. Throws, naming the difference, when they differ.
+ */
+async function sameAnswers(workers) {
+  const broken = JSON.parse(order);
+  broken.customer.email = "nobody";
+  broken.items[3].quantity = 0;
+  const bodies = { valid: order, malformed: '{"id": "ord_1", "items": [', invalid: JSON.stringify(broken) };
+  const seen = {};
+  for (const w of workers) {
+    for (const [kind, body] of Object.entries(bodies)) {
+      const res = await fetch(`http://127.0.0.1:${w.port}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      const doc = await res.json();
+      const answer = {
+        status: res.status,
+        type: doc.type ?? null,
+        paths: (doc.errors ?? []).map((e) => e.path).sort(),
+        summary: res.ok ? doc : null,
+      };
+      const first = (seen[kind] ??= { name: w.name, answer });
+      if (JSON.stringify(first.answer) !== JSON.stringify(answer)) {
+        throw new Error(
+          `(e) is not the same work: for the ${kind} body ${first.name} answered ${JSON.stringify(first.answer)} and ${w.name} ${JSON.stringify(answer)}`,
+        );
+      }
+    }
+  }
+  console.error(`(e): both answer the same summary, 400 invalid-json and 422 validation (${seen.invalid.answer.paths.join(", ")})`);
+}
 
 const running = new Map();
 // CPU time (user + system) the workerd process has used, in ms. Per request it is
@@ -100,6 +155,9 @@ try {
   const needed = new Set(workloads.flatMap((w) => w.workers));
   for (const def of definitions.filter((d) => needed.has(d.name))) {
     running.set(def.name, { ...def, ...(await startWorker(def)) });
+  }
+  for (const load of workloads) {
+    await load.check?.(load.workers.map((name) => running.get(name)));
   }
   for (let round = 1; round <= rounds; round++) {
     for (const load of workloads) {

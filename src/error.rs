@@ -21,6 +21,9 @@ pub enum ErrorKind {
     InvalidJson,
     /// The JSON is well formed but does not fit the expected shape.
     JsonShape,
+    /// The input has the right shape but breaks a rule (a range, a length, a
+    /// format); the problem's `errors` member lists each violation (422).
+    Validation,
     /// The `content-type` is missing or not the one the handler reads.
     UnsupportedMediaType,
     /// A path parameter does not parse as the handler's type.
@@ -79,6 +82,7 @@ impl ErrorKind {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::InvalidJson => "invalid-json",
             Self::JsonShape => "json-shape",
+            Self::Validation => "validation",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::InvalidPathParam => "invalid-path-param",
             Self::InvalidQuery => "invalid-query",
@@ -107,7 +111,9 @@ impl ErrorKind {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::JsonShape | Self::UnsafeUrl => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::JsonShape | Self::Validation | Self::UnsafeUrl => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::CorsRejected => StatusCode::FORBIDDEN,
@@ -154,7 +160,7 @@ pub struct Error {
     kind: ErrorKind,
     status: StatusCode,
     detail: Cow<'static, str>,
-    extra: Vec<(&'static str, String)>,
+    extra: Vec<(&'static str, serde_json::Value)>,
     retry_after: Option<u32>,
     permanent: bool,
 }
@@ -220,7 +226,14 @@ impl Error {
 
     /// Adds an extension member to the problem document (RFC 9457 §3.2).
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.extra.push((name, value.into()));
+        self.extra
+            .push((name, serde_json::Value::String(value.into())));
+        self
+    }
+
+    /// Adds an extension member whose value is any JSON (a list of violations).
+    pub fn with_json_member(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((name, value));
         self
     }
 
@@ -296,7 +309,7 @@ impl Error {
         doc.insert("status".into(), self.status.as_u16().into());
         doc.insert("detail".into(), detail.into());
         for (name, value) in &self.extra {
-            doc.insert((*name).into(), value.clone().into());
+            doc.insert((*name).into(), value.clone());
         }
         serde_json::Value::Object(doc).to_string()
     }

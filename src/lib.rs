@@ -102,6 +102,8 @@ pub use app::{App, RouteInfo, RouteMatch, Routes, Service};
 pub use body::Body;
 pub use error::{Error, ErrorKind};
 pub use extract::{Form, FromRequest, FromRequestParts, Json, Origin, Path, Query, State, Url};
+#[cfg(feature = "validate")]
+pub use extract::{Valid, Validated};
 pub use handler::{BoxFuture, Handler};
 pub use http::{HeaderMap, Method, StatusCode};
 pub use middleware::{Middleware, Next};

@@ -284,6 +284,40 @@ fn handler_error_is_500_with_detail_only_in_the_log() {
 }
 
 #[test]
+fn a_body_that_breaks_its_rules_is_a_422_listing_every_violation() {
+    let ok = post(
+        "/signups",
+        "application/json",
+        r#"{"handle":"ada","email":"ada@example.com","age":36}"#,
+    );
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    let bad = post(
+        "/signups",
+        "application/json",
+        r#"{"handle":"a","email":"nope","age":12}"#,
+    );
+    let doc = bad.assert_problem(422);
+    assert_eq!(doc["type"], "urn:edgeway:problem:validation");
+    let paths: Vec<&str> = doc["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["age", "email", "handle"]);
+    assert!(
+        doc["detail"].as_str().unwrap().starts_with("age: "),
+        "{doc:#}"
+    );
+    // The shape is checked first: a wrong type is still a 422 json-shape.
+    let shape = post("/signups", "application/json", r#"{"handle":1}"#);
+    assert_eq!(
+        shape.assert_problem(422)["type"],
+        "urn:edgeway:problem:json-shape"
+    );
+}
+
+#[test]
 fn a_header_set_twice_arrives_twice_next_to_single_ones() {
     let res = worker().get("/cookies").unwrap();
     let cookies: Vec<&str> = res

@@ -10,6 +10,8 @@ mod path;
 mod query;
 mod state;
 mod url;
+#[cfg(feature = "validate")]
+mod valid;
 
 pub use form::Form;
 pub use json::Json;
@@ -17,6 +19,8 @@ pub use path::Path;
 pub use query::Query;
 pub use state::State;
 pub use url::{Origin, Url};
+#[cfg(feature = "validate")]
+pub use valid::{Valid, Validated};
 
 use std::future::Future;
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use edgeway::middleware::{body_limit, request_id, timing, Cors};
 use edgeway::{
     App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
-    Response, State, StatusCode, TrailingSlash, Url,
+    Response, State, StatusCode, TrailingSlash, Url, Valid,
 };
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,17 @@ use serde::{Deserialize, Serialize};
 struct Note {
     text: String,
     stars: u8,
+}
+
+/// A sign-up whose fields have rules (`Valid<Json<…>>`).
+#[derive(Deserialize, Serialize, garde::Validate)]
+struct SignUp {
+    #[garde(length(min = 3, max = 20))]
+    handle: String,
+    #[garde(contains("@"))]
+    email: String,
+    #[garde(range(min = 13))]
+    age: u8,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -114,6 +125,12 @@ fn app() -> App {
         })
         .post("/json", echo_note)
         .post("/form", |Form(note): Form<Note>| async move { Json(note) })
+        .post(
+            "/signups",
+            |Valid(Json(signup)): Valid<Json<SignUp>>| async move {
+                (StatusCode::CREATED, Json(signup))
+            },
+        )
         .post("/bytes", |body: Vec<u8>| async move {
             format!("{} bytes", body.len())
         })
