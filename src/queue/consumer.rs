@@ -474,7 +474,7 @@ impl Consumer {
             .find(|(name, _)| name == queue)
             .map(|(_, kind)| kind);
         let decoded = match plain_kind {
-            Some(kind) => serde_json::from_str(&text)
+            Some(kind) => serde_json::from_slice(text.as_bytes())
                 .map(|body| Envelope {
                     kind: kind.clone(),
                     id: message.id(),
@@ -607,7 +607,7 @@ impl Consumer {
             )),
             // A plain message (`on_queue`) the runtime gave up on: keyed by its
             // message id, as its handler saw it.
-            Err(err) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Err(err) => match serde_json::from_slice::<serde_json::Value>(text.as_bytes()) {
                 Ok(body) => Ok((
                     message.id(),
                     DeadLetter::now(

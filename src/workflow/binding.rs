@@ -136,7 +136,7 @@ impl<T: Serialize> Workflow<T> {
             let text = self
                 .call(id, crate::js::workflow::workflow_status(&self.js, id))
                 .await?;
-            serde_json::from_str(&text.as_string().unwrap_or_default())
+            serde_json::from_slice(text.as_string().unwrap_or_default().as_bytes())
                 .map_err(|e| Error::internal(format!("instance status: {e}")))
         }
         #[cfg(not(target_arch = "wasm32"))]

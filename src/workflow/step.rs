@@ -91,7 +91,7 @@ impl Step {
         #[cfg(target_arch = "wasm32")]
         {
             let text = wasm::run(self, seq, name, config, work).await?;
-            serde_json::from_str(&text).map_err(|e| {
+            serde_json::from_slice(text.as_bytes()).map_err(|e| {
                 Error::internal(format!(
                     "step {name:?} stored an output that no longer decodes: {e}"
                 ))
@@ -176,7 +176,7 @@ impl Step {
                     ),
                 )
             })?;
-            serde_json::from_str(&text).map_err(|e| {
+            serde_json::from_slice(text.as_bytes()).map_err(|e| {
                 Error::with_status(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("the {kind:?} event's payload does not fit: {e}"),
