@@ -104,3 +104,36 @@ fn an_alarm_fires_and_runs_its_handler() {
         || (w.get("/ledgers/alarmed/entries").unwrap().json() == json!(["alarm"])).then_some(()),
     );
 }
+
+/// What an object stores survives workerd dying: started again on the same
+/// state directory, the counter and the ledger hold what they held.
+#[test]
+fn an_object_keeps_its_storage_across_a_workerd_crash() {
+    // Its own worker, so killing it disturbs no other test.
+    let mut w = Worker::start(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/workers/queues/wrangler.toml"
+    ))
+    .expect("queues worker starts");
+    assert_eq!(
+        w.post_json("/counters/kept", &json!(7)).unwrap().json(),
+        json!(7)
+    );
+    let res = w
+        .post_json("/ledgers/kept/entries", &json!({"notes": ["before"]}))
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+
+    w.restart()
+        .expect("the worker starts again on the same state");
+
+    assert_eq!(w.get("/counters/kept").unwrap().json(), json!(7));
+    assert_eq!(
+        w.get("/ledgers/kept/entries").unwrap().json(),
+        json!(["before"])
+    );
+    assert_eq!(
+        w.post_json("/counters/kept", &json!(1)).unwrap().json(),
+        json!(8)
+    );
+}

@@ -355,3 +355,37 @@ fn limits_are_clear_4xx_problems_and_nothing_is_sent() {
     assert_eq!(res.status, 204, "{}", res.text());
     assert_eq!(worker().get("/kv/fine").unwrap().text(), "kept");
 }
+
+/// Two copies of one message at once (the same envelope on two queues the
+/// consumer serves, handled in parallel): one runs, the other finds it running,
+/// waits, and is skipped once it is done. The handler counts its runs in a
+/// counter object, which loses no update. (A KV "seen" check let both run.)
+#[test]
+fn two_copies_of_a_message_at_once_run_it_once() {
+    let w = worker();
+    let id = "twice-1";
+    let res = w
+        .send("POST", &format!("/enqueue-twice/{id}"), &[], Vec::new())
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    w.wait_for(
+        "the second copy to be skipped",
+        Duration::from_secs(30),
+        || {
+            w.logs()
+                .lines()
+                .any(|l| l.contains("duplicate delivery skipped") && l.contains(id))
+                .then_some(())
+        },
+    );
+    assert!(
+        w.logs()
+            .lines()
+            .any(|l| l.contains("another copy is running") && l.contains(id)),
+        "the copies overlapped: one found the other running"
+    );
+    assert_eq!(
+        w.get(&format!("/counters/once:{id}")).unwrap().json(),
+        json!(1)
+    );
+}

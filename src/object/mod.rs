@@ -290,12 +290,12 @@ fn outside_workerd() -> Error {
 pub struct Objects {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     js: JsValue,
-    binding: &'static str,
+    binding: std::rc::Rc<str>,
 }
 
 impl Objects {
     /// The namespace bound as `binding` in `env`.
-    pub fn from_env(env: &worker::Env, binding: &'static str) -> Result<Self, Error> {
+    pub fn from_env(env: &worker::Env, binding: &str) -> Result<Self, Error> {
         let js =
             js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(binding)).unwrap_or_default();
         if js.is_undefined() || js.is_null() {
@@ -303,11 +303,14 @@ impl Objects {
                 "no Durable Object binding {binding:?}: add it to [[durable_objects.bindings]] in wrangler.toml"
             )));
         }
-        Ok(Self { js, binding })
+        Ok(Self {
+            js,
+            binding: binding.into(),
+        })
     }
 
     /// The namespace bound as `binding`, from a request's environment.
-    pub fn from_request(req: &Request, binding: &'static str) -> Result<Self, Error> {
+    pub fn from_request(req: &Request, binding: &str) -> Result<Self, Error> {
         Self::from_env(&req.env()?, binding)
     }
 

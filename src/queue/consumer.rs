@@ -211,7 +211,7 @@ struct Delivery {
 ///         .concurrency(16)
 ///         .dead_letter_queue("DLQ", "orders-dlq")
 ///         .record_dead_letters("STATE")
-///         .idempotent("STATE", 86_400)
+///         .idempotent("CLAIMS", 86_400)
 /// }
 /// edgeway::entry!(fetch: app, queue: consumer);
 /// ```
@@ -230,6 +230,8 @@ pub struct Consumer {
     kind_limits: Vec<(String, Rc<super::semaphore::Semaphore>)>,
     dead_letter: Option<(String, String)>,
     dead_letter_log: Option<String>,
+    /// The claims namespace and how long a handled id is remembered.
+    #[cfg_attr(not(feature = "objects"), allow(dead_code))]
     idempotency: Option<(String, u64)>,
 }
 
@@ -355,11 +357,16 @@ impl Consumer {
         self
     }
 
-    /// Skips envelopes whose id was already processed, remembering ids in this KV
-    /// namespace for `ttl_seconds` (≥ 60). KV is eventually consistent across
-    /// locations, so this stops redeliveries, not two truly simultaneous copies.
-    pub fn idempotent(mut self, kv_binding: &str, ttl_seconds: u64) -> Self {
-        self.idempotency = Some((kv_binding.to_owned(), ttl_seconds));
+    /// Runs each message id once: a copy that arrives while another runs (two
+    /// batches in parallel, or the same envelope on two queues) waits and is
+    /// retried, and one that arrives after is skipped, for `ttl_seconds`.
+    /// `claims_binding` names a Durable Object namespace of class
+    /// [`claims`](super::claims) (SQLite storage), one object per id, which
+    /// answers concurrent claims one after another; a KV check could not
+    /// (two copies both read "not seen" before either wrote).
+    #[cfg(feature = "objects")]
+    pub fn idempotent(mut self, claims_binding: &str, ttl_seconds: u64) -> Self {
+        self.idempotency = Some((claims_binding.to_owned(), ttl_seconds));
         self
     }
 
@@ -416,16 +423,26 @@ impl Consumer {
             Ok(envelope) => envelope,
             Err((id, letter)) => return self.dead_letter(message, env, &id, letter).await,
         };
-        let seen = match self.seen(env, queue, &envelope.id, in_batch).await {
+        let seen = match self.seen(env, &envelope.id, in_batch).await {
             Ok(seen) => seen,
             Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
         };
-        if seen.is_duplicate() {
-            log(
-                Level::Info,
-                serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
-            );
-            return message.ack();
+        match seen {
+            Seen::Duplicate => {
+                log(
+                    Level::Info,
+                    serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
+                );
+                return message.ack();
+            }
+            Seen::Busy => {
+                log(
+                    Level::Info,
+                    serde_json::json!({"msg": "another copy is running; retrying later", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
+                );
+                return message.retry(&retry_options(self.backoff.delay_now(attempts)));
+            }
+            Seen::Untracked | Seen::Claimed(_) => {}
         }
         let id = envelope.id.clone();
         let kind = envelope.kind.clone();
@@ -451,11 +468,16 @@ impl Consumer {
         match action {
             Action::Ack => {
                 // A failed record only risks a duplicate later; the work is done.
-                let _ = seen.remember().await;
+                let _ = seen.finish(true).await;
                 message.ack();
             }
-            Action::Retry { delay_seconds } => message.retry(&retry_options(delay_seconds)),
+            Action::Retry { delay_seconds } => {
+                // Released, so the retry (or another copy) may run it.
+                let _ = seen.finish(false).await;
+                message.retry(&retry_options(delay_seconds))
+            }
             Action::DeadLetter { reason } => {
+                let _ = seen.finish(false).await;
                 let letter = DeadLetter::now(reason, attempts, queue, original);
                 self.dead_letter(message, env, &id, letter).await
             }
@@ -493,28 +515,29 @@ impl Consumer {
         })
     }
 
-    /// Whether envelope `id` was processed before (with idempotency on), and how
-    /// to remember it once it is. Two copies in one batch would both pass the KV
-    /// check before either records, so the batch's ids count too.
+    /// Whether envelope `id` may run now (with idempotency on): a second copy
+    /// in this batch, or one that ran to the end, is a duplicate; one that
+    /// another copy is running is busy.
     async fn seen(
         &self,
         env: &worker::Env,
-        queue: &str,
         id: &str,
         in_batch: &RefCell<HashSet<String>>,
     ) -> Result<Seen, Error> {
-        let Some((binding, ttl)) = &self.idempotency else {
-            return Ok(Seen::Untracked);
-        };
-        let kv = Kv::from_env(env, binding)?;
-        let key = format!("processed:{queue}:{id}");
-        let duplicate =
-            !in_batch.borrow_mut().insert(id.to_owned()) || kv.get_text(&key).await?.is_some();
-        Ok(if duplicate {
-            Seen::Duplicate
-        } else {
-            Seen::New { kv, key, ttl: *ttl }
-        })
+        #[cfg(feature = "objects")]
+        if let Some((binding, ttl)) = &self.idempotency {
+            if !in_batch.borrow_mut().insert(id.to_owned()) {
+                return Ok(Seen::Duplicate);
+            }
+            let (answer, held) = super::claims::claim_message(env, binding, id, *ttl).await?;
+            return Ok(match answer {
+                super::claims::Claimed::Mine => Seen::Claimed(held),
+                super::claims::Claimed::Busy => Seen::Busy,
+                super::claims::Claimed::Done => Seen::Duplicate,
+            });
+        }
+        let _ = (env, id, in_batch);
+        Ok(Seen::Untracked)
     }
 
     /// Runs the handler for the envelope's kind, catching a panic as a permanent
@@ -661,28 +684,36 @@ impl Consumer {
 }
 
 /// What the idempotency check found for one envelope.
+#[cfg_attr(not(feature = "objects"), allow(dead_code))]
 enum Seen {
     /// Idempotency is off.
     Untracked,
-    /// Processed before (or earlier in this batch): skip it.
+    /// Ran to the end before (or is earlier in this batch): skip it.
     Duplicate,
-    /// Not seen: once handled, remember it under `key` for `ttl` seconds.
-    New { kv: Kv, key: String, ttl: u64 },
+    /// Another copy is running: retry later.
+    Busy,
+    /// This copy holds the claim: mark it done or release it.
+    #[cfg(feature = "objects")]
+    Claimed(super::claims::Held),
+    #[cfg(not(feature = "objects"))]
+    Claimed(std::convert::Infallible),
 }
 
 impl Seen {
-    fn is_duplicate(&self) -> bool {
-        matches!(self, Seen::Duplicate)
-    }
-
-    /// Records a handled envelope, so a redelivery is skipped.
-    async fn remember(self) -> Result<(), Error> {
+    /// Ends the claim: `done` when the handler succeeded (later copies are
+    /// skipped), released otherwise.
+    async fn finish(self, done: bool) -> Result<(), Error> {
         match self {
-            Seen::New { kv, key, ttl } => {
-                kv.put_text(&key, "1", PutOptions::new().expiration_ttl(ttl))
-                    .await
+            #[cfg(feature = "objects")]
+            Seen::Claimed(held) if done => held.done().await,
+            #[cfg(feature = "objects")]
+            Seen::Claimed(held) => held.release().await,
+            #[cfg(not(feature = "objects"))]
+            Seen::Claimed(never) => match never {},
+            Seen::Untracked | Seen::Duplicate | Seen::Busy => {
+                let _ = done;
+                Ok(())
             }
-            Seen::Untracked | Seen::Duplicate => Ok(()),
         }
     }
 }

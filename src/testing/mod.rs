@@ -122,34 +122,61 @@ impl WorkerBuilder {
                 .map_err(|e| fail(format!("write .dev.vars: {e}")))?;
         }
 
-        let port = free_port()?;
-        let inspector_port = free_port()?;
-        let mut command = Command::new(&wrangler);
-        command
-            .arg("dev")
-            .arg("--config")
-            .arg(&derived_path)
-            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &inspector_port.to_string()])
-            .arg("--persist-to")
-            .arg(dir.path().join("state"))
-            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
-            .current_dir(config.parent().unwrap_or(&root))
-            .env("PATH", &path)
-            .env("WRANGLER_SEND_METRICS", "false")
-            // No network here: skip Miniflare's fetch of the real `request.cf` data.
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("WRANGLER_LOG_PATH", dir.path().join("wrangler-logs"))
-            .stdin(Stdio::null());
-        let group = Guarded::spawn(command, &format!("{}", wrangler.display()))?;
+        let launch = Launch {
+            wrangler,
+            path,
+            derived_path,
+            cwd: config.parent().unwrap_or(&root).to_owned(),
+            ready_path: self.ready_path,
+            timeout: self.timeout,
+        };
+        let (base_url, group) = launch.spawn(dir.path())?;
         let worker = Worker {
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url,
             group,
             dir,
             agent: agent(),
+            launch,
         };
-        worker.wait_ready(&self.ready_path, self.timeout)?;
+        worker.wait_ready(&worker.launch.ready_path, worker.launch.timeout)?;
         Ok(worker)
+    }
+}
+
+/// How a worker is started, kept for [`Worker::restart`].
+struct Launch {
+    wrangler: PathBuf,
+    path: String,
+    derived_path: PathBuf,
+    cwd: PathBuf,
+    ready_path: String,
+    timeout: Duration,
+}
+
+impl Launch {
+    /// `wrangler dev` on free ports with its state in `dir`/state.
+    fn spawn(&self, dir: &Path) -> Result<(String, Guarded), HarnessError> {
+        let port = free_port()?;
+        let inspector_port = free_port()?;
+        let mut command = Command::new(&self.wrangler);
+        command
+            .arg("dev")
+            .arg("--config")
+            .arg(&self.derived_path)
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--persist-to")
+            .arg(dir.join("state"))
+            .args(["--show-interactive-dev-session=false", "--log-level", "log"])
+            .current_dir(&self.cwd)
+            .env("PATH", &self.path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            // No network here: skip Miniflare's fetch of the real `request.cf` data.
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", dir.join("wrangler-logs"))
+            .stdin(Stdio::null());
+        let group = Guarded::spawn(command, &format!("{}", self.wrangler.display()))?;
+        Ok((format!("http://127.0.0.1:{port}"), group))
     }
 }
 
@@ -159,6 +186,7 @@ pub struct Worker {
     group: Guarded,
     dir: tempfile::TempDir,
     agent: ureq::Agent,
+    launch: Launch,
 }
 
 impl Worker {
@@ -201,6 +229,17 @@ impl Worker {
     /// This worker's private directory (config and local state).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Kills wrangler and workerd at once, as a crash would, and starts them
+    /// again on the same local state (KV, D1, Durable Objects, queues), on new
+    /// ports. Logs start afresh.
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.group.kill_now();
+        let (base_url, group) = self.launch.spawn(self.dir.path())?;
+        self.base_url = base_url;
+        self.group = group;
+        self.wait_ready(&self.launch.ready_path, self.launch.timeout)
     }
 
     /// `GET path`.

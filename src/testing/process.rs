@@ -127,6 +127,15 @@ impl Guarded {
     }
 }
 
+impl Guarded {
+    /// SIGKILL to the whole group, no grace period: what a crash looks like.
+    pub(super) fn kill_now(&mut self) {
+        unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+        let _ = self.watchdog.try_wait();
+    }
+}
+
 impl Drop for Guarded {
     fn drop(&mut self) {
         unsafe { libc::kill(-self.pgid, libc::SIGTERM) };

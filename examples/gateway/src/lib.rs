@@ -257,7 +257,7 @@ fn consumer() -> Consumer {
         .backoff(Backoff::default())
         .dead_letter_queue("EVENTS_DLQ", "edgeway-events-dlq")
         .record_dead_letters("STORE")
-        .idempotent("STORE", 86_400)
+        .idempotent("CLAIMS", 86_400)
 }
 
 /// Every five minutes, jobs whose function never called back are failed.
@@ -269,5 +269,5 @@ edgeway::entry!(
     fetch: app,
     queue: consumer,
     scheduled: cron,
-    objects: { Topics: edgeway::fanout::topics },
+    objects: { Topics: edgeway::fanout::topics, Claims: edgeway::queue::claims },
 );

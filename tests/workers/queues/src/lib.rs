@@ -18,6 +18,9 @@ use serde_json::{json, Value};
 
 edgeway::binding!(State: Kv = "STATE");
 edgeway::binding!(Work: Queue<Envelope> = "WORK");
+// A second queue the same consumer serves: the same envelope on both is one
+// message, run once (`Consumer::idempotent`).
+edgeway::binding!(WorkB: Queue<Envelope> = "WORK_B");
 edgeway::binding!(Clicks: Queue<Click> = "CLICKS");
 // The same queue, untyped: sends what a `Click` handler cannot decode.
 edgeway::binding!(AnyClicks: Queue<Value> = "CLICKS");
@@ -61,6 +64,19 @@ async fn enqueue(
     };
     work.send_with(&envelope, send).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": envelope.id }))))
+}
+
+/// Sends one `count-once` envelope, with id `id`, to both work queues at once.
+async fn enqueue_twice(
+    work: Work,
+    work_b: WorkB,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let envelope = Envelope::with_id("count-once", &id, &json!({ "key": id }))?;
+    let (a, b) = futures_util::join!(work.send(&envelope), work_b.send(&envelope));
+    a?;
+    b?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Deserialize)]
@@ -193,6 +209,7 @@ fn app() -> App {
     App::new()
         .post("/enqueue/{kind}", enqueue)
         .post("/enqueue-many/{count}", enqueue_many)
+        .post("/enqueue-twice/{id}", enqueue_twice)
         .post("/oversized", oversized)
         .put("/kv/{key}", put_kv)
         .get("/kv/{key}", get_kv)
@@ -298,6 +315,15 @@ fn consumer() -> Consumer {
             .await
             .map_err(Failure::from)
         })
+        // Holds long enough for a copy on the other queue to arrive meanwhile,
+        // then counts the run in a counter object (which loses no update).
+        .on("count-once", |message: Message<Keyed>| async move {
+            edgeway::worker::Delay::from(std::time::Duration::from_millis(500)).await;
+            Counters::from_env(message.env(), "COUNTERS")?
+                .add(&format!("once:{}", message.body.key), 1)
+                .await?;
+            Ok(())
+        })
         .on("tally", |message: Message<Keyed>| async move {
             let kv = kv(message.env())?;
             let current: u32 = kv
@@ -356,7 +382,7 @@ fn consumer() -> Consumer {
         .concurrency(8)
         .dead_letter_queue("DLQ", "edgeway-work-dlq")
         .record_dead_letters("STATE")
-        .idempotent("STATE", 3600)
+        .idempotent("CLAIMS", 3600)
 }
 
 /// Every five minutes: record what fired. Nightly: fail, to show a failure is
@@ -380,5 +406,9 @@ edgeway::entry!(
     queue: consumer,
     scheduled: cron,
     workflows: { Flow: flows::definition },
-    objects: { Counter: edgeway::object::counter, Ledger: ledger::definition },
+    objects: {
+        Counter: edgeway::object::counter,
+        Ledger: ledger::definition,
+        Claims: edgeway::queue::claims,
+    },
 );
