@@ -168,8 +168,9 @@ try {
           ...(load.script ? ["-s", load.script] : []),
           ...(load.headers ?? []).flatMap((h) => ["-H", h]),
         ];
-        // A short warm-up so JIT tiers settle before the measured window.
-        await run("wrk", ["-t1", "-c4", "-d1s", ...extra, url]);
+        // A short warm-up so JIT tiers settle before the measured window (not in
+        // `make bench-smoke`'s one-second runs, which only check that it works).
+        if (duration > 1) await run("wrk", ["-t1", "-c4", "-d1s", ...extra, url]);
         const cpuBefore = await cpuMs(w.proc.pid);
         const { stdout } = await run("wrk", ["-t1", `-c${connections}`, `-d${duration}s`, "--latency", ...extra, url]);
         const sample = parseWrk(stdout);

@@ -4,7 +4,7 @@
 //!
 //! Size and outage come from the environment, so `make test` runs a small version
 //! and `make soak` the full one (see RELIABILITY.md):
-//! `SOAK_EVENTS` (default 300), `SOAK_JOBS` (20), `SOAK_OUTAGE_SECONDS` (5).
+//! `SOAK_EVENTS` (default 200), `SOAK_JOBS` (20), `SOAK_OUTAGE_SECONDS` (5).
 //! Everything runs on loopback, is bounded, and stops by itself; no timing is
 //! asserted. The figures are printed and written to `target/soak/report.json`.
 
@@ -51,7 +51,7 @@ fn get_json(url: &str) -> Value {
 
 #[test]
 fn fault_injected_soak_loses_nothing() {
-    let events = env_usize("SOAK_EVENTS", 300);
+    let events = env_usize("SOAK_EVENTS", 200);
     let jobs = env_usize("SOAK_JOBS", 20);
     let outage = env_usize("SOAK_OUTAGE_SECONDS", 5);
     let started = Instant::now();
