@@ -389,3 +389,48 @@ fn two_copies_of_a_message_at_once_run_it_once() {
         json!(1)
     );
 }
+
+/// A batch handler gets the `sum` messages of a batch in one call: 50 messages
+/// add up exactly (none lost, none twice) in far fewer calls, and a body that
+/// does not decode is dead-lettered alone.
+#[test]
+fn a_batch_handler_aggregates_a_kind_in_one_call() {
+    let w = worker();
+    let res = w
+        .send(
+            "POST",
+            "/enqueue/sum?id=bad-sum",
+            &[("content-type", "application/json")],
+            br#"{"i": "x"}"#.to_vec(),
+        )
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let res = w
+        .send("POST", "/enqueue-many/50?kind=sum", &[], Vec::new())
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let expected: i64 = (0..50).sum();
+    w.wait_for("the sum of all 50", Duration::from_secs(30), || {
+        (w.get("/counters/sum").unwrap().json() == json!(expected)).then_some(())
+    });
+    let calls = w
+        .get("/counters/sum-calls")
+        .unwrap()
+        .json()
+        .as_i64()
+        .unwrap();
+    assert!((1..50).contains(&calls), "50 messages took {calls} calls");
+    let letter = w.wait_for(
+        "the undecodable sum's dead letter",
+        Duration::from_secs(30),
+        || {
+            let res = w.get("/dead-letters/bad-sum").unwrap();
+            (res.status == 200).then(|| res.json())
+        },
+    );
+    assert!(
+        letter["reason"].as_str().unwrap().contains("invalid type"),
+        "{letter:#}"
+    );
+    assert_eq!(w.get("/counters/sum").unwrap().json(), json!(expected));
+}

@@ -28,6 +28,7 @@
 // Natively only the types are used (user code type-checks its objects).
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+pub(crate) mod claims;
 mod counter;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
+pub use claims::claims;
 pub use counter::{counter, Counters};
 
 use crate::app::App;

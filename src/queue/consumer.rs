@@ -192,6 +192,17 @@ pub(crate) fn decide(
 
 type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> LocalBoxFuture<'static, Result<(), Failure>>>;
 
+/// A batch handler, type-erased: it decodes what it can of a kind's envelopes
+/// (with each one's attempt count), rejects the rest, and runs once for them all.
+type ErasedBatchHandler = Rc<dyn Fn(Vec<(Envelope, u32)>, String, worker::Env) -> BatchRun>;
+
+/// One run of a batch handler: the envelopes whose body did not decode (by
+/// id, each a permanent failure), and the run for the others.
+struct BatchRun {
+    rejected: Vec<(String, Failure)>,
+    run: LocalBoxFuture<'static, Result<(), Failure>>,
+}
+
 /// What the runtime says about one delivery of a message.
 struct Delivery {
     attempts: u32,
@@ -220,6 +231,7 @@ struct Delivery {
 /// edgeway (which records a reason) dead-letters before the runtime does.
 pub struct Consumer {
     handlers: Vec<(String, ErasedHandler)>,
+    batch_handlers: Vec<(String, ErasedBatchHandler)>,
     /// Queues whose messages are plain `T`s (what a `Producer<T>` sends), each with
     /// the handler kind registered for it by [`Consumer::on_queue`].
     plain_queues: Vec<(String, String)>,
@@ -246,6 +258,7 @@ impl Consumer {
     pub fn new() -> Self {
         Self {
             handlers: Vec::new(),
+            batch_handlers: Vec::new(),
             plain_queues: Vec::new(),
             max_attempts: 5,
             backoff: Backoff::default(),
@@ -285,6 +298,53 @@ impl Consumer {
             })
         });
         self.handlers.push((kind.to_owned(), erased));
+        self
+    }
+
+    /// Handles the envelopes of `kind` in a batch together, for kinds that
+    /// aggregate (sum clicks, write one row for many events): one call with
+    /// every message of that kind the batch holds. `Ok` acks them all; a
+    /// failure retries them all (with the backoff of the most attempted) or
+    /// dead-letters them, as for single messages; a body that does not decode
+    /// is dead-lettered alone. With [`idempotent`](Self::idempotent), ids that
+    /// already ran are left out and ids another copy is running are retried.
+    pub fn on_batch<T, F, Fut>(mut self, kind: &str, handler: F) -> Self
+    where
+        T: DeserializeOwned + 'static,
+        F: Fn(Vec<Message<T>>) -> Fut + 'static,
+        Fut: Future<Output = Result<(), Failure>> + 'static,
+    {
+        let handler = Rc::new(handler);
+        let max_attempts = self.max_attempts;
+        let erased: ErasedBatchHandler = Rc::new(move |envelopes, queue, env| {
+            let mut rejected = Vec::new();
+            let mut messages = Vec::with_capacity(envelopes.len());
+            for (envelope, attempts) in envelopes {
+                match envelope.decode::<T>() {
+                    Ok(body) => messages.push(Message {
+                        body,
+                        id: envelope.id,
+                        kind: envelope.kind,
+                        attempts,
+                        queue: queue.clone(),
+                        max_attempts,
+                        env: env.clone(),
+                    }),
+                    Err(err) => rejected.push((envelope.id, Failure::permanent(err.detail()))),
+                }
+            }
+            let handler = handler.clone();
+            BatchRun {
+                rejected,
+                run: Box::pin(async move {
+                    if messages.is_empty() {
+                        return Ok(());
+                    }
+                    handler(messages).await
+                }),
+            }
+        });
+        self.batch_handlers.push((kind.to_owned(), erased));
         self
     }
 
@@ -361,7 +421,7 @@ impl Consumer {
     /// batches in parallel, or the same envelope on two queues) waits and is
     /// retried, and one that arrives after is skipped, for `ttl_seconds`.
     /// `claims_binding` names a Durable Object namespace of class
-    /// [`claims`](super::claims) (SQLite storage), one object per id, which
+    /// [`claims`](crate::object::claims) (SQLite storage), one object per id, which
     /// answers concurrent claims one after another; a KV check could not
     /// (two copies both read "not seen" before either wrote).
     #[cfg(feature = "objects")]
@@ -392,6 +452,12 @@ impl Consumer {
         // Ids already taken by a message of this batch: two copies of one envelope in
         // the same batch would otherwise both pass the KV check before either records.
         let in_batch = RefCell::new(HashSet::new());
+        let messages = if is_dead_letter_queue || self.batch_handlers.is_empty() {
+            messages
+        } else {
+            self.run_batch_kinds(messages, &queue, &env, &in_batch)
+                .await
+        };
         stream::iter(messages)
             .for_each_concurrent(self.concurrency, |message| {
                 let this = self.clone();
@@ -407,6 +473,138 @@ impl Consumer {
                 }
             })
             .await;
+    }
+
+    /// Runs the batch handlers on the messages of their kinds, and returns the
+    /// other messages for the per-message pipeline.
+    async fn run_batch_kinds(
+        &self,
+        messages: Vec<JsMessage>,
+        queue: &str,
+        env: &worker::Env,
+        in_batch: &RefCell<HashSet<String>>,
+    ) -> Vec<JsMessage> {
+        let mut rest = Vec::new();
+        let mut groups: Vec<Vec<(JsMessage, Envelope)>> =
+            (0..self.batch_handlers.len()).map(|_| Vec::new()).collect();
+        for message in messages {
+            let found = self.decode(&message, queue).ok().and_then(|envelope| {
+                self.batch_handlers
+                    .iter()
+                    .position(|(kind, _)| *kind == envelope.kind)
+                    .map(|i| (i, envelope))
+            });
+            match found {
+                Some((i, envelope)) => groups[i].push((message, envelope)),
+                None => rest.push(message),
+            }
+        }
+        for (i, group) in groups.into_iter().enumerate() {
+            if !group.is_empty() {
+                self.run_group(i, group, queue, env, in_batch).await;
+            }
+        }
+        rest
+    }
+
+    /// One batch handler's messages: skip and hold back duplicates, run the
+    /// handler once for the rest, then ack, retry or dead-letter each.
+    async fn run_group(
+        &self,
+        handler: usize,
+        group: Vec<(JsMessage, Envelope)>,
+        queue: &str,
+        env: &worker::Env,
+        in_batch: &RefCell<HashSet<String>>,
+    ) {
+        let mut claimed = Vec::new();
+        for (message, envelope) in group {
+            let attempts = message.attempts();
+            match self.seen(env, &envelope.id, in_batch).await {
+                Err(err) => retry_later(message, &self.backoff, attempts, err.detail()),
+                Ok(Seen::Duplicate) => {
+                    log(
+                        Level::Info,
+                        serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
+                    );
+                    message.ack();
+                }
+                Ok(Seen::Busy) => {
+                    message.retry(&retry_options(self.backoff.delay_now(attempts)));
+                }
+                Ok(seen) => claimed.push((message, envelope, seen)),
+            }
+        }
+        if claimed.is_empty() {
+            return;
+        }
+        let kind = self.batch_handlers[handler].0.clone();
+        let inputs = claimed
+            .iter()
+            .map(|(message, envelope, _)| (envelope.clone(), message.attempts()))
+            .collect();
+        let BatchRun { rejected, run } =
+            (self.batch_handlers[handler].1)(inputs, queue.to_owned(), env.clone());
+        let result = crate::panic::catch_panic_future(run)
+            .await
+            .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
+        // One retry delay for the group: the backoff of its most attempted message.
+        let most = claimed
+            .iter()
+            .map(|(m, _, _)| m.attempts())
+            .max()
+            .unwrap_or(1);
+        let mut random = [0u8; 4];
+        crate::platform::fill_random(&mut random);
+        let random = u32::from_le_bytes(random);
+        log(
+            if result.is_ok() {
+                Level::Info
+            } else {
+                Level::Warn
+            },
+            serde_json::json!({"msg": "batch handled", "queue": queue, "kind": kind, "messages": claimed.len() - rejected.len(), "rejected": rejected.len(), "error": result.as_ref().err().map(Failure::reason)}),
+        );
+        for (message, envelope, seen) in claimed {
+            let attempts = message.attempts();
+            let own = rejected
+                .iter()
+                .find(|(id, _)| *id == envelope.id)
+                .map(|(_, f)| Err(f.clone()));
+            let action = match own {
+                Some(failure) => {
+                    decide(&failure, attempts, self.max_attempts, &self.backoff, random)
+                }
+                None => match decide(&result, most, self.max_attempts, &self.backoff, random) {
+                    // Dead-letter only the messages that used up their own attempts.
+                    Action::DeadLetter { .. }
+                        if attempts < self.max_attempts
+                            && !matches!(result, Err(Failure::Permanent(_))) =>
+                    {
+                        Action::Retry {
+                            delay_seconds: self.backoff.delay(attempts, random),
+                        }
+                    }
+                    other => other,
+                },
+            };
+            match action {
+                Action::Ack => {
+                    let _ = seen.finish(true).await;
+                    message.ack();
+                }
+                Action::Retry { delay_seconds } => {
+                    let _ = seen.finish(false).await;
+                    message.retry(&retry_options(delay_seconds));
+                }
+                Action::DeadLetter { reason } => {
+                    let _ = seen.finish(false).await;
+                    let original = serde_json::to_value(&envelope).unwrap_or_default();
+                    let letter = DeadLetter::now(reason, attempts, queue, original);
+                    self.dead_letter(message, env, &envelope.id, letter).await;
+                }
+            }
+        }
     }
 
     /// One message, through the pipeline: decode → skip a duplicate → dispatch →
@@ -529,11 +727,12 @@ impl Consumer {
             if !in_batch.borrow_mut().insert(id.to_owned()) {
                 return Ok(Seen::Duplicate);
             }
-            let (answer, held) = super::claims::claim_message(env, binding, id, *ttl).await?;
+            let (answer, held) =
+                crate::object::claims::claim_message(env, binding, id, *ttl).await?;
             return Ok(match answer {
-                super::claims::Claimed::Mine => Seen::Claimed(held),
-                super::claims::Claimed::Busy => Seen::Busy,
-                super::claims::Claimed::Done => Seen::Duplicate,
+                crate::object::claims::Claimed::Mine => Seen::Claimed(held),
+                crate::object::claims::Claimed::Busy => Seen::Busy,
+                crate::object::claims::Claimed::Done => Seen::Duplicate,
             });
         }
         let _ = (env, id, in_batch);
@@ -694,7 +893,7 @@ enum Seen {
     Busy,
     /// This copy holds the claim: mark it done or release it.
     #[cfg(feature = "objects")]
-    Claimed(super::claims::Held),
+    Claimed(crate::object::claims::Held),
     #[cfg(not(feature = "objects"))]
     Claimed(std::convert::Infallible),
 }

@@ -6,16 +6,12 @@
 //! their size is known exactly before sending and decoding is plain serde.
 
 mod backoff;
-#[cfg(feature = "objects")]
-mod claims;
 mod consumer;
 mod envelope;
 pub mod limits;
 mod semaphore;
 
 pub use backoff::Backoff;
-#[cfg(feature = "objects")]
-pub use claims::claims;
 pub use consumer::{Consumer, DeadLetter, Failure, Message, DEAD_LETTER_KIND};
 pub use envelope::Envelope;
 

@@ -269,5 +269,5 @@ edgeway::entry!(
     fetch: app,
     queue: consumer,
     scheduled: cron,
-    objects: { Topics: edgeway::fanout::topics, Claims: edgeway::queue::claims },
+    objects: { Topics: edgeway::fanout::topics, Claims: edgeway::object::claims },
 );

@@ -315,6 +315,18 @@ fn consumer() -> Consumer {
             .await
             .map_err(Failure::from)
         })
+        // A kind that aggregates: one call for all of a batch's `sum` messages,
+        // adding their `i`s to one counter (and counting the calls).
+        .on_batch("sum", |messages: Vec<Message<Count>>| async move {
+            let Some(first) = messages.first() else {
+                return Ok(());
+            };
+            let counters = Counters::from_env(first.env(), "COUNTERS")?;
+            let total: i64 = messages.iter().map(|m| m.body.i as i64).sum();
+            counters.add("sum", total).await?;
+            counters.add("sum-calls", 1).await?;
+            Ok(())
+        })
         // Holds long enough for a copy on the other queue to arrive meanwhile,
         // then counts the run in a counter object (which loses no update).
         .on("count-once", |message: Message<Keyed>| async move {
@@ -409,6 +421,6 @@ edgeway::entry!(
     objects: {
         Counter: edgeway::object::counter,
         Ledger: ledger::definition,
-        Claims: edgeway::queue::claims,
+        Claims: edgeway::object::claims,
     },
 );

@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Definition, ObjectContext, Objects, Storage, Stub};
 use crate::app::App;
 use crate::error::Error;
 use crate::extract::Json;
-use crate::object::{Definition, ObjectContext, Objects, Storage, Stub};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_claim (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, until_ms INTEGER NOT NULL)";
 
@@ -98,8 +98,8 @@ async fn release(ctx: ObjectContext) -> Result<Json<()>, Error> {
 }
 
 /// The claim object class: register it with `entry!(…, objects: { Claims:
-/// edgeway::queue::claims })`, bind it, and name the binding in
-/// [`Consumer::idempotent`](super::Consumer::idempotent).
+/// edgeway::object::claims })`, bind it, and name the binding in
+/// [`Consumer::idempotent`](crate::queue::Consumer::idempotent).
 pub fn claims() -> Definition {
     Definition::new(|| {
         App::new()
