@@ -108,9 +108,24 @@ fn main() {
             .expect("server-timing from the timing middleware")
     };
     let event = json!({"type": "bench", "data": {"x": 1}}).to_string();
+    // A key to read back, for the KV read next to the Durable Object call.
+    let res = gateway
+        .send(
+            "PUT",
+            "/v1/kv/bench-key",
+            &[("content-type", "text/plain")],
+            b"v".to_vec(),
+        )
+        .unwrap();
+    assert!(res.status < 300, "{}", res.text());
     let mut samples: Vec<(String, Vec<f64>)> = vec![
         ("one queue send".into(), Vec::new()),
         ("GET /healthz (no I/O)".into(), Vec::new()),
+        ("one KV read (GET /v1/kv/{key})".into(), Vec::new()),
+        (
+            "one Durable Object call (GET /v1/topics/{topic}/subscriptions)".into(),
+            Vec::new(),
+        ),
     ];
     for n in fanouts {
         samples.push((format!("publish to {n}"), Vec::new()));
@@ -120,6 +135,8 @@ fn main() {
         let mut row = vec![
             time("POST", "/v1/queued/kv/bench", b"v", "text/plain"),
             time("GET", "/healthz", b"", "text/plain"),
+            time("GET", "/v1/kv/bench-key", b"", "text/plain"),
+            time("GET", "/v1/topics/bench1/subscriptions", b"", "text/plain"),
         ];
         for n in fanouts {
             row.push(time(
@@ -146,6 +163,13 @@ fn main() {
     );
     println!();
     let anchor = median(samples[0].1.clone());
+    let kv_read = median(samples[2].1.clone());
+    let object_call = median(samples[3].1.clone());
+    println!(
+        "a Durable Object call vs a KV read: {:.2}× ({object_call:.2} ms vs {kv_read:.2} ms, the worker's own timing)",
+        object_call / kv_read.max(0.001)
+    );
+    println!();
     println!("| Operation | median ms | vs one send |");
     println!("|---|---|---|");
     for (name, values) in samples {
