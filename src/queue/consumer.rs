@@ -196,6 +196,17 @@ type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> LocalBoxFuture<'static, Re
 /// (with each one's attempt count), rejects the rest, and runs once for them all.
 type ErasedBatchHandler = Rc<dyn Fn(Vec<(Envelope, u32)>, String, worker::Env) -> BatchRun>;
 
+/// Runs the batch handlers on a batch and returns the messages left for the
+/// per-message pipeline. Set only by [`Consumer::on_batch`], so a worker with
+/// no batch handler links none of that path.
+type BatchRunner = for<'a> fn(
+    &'a Consumer,
+    Vec<JsMessage>,
+    &'a str,
+    &'a worker::Env,
+    &'a RefCell<HashSet<String>>,
+) -> LocalBoxFuture<'a, Vec<JsMessage>>;
+
 /// One run of a batch handler: the envelopes whose body did not decode (by
 /// id, each a permanent failure), and the run for the others.
 struct BatchRun {
@@ -232,6 +243,7 @@ struct Delivery {
 pub struct Consumer {
     handlers: Vec<(String, ErasedHandler)>,
     batch_handlers: Vec<(String, ErasedBatchHandler)>,
+    batch_runner: Option<BatchRunner>,
     /// Queues whose messages are plain `T`s (what a `Producer<T>` sends), each with
     /// the handler kind registered for it by [`Consumer::on_queue`].
     plain_queues: Vec<(String, String)>,
@@ -259,6 +271,7 @@ impl Consumer {
         Self {
             handlers: Vec::new(),
             batch_handlers: Vec::new(),
+            batch_runner: None,
             plain_queues: Vec::new(),
             max_attempts: 5,
             backoff: Backoff::default(),
@@ -345,6 +358,9 @@ impl Consumer {
             }
         });
         self.batch_handlers.push((kind.to_owned(), erased));
+        self.batch_runner = Some(|consumer, messages, queue, env, in_batch| {
+            Box::pin(consumer.run_batch_kinds(messages, queue, env, in_batch))
+        });
         self
     }
 
@@ -452,11 +468,11 @@ impl Consumer {
         // Ids already taken by a message of this batch: two copies of one envelope in
         // the same batch would otherwise both pass the KV check before either records.
         let in_batch = RefCell::new(HashSet::new());
-        let messages = if is_dead_letter_queue || self.batch_handlers.is_empty() {
-            messages
-        } else {
-            self.run_batch_kinds(messages, &queue, &env, &in_batch)
-                .await
+        let messages = match self.batch_runner {
+            Some(run) if !is_dead_letter_queue => {
+                run(&self, messages, &queue, &env, &in_batch).await
+            }
+            _ => messages,
         };
         stream::iter(messages)
             .for_each_concurrent(self.concurrency, |message| {
