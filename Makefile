@@ -92,7 +92,8 @@ bench-smoke: toolchain bench-tools bench-build ## Every benchmark for a moment, 
 	node bench/hotpath.mjs --duration 1 --rounds 1 --json bench/results/hotpath-smoke.json
 	node bench/coldstart.mjs --checks 1 --fresh 1 --json bench/results/coldstart-smoke.json
 	node bench/firstrequest.mjs --rounds 1 --json bench/results/firstrequest-smoke.json
-	cargo run --release -p edgeway-fanout-bench -- --rounds 1
+	# The debug build: the smoke only checks that it runs (make bench uses --release).
+	cargo run -p edgeway-fanout-bench -- --rounds 1
 	cargo test -p edgeway-router-bench --benches
 
 bench-tools:

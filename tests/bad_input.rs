@@ -90,35 +90,24 @@ fn every_malformed_request_gets_a_clear_4xx_problem_and_nothing_breaks() {
         .collect();
     assert!(cases.len() >= 200, "the corpus has {} cases", cases.len());
 
-    let mut failures = Vec::new();
-    let mut server_errors = 0;
-    for case in &cases {
-        let name = case["name"].as_str().unwrap();
-        let expect = case["expect"].as_u64().unwrap() as u16;
-        let res = match gateway.send_raw(&request_bytes(case)) {
-            Ok(res) => res,
-            Err(e) => {
-                failures.push(format!("{name}: no answer: {e}"));
-                continue;
-            }
-        };
-        if res.status >= 500 {
-            server_errors += 1;
-        }
-        let problem = res.header("content-type") == Some("application/problem+json");
-        let detail = serde_json::from_str::<Value>(&res.text())
-            .ok()
-            .and_then(|doc| doc["detail"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        if res.status != expect || !problem || detail.len() < 12 {
-            failures.push(format!(
-                "{name}: expected {expect} problem+json with a detail, got {} {:?}: {}",
-                res.status,
-                res.header("content-type"),
-                res.text().chars().take(300).collect::<String>()
-            ));
-        }
-    }
+    // Four connections at a time: the cases are independent, and one at a time
+    // through wrangler's dev proxy took most of a minute.
+    let outcomes: Vec<(Option<String>, bool)> = std::thread::scope(|scope| {
+        let chunks: Vec<_> = cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|case| check(gateway, case))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        chunks.into_iter().flat_map(|t| t.join().unwrap()).collect()
+    });
+    let failures: Vec<String> = outcomes.iter().filter_map(|(f, _)| f.clone()).collect();
+    let server_errors = outcomes.iter().filter(|(_, five)| *five).count();
     assert!(
         failures.is_empty(),
         "{} of {} cases failed ({server_errors} were 5xx):\n{}",
@@ -130,4 +119,28 @@ fn every_malformed_request_gets_a_clear_4xx_problem_and_nothing_breaks() {
     let health = gateway.get("/healthz").unwrap();
     assert_eq!(health.status, 200, "the gateway still answers");
     eprintln!("bad-input corpus: {} cases, all 4xx problems", cases.len());
+}
+
+/// One corpus case: the failure to report, if any, and whether it was a 5xx.
+fn check(gateway: &Worker, case: &Value) -> (Option<String>, bool) {
+    let name = case["name"].as_str().unwrap();
+    let expect = case["expect"].as_u64().unwrap() as u16;
+    let res = match gateway.send_raw(&request_bytes(case)) {
+        Ok(res) => res,
+        Err(e) => return (Some(format!("{name}: no answer: {e}")), false),
+    };
+    let problem = res.header("content-type") == Some("application/problem+json");
+    let detail = serde_json::from_str::<Value>(&res.text())
+        .ok()
+        .and_then(|doc| doc["detail"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let failure = (res.status != expect || !problem || detail.len() < 12).then(|| {
+        format!(
+            "{name}: expected {expect} problem+json with a detail, got {} {:?}: {}",
+            res.status,
+            res.header("content-type"),
+            res.text().chars().take(300).collect::<String>()
+        )
+    });
+    (failure, res.status >= 500)
 }
