@@ -389,6 +389,14 @@ enum Class {
     Object(String),
 }
 
+impl Class {
+    fn name(&self) -> &str {
+        match self {
+            Class::Workflow(name) | Class::Object(name) => name,
+        }
+    }
+}
+
 /// The classes `entry!` declared, from the `edgeway.classes` custom section of
 /// the compiled module: one `kind Name` a line.
 fn exported_classes(wasm: &[u8]) -> Result<Vec<Class>> {
@@ -407,6 +415,22 @@ fn exported_classes(wasm: &[u8]) -> Result<Vec<Class>> {
                 .with_context(|| format!("edgeway.classes: {line:?}"))?;
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 bail!("edgeway.classes: {name:?} is not a class name");
+            }
+            // Names the shim itself uses, or a name declared twice, would make
+            // the worker's entry fail to load at deploy time: fail the build.
+            const TAKEN: &[&str] = &[
+                "DurableObject",
+                "WorkflowEntrypoint",
+                "handlers",
+                "imports",
+                "instance",
+                "wasmModule",
+            ];
+            if TAKEN.contains(&name) || name.starts_with("snippet") {
+                bail!("edgeway.classes: {name:?} is a name edgeway's entry uses; rename the class");
+            }
+            if classes.iter().any(|c: &Class| c.name() == name) {
+                bail!("edgeway.classes: {name:?} is declared twice");
             }
             match kind {
                 "workflow" => classes.push(Class::Workflow(name.to_owned())),
@@ -542,6 +566,28 @@ mod tests {
             exported_classes(&wasm).is_err(),
             "an unknown kind fails the build"
         );
+    }
+
+    #[test]
+    fn a_class_named_like_the_entry_or_declared_twice_fails_the_build() {
+        let module = |body: &[u8]| {
+            let name = b"edgeway.classes";
+            let mut wasm = b"\0asm\x01\0\0\0\0".to_vec();
+            wasm.push((1 + name.len() + body.len()) as u8);
+            wasm.push(name.len() as u8);
+            wasm.extend_from_slice(name);
+            wasm.extend_from_slice(body);
+            wasm
+        };
+        for body in [
+            &b"object DurableObject\n"[..],
+            b"workflow handlers\n",
+            b"workflow Orders\nobject Orders\n",
+        ] {
+            let err = exported_classes(&module(body)).unwrap_err().to_string();
+            assert!(err.contains("edgeway.classes"), "{err}");
+        }
+        assert!(exported_classes(&module(b"workflow Orders\nobject Topics\n")).is_ok());
     }
 
     #[test]

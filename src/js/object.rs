@@ -39,6 +39,9 @@ export function get_alarm(storage) {
 export function delete_alarm(storage) {
   return storage.deleteAlarm();
 }
+export function delete_all(storage) {
+  return storage.deleteAll();
+}
 export function stub_by_name(namespace, name) {
   return namespace.get(namespace.idFromName(name));
 }
@@ -86,6 +89,8 @@ extern "C" {
     pub(crate) fn get_alarm(storage: &JsValue) -> js_sys::Promise;
     /// `storage.deleteAlarm()`.
     pub(crate) fn delete_alarm(storage: &JsValue) -> js_sys::Promise;
+    /// `storage.deleteAll()`.
+    pub(crate) fn delete_all(storage: &JsValue) -> js_sys::Promise;
     /// `namespace.get(namespace.idFromName(name))`.
     pub(crate) fn stub_by_name(namespace: &JsValue, name: &str) -> JsValue;
     /// `stub.fetch(url, {method, body})`; resolves to `[status, text]`.

@@ -260,6 +260,20 @@ impl Storage {
         Err(outside_workerd())
     }
 
+    /// Deletes everything the object stores (its tables and keys), so an object
+    /// that is done leaves nothing behind.
+    pub async fn delete_all(&self) -> Result<(), Error> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            wasm_bindgen_futures::JsFuture::from(crate::js::object::delete_all(&self.js))
+                .await
+                .map(|_| ())
+                .map_err(|e| sql_error("deleteAll", &e))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Err(outside_workerd())
+    }
+
     /// Cancels the alarm.
     pub async fn delete_alarm(&self) -> Result<(), Error> {
         #[cfg(target_arch = "wasm32")]

@@ -194,7 +194,7 @@ type ErasedHandler = Rc<dyn Fn(Envelope, Delivery) -> LocalBoxFuture<'static, Re
 
 /// A batch handler, type-erased: it decodes what it can of a kind's envelopes
 /// (with each one's attempt count), rejects the rest, and runs once for them all.
-type ErasedBatchHandler = Rc<dyn Fn(Vec<(Envelope, u32)>, String, worker::Env) -> BatchRun>;
+type ErasedBatchHandler = Rc<dyn Fn(Vec<(Envelope, u32)>, String, worker::Env, u32) -> BatchRun>;
 
 /// Runs the batch handlers on a batch and returns the messages left for the
 /// per-message pipeline. Set only by [`Consumer::on_batch`], so a worker with
@@ -328,8 +328,7 @@ impl Consumer {
         Fut: Future<Output = Result<(), Failure>> + 'static,
     {
         let handler = Rc::new(handler);
-        let max_attempts = self.max_attempts;
-        let erased: ErasedBatchHandler = Rc::new(move |envelopes, queue, env| {
+        let erased: ErasedBatchHandler = Rc::new(move |envelopes, queue, env, max_attempts| {
             let mut rejected = Vec::new();
             let mut messages = Vec::with_capacity(envelopes.len());
             for (envelope, attempts) in envelopes {
@@ -536,7 +535,7 @@ impl Consumer {
         let mut claimed = Vec::new();
         for (message, envelope) in group {
             let attempts = message.attempts();
-            match self.seen(env, &envelope.id, in_batch).await {
+            match self.seen(env, &envelope.id, &message.id(), in_batch).await {
                 Err(err) => retry_later(message, &self.backoff, attempts, err.detail()),
                 Ok(Seen::Duplicate) => {
                     log(
@@ -559,8 +558,22 @@ impl Consumer {
             .iter()
             .map(|(message, envelope, _)| (envelope.clone(), message.attempts()))
             .collect();
-        let BatchRun { rejected, run } =
-            (self.batch_handlers[handler].1)(inputs, queue.to_owned(), env.clone());
+        // A kind's limit (`limit(kind, n)`) holds for its batch handler too.
+        let limit = self
+            .kind_limits
+            .iter()
+            .find(|(limited, _)| *limited == kind)
+            .map(|(_, semaphore)| semaphore.clone());
+        let _permit = match &limit {
+            Some(semaphore) => Some(semaphore.acquire().await),
+            None => None,
+        };
+        let BatchRun { rejected, run } = (self.batch_handlers[handler].1)(
+            inputs,
+            queue.to_owned(),
+            env.clone(),
+            self.max_attempts,
+        );
         let result = crate::panic::catch_panic_future(run)
             .await
             .unwrap_or_else(|panic| Err(Failure::permanent(panic)));
@@ -637,7 +650,7 @@ impl Consumer {
             Ok(envelope) => envelope,
             Err((id, letter)) => return self.dead_letter(message, env, &id, letter).await,
         };
-        let seen = match self.seen(env, &envelope.id, in_batch).await {
+        let seen = match self.seen(env, &envelope.id, &message.id(), in_batch).await {
             Ok(seen) => seen,
             Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
         };
@@ -732,10 +745,13 @@ impl Consumer {
     /// Whether envelope `id` may run now (with idempotency on): a second copy
     /// in this batch, or one that ran to the end, is a duplicate; one that
     /// another copy is running is busy.
+    /// `holder` is the runtime's id of the queue message: a redelivery of the
+    /// message that holds a claim takes it back (its earlier run died).
     async fn seen(
         &self,
         env: &worker::Env,
         id: &str,
+        holder: &str,
         in_batch: &RefCell<HashSet<String>>,
     ) -> Result<Seen, Error> {
         #[cfg(feature = "objects")]
@@ -744,14 +760,14 @@ impl Consumer {
                 return Ok(Seen::Duplicate);
             }
             let (answer, held) =
-                crate::object::claims::claim_message(env, binding, id, *ttl).await?;
+                crate::object::claims::claim_message(env, binding, id, holder, *ttl).await?;
             return Ok(match answer {
                 crate::object::claims::Claimed::Mine => Seen::Claimed(held),
                 crate::object::claims::Claimed::Busy => Seen::Busy,
                 crate::object::claims::Claimed::Done => Seen::Duplicate,
             });
         }
-        let _ = (env, id, in_batch);
+        let _ = (env, id, holder, in_batch);
         Ok(Seen::Untracked)
     }
 
