@@ -543,16 +543,22 @@ mod tests {
         assert!(shim.contains("imports.__edgeway_object_alarm(\"Topics\", this.ctx, this.env)"));
     }
 
-    #[test]
-    fn classes_are_read_from_the_custom_section() {
-        // A module with only the section: magic, version, then section 0.
-        let body = b"workflow Orders\nworkflow Refunds\n";
+    /// A module with only the `edgeway.classes` section: magic, version, then
+    /// custom section 0 holding `body`.
+    fn module_with_classes(body: &[u8]) -> Vec<u8> {
         let name = b"edgeway.classes";
         let mut wasm = b"\0asm\x01\0\0\0\0".to_vec();
         wasm.push((1 + name.len() + body.len()) as u8);
         wasm.push(name.len() as u8);
         wasm.extend_from_slice(name);
         wasm.extend_from_slice(body);
+        wasm
+    }
+
+    #[test]
+    fn classes_are_read_from_the_custom_section() {
+        let body = b"workflow Orders\nworkflow Refunds\n";
+        let mut wasm = module_with_classes(body);
         assert_eq!(
             exported_classes(&wasm).unwrap(),
             [
@@ -570,24 +576,19 @@ mod tests {
 
     #[test]
     fn a_class_named_like_the_entry_or_declared_twice_fails_the_build() {
-        let module = |body: &[u8]| {
-            let name = b"edgeway.classes";
-            let mut wasm = b"\0asm\x01\0\0\0\0".to_vec();
-            wasm.push((1 + name.len() + body.len()) as u8);
-            wasm.push(name.len() as u8);
-            wasm.extend_from_slice(name);
-            wasm.extend_from_slice(body);
-            wasm
-        };
         for body in [
             &b"object DurableObject\n"[..],
             b"workflow handlers\n",
             b"workflow Orders\nobject Orders\n",
         ] {
-            let err = exported_classes(&module(body)).unwrap_err().to_string();
+            let err = exported_classes(&module_with_classes(body))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("edgeway.classes"), "{err}");
         }
-        assert!(exported_classes(&module(b"workflow Orders\nobject Topics\n")).is_ok());
+        assert!(
+            exported_classes(&module_with_classes(b"workflow Orders\nobject Topics\n")).is_ok()
+        );
     }
 
     #[test]
