@@ -130,11 +130,13 @@ impl WorkerBuilder {
             ready_path: self.ready_path,
             timeout: self.timeout,
         };
+        let cleaner = process::RemoveOnExit::watch(dir.path())?;
         let (base_url, group) = launch.spawn(dir.path())?;
         let worker = Worker {
             base_url,
             group,
             dir,
+            _cleaner: cleaner,
             agent: agent(),
             launch,
         };
@@ -185,6 +187,7 @@ pub struct Worker {
     base_url: String,
     group: Guarded,
     dir: tempfile::TempDir,
+    _cleaner: process::RemoveOnExit,
     agent: ureq::Agent,
     launch: Launch,
 }

@@ -159,6 +159,36 @@ impl Drop for Guarded {
     }
 }
 
+/// Removes a directory once the test process is gone, however it ends.
+///
+/// Workers kept in statics never drop, so their `TempDir` never deletes their
+/// local state (tens of MB each, dozens per `make test`). A shell in its own
+/// process group blocks on a pipe only this process holds; when the pipe
+/// closes it waits for the killed workerd to let go, then deletes the tree.
+pub(super) struct RemoveOnExit {
+    _stdin: std::process::ChildStdin,
+    _shell: Child,
+}
+
+impl RemoveOnExit {
+    pub(super) fn watch(dir: &std::path::Path) -> Result<Self, HarnessError> {
+        let mut shell = Command::new("sh")
+            .args(["-c", "cat >/dev/null; sleep 2; rm -rf -- \"$0\""])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| fail(format!("spawn the temp dir cleaner: {e}")))?;
+        let stdin = shell.stdin.take().expect("piped stdin");
+        Ok(Self {
+            _stdin: stdin,
+            _shell: shell,
+        })
+    }
+}
+
 /// A helper process for e2e tests: a webhook receiver, a local AWS, a Lambda
 /// emulator. Like a [`Worker`](super::Worker), it runs in its own process group, cannot outlive
 /// the test process, and is killed on drop.
