@@ -58,8 +58,18 @@ doc:
 test-wasm: ## The pure-core unit tests on wasm32, under Node
 	cargo test $(WASM) -p edgeway --lib --features fanout,jobs,workflows,objects,validate
 
+# The e2e workers' builds are mostly single-threaded (LTO, then wasm-opt under
+# Node), so they run beside the test compile. `edgeway build` locks and stamps its
+# output: the harness waits for a build under way and never repeats one. A failed
+# pre-build is left for the harness to repeat and report (log: target/prebuild.log).
+E2E_WORKERS := examples/gateway examples/hello tests/workers/conformance tests/workers/queues
+
 test-native: ## Native unit tests, doctests and e2e tests in workerd
-	cargo test --workspace --features $(TEST_FEATURES)
+	cargo build --quiet -p edgeway-cli
+	# The binary itself, not `cargo run`, which would wait for the test compile's lock.
+	{ for w in $(E2E_WORKERS); do (cd $$w && $(ROOT)/target/debug/edgeway build) || true; done; } >target/prebuild.log 2>&1 & \
+	status=0; cargo test --workspace --features $(TEST_FEATURES) || status=$$?; \
+	wait; exit $$status
 
 soak: toolchain ## The full fault-injected soak (5,000 events, 3 subscribers, 200 jobs); figures in target/soak/report.json
 	SOAK_EVENTS=5000 SOAK_JOBS=200 SOAK_OUTAGE_SECONDS=30 cargo test --features $(TEST_FEATURES) --test soak -- --nocapture

@@ -94,6 +94,13 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     let started = Instant::now();
     let package = Package::read(crate_dir)?;
     let out_dir = crate_dir.join(&options.out_dir);
+    fs::create_dir_all(&out_dir)?;
+    // Two builds of one worker at once (a test run beside `wrangler dev`, or
+    // `make test`'s pre-build beside the harness) take turns: the second finds
+    // the first's output up to date instead of racing it into the same files.
+    let lock = fs::File::create(out_dir.join(".edgeway-lock"))?;
+    lock.lock()
+        .with_context(|| format!("lock {}", out_dir.display()))?;
 
     let step = Instant::now();
     let wasm = cargo_build(crate_dir, &package, options)?;
