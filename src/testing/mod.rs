@@ -62,6 +62,7 @@ pub struct WorkerBuilder {
     config: PathBuf,
     vars: Vec<(String, String)>,
     secrets: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     ready_path: String,
     timeout: Duration,
 }
@@ -78,6 +79,15 @@ impl WorkerBuilder {
     /// prints its value (a `var` it prints at start-up).
     pub fn secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.secrets.push((name.into(), value.into()));
+        self
+    }
+
+    /// A header sent with every request [`Worker::send`] and its shorthands
+    /// make, such as the API key of a worker whose routes need one. A header of
+    /// the same name passed to `send` replaces it, and an empty value there
+    /// leaves it out. [`Worker::send_raw`] sends exactly its bytes.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -137,6 +147,7 @@ impl WorkerBuilder {
             group,
             dir,
             _cleaner: cleaner,
+            headers: self.headers,
             agent: agent(),
             launch,
         };
@@ -188,6 +199,7 @@ pub struct Worker {
     group: Guarded,
     dir: tempfile::TempDir,
     _cleaner: process::RemoveOnExit,
+    headers: Vec<(String, String)>,
     agent: ureq::Agent,
     launch: Launch,
 }
@@ -199,6 +211,7 @@ impl Worker {
             config: config.as_ref().to_owned(),
             vars: Vec::new(),
             secrets: Vec::new(),
+            headers: Vec::new(),
             ready_path: "/".into(),
             timeout: Duration::from_secs(90),
         }
@@ -275,8 +288,20 @@ impl Worker {
         let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(self.url(path));
+        let named = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        for (name, value) in &self.headers {
+            if !named(name) {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            let replaces_default = self
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name));
+            if !(value.is_empty() && replaces_default) {
+                request = request.header(*name, *value);
+            }
         }
         let request = request
             .body(body)

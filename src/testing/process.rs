@@ -167,7 +167,16 @@ impl Drop for Guarded {
 /// closes it waits for the killed workerd to let go, then deletes the tree.
 pub(super) struct RemoveOnExit {
     _stdin: std::process::ChildStdin,
-    _shell: Child,
+    shell: Child,
+}
+
+impl Drop for RemoveOnExit {
+    /// A worker that drops removes its own directory (`TempDir`); the shell
+    /// is only for the ones that never drop.
+    fn drop(&mut self) {
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+    }
 }
 
 impl RemoveOnExit {
@@ -184,7 +193,7 @@ impl RemoveOnExit {
         let stdin = shell.stdin.take().expect("piped stdin");
         Ok(Self {
             _stdin: stdin,
-            _shell: shell,
+            shell,
         })
     }
 }
