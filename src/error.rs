@@ -52,9 +52,14 @@ pub enum ErrorKind {
     MissingState,
     /// The request's signature or credentials do not verify (401).
     Unauthorized,
+    /// The credentials verify but do not allow this route (403).
+    Forbidden,
     /// An upstream service (e.g. Lambda) failed or could not be reached (502).
     /// Retryable.
     Upstream,
+    /// This client sent more requests than its rate limit allows (429), with
+    /// `Retry-After`. Retryable, after that.
+    RateLimited,
     /// An upstream service throttled the call (503). Retryable, after
     /// [`Error::retry_after`] when the service said how long.
     Throttled,
@@ -97,7 +102,9 @@ impl ErrorKind {
             Self::InvalidRoute => "invalid-route",
             Self::MissingState => "missing-state",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::Upstream => "upstream",
+            Self::RateLimited => "rate-limited",
             Self::Throttled => "throttled",
             Self::UpstreamRejected => "upstream-rejected",
             Self::FunctionError => "function-error",
@@ -116,12 +123,13 @@ impl ErrorKind {
             }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::CorsRejected => StatusCode::FORBIDDEN,
+            Self::CorsRejected | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Upstream | Self::UpstreamRejected | Self::FunctionError => {
                 StatusCode::BAD_GATEWAY
             }
             Self::Throttled => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidJson
             | Self::InvalidPathParam
             | Self::InvalidQuery
@@ -269,7 +277,10 @@ impl Error {
     /// Whether trying the same thing again later may succeed: a throttled or
     /// failing upstream.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Upstream | ErrorKind::Throttled)
+        matches!(
+            self.kind,
+            ErrorKind::Upstream | ErrorKind::Throttled | ErrorKind::RateLimited
+        )
     }
 
     /// The category.

@@ -47,6 +47,8 @@
 #![warn(missing_docs)]
 
 mod app;
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
 mod body;

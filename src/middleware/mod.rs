@@ -23,6 +23,8 @@
 
 mod body_limit;
 mod cors;
+#[cfg(feature = "bindings")]
+mod rate_limit;
 mod request_id;
 #[cfg(feature = "bindings")]
 mod strangler;
@@ -30,6 +32,8 @@ mod timing;
 
 pub use body_limit::body_limit;
 pub use cors::Cors;
+#[cfg(feature = "bindings")]
+pub use rate_limit::RateLimit;
 pub use request_id::{request_id, REQUEST_ID_HEADER};
 #[cfg(feature = "bindings")]
 pub use strangler::strangler_fig;
