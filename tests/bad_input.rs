@@ -14,6 +14,7 @@ fn request_bytes(case: &Value) -> Vec<u8> {
     let mut raw = base64::engine::general_purpose::STANDARD
         .decode(case["raw"].as_str().unwrap())
         .unwrap();
+    sign_in(&mut raw, case);
     if let Some(pad) = case.get("pad") {
         let byte = pad["byte"].as_u64().unwrap() as u8;
         let count = pad["count"].as_u64().unwrap() as usize;
@@ -28,10 +29,29 @@ fn request_bytes(case: &Value) -> Vec<u8> {
     raw
 }
 
+/// Adds the root API key after the request line, unless the case is marked
+/// anonymous or carries a credential of its own: the management API is closed,
+/// and a case about a bad body must reach the handler to get its 4xx.
+fn sign_in(raw: &mut Vec<u8>, case: &Value) {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let has_credential = head.contains("\r\nauthorization:") || head.contains("\r\nx-api-key:");
+    if case["anonymous"] == true || has_credential {
+        return;
+    }
+    if let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let header = format!("\r\nauthorization: Bearer {}", common::ROOT_KEY);
+        raw.splice(line_end..line_end, header.into_bytes());
+    }
+}
+
 fn gateway() -> &'static Worker {
     static W: std::sync::OnceLock<Worker> = std::sync::OnceLock::new();
     W.get_or_init(|| {
-        Worker::builder(format!("{ROOT}/wrangler.toml"))
+        common::signed_in(Worker::builder(format!("{ROOT}/wrangler.toml")))
             .secret("JOBS_SIGNING_KEY", common::SIGNING_KEY)
             .ready_path("/healthz")
             .start()

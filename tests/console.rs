@@ -1,6 +1,7 @@
 //! The `www/` console in real headless Chromium (Debian's `chromium`, driven by
 //! `playwright-core`), against the gateway with the whole jobs loop behind it:
-//! publish an event and see it delivered, browse KV, run a word count and a
+//! sign in with an API key (after a wrong one is refused), publish an event and
+//! see it delivered, browse KV, run a word count and a
 //! thumbnail on Lambda, and read an API error, all at phone width. The screenshot
 //! is kept in `target/test-artifacts/console.png`.
 
@@ -23,6 +24,7 @@ fn the_console_publishes_runs_jobs_and_browses_kv_in_chromium() {
         .arg(gateway.base_url())
         .arg(format!("{ROOT}/tests/fixtures/gradient.png"))
         .arg(&screenshot)
+        .arg(common::ROOT_KEY)
         .current_dir(ROOT)
         .output()
         .expect("run node (did `make toolchain` install node_modules?)");

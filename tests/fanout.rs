@@ -2,6 +2,8 @@
 //! deliveries verified by the official `standardwebhooks` library (Python), retries,
 //! 410, replay, filters at scale, and the SSRF guard.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 /// The second secret of a rotation in progress.
 const NEXT_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use common::ROOT;
 
 /// The Python receiver, in its own process group like the worker.
 struct Receiver {
@@ -42,7 +44,7 @@ fn receiver() -> &'static Receiver {
 fn gateway() -> &'static Worker {
     static WORKER: OnceLock<Worker> = OnceLock::new();
     WORKER.get_or_init(|| {
-        Worker::builder(format!("{ROOT}/wrangler.toml"))
+        common::signed_in(Worker::builder(format!("{ROOT}/wrangler.toml")))
             .var("WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
             .ready_path("/healthz")
             .start()

@@ -113,6 +113,7 @@ fn fault_injected_soak_loses_nothing() {
                     let res = agent
                         .post(format!("{base}/v1/topics/soak/events"))
                         .header("content-type", "application/json")
+                        .header("authorization", format!("Bearer {}", common::ROOT_KEY))
                         .send(event.as_bytes());
                     match res {
                         Ok(mut res) if res.status() == 202 => {

@@ -1,6 +1,8 @@
 //! The strangler fig, end to end: the gateway in workerd in front of a local legacy
 //! origin (`tests/support/legacy_origin.py`), which echoes what reached it.
 
+mod common;
+
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -9,7 +11,7 @@ use edgeway::testing::{Sidecar, Worker};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use common::ROOT;
 
 fn origin() -> &'static (Sidecar, String) {
     static ORIGIN: OnceLock<(Sidecar, String)> = OnceLock::new();
@@ -25,7 +27,7 @@ fn origin() -> &'static (Sidecar, String) {
 }
 
 fn gateway(rolled_back: &str) -> Worker {
-    Worker::builder(format!("{ROOT}/wrangler.toml"))
+    common::signed_in(Worker::builder(format!("{ROOT}/wrangler.toml")))
         .var("ORIGIN_URL", origin().1.clone())
         .var("ORIGIN_ROUTES", rolled_back)
         .ready_path("/healthz")

@@ -4,8 +4,11 @@
 
 const $ = (selector) => document.querySelector(selector);
 const recent = [];
+const KEY_ITEM = "edgeway.api-key";
 
 class ApiError extends Error {}
+/** The gateway refused the key (401): the console asks for another. */
+class SignedOut extends ApiError {}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -38,6 +41,8 @@ async function describe(res) {
 
 async function api(method, path, { json, body, contentType, quiet } = {}) {
   const init = { method, headers: {} };
+  const key = sessionStorage.getItem(KEY_ITEM);
+  if (key) init.headers.authorization = `Bearer ${key}`;
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     init.headers["content-type"] = "application/json";
@@ -62,6 +67,11 @@ async function api(method, path, { json, body, contentType, quiet } = {}) {
         worker: worker ? `${worker[1]} ms` : "—",
       });
     }
+  }
+  if (res.status === 401 && !path.startsWith("/healthz")) {
+    const message = await describe(res);
+    signOut(message);
+    throw new SignedOut(message);
   }
   if (!res.ok) throw new ApiError(await describe(res));
   if (res.status === 204) return null;
@@ -280,6 +290,39 @@ async function loadRoutes() {
     el("td", {}, r.method), el("td", {}, el("code", {}, r.pattern)), el("td", {}, r.feature ?? ""))));
 }
 
+// ---- sign-in -------------------------------------------------------------
+
+function showSignedIn(signedIn) {
+  $("#sign-in-panel").hidden = signedIn;
+  $("#signed-in").hidden = !signedIn;
+  $("#console").hidden = !signedIn;
+  $("nav").hidden = !signedIn;
+}
+
+function signOut(reason) {
+  sessionStorage.removeItem(KEY_ITEM);
+  showSignedIn(false);
+  const box = document.querySelector('[data-error="sign-in"]');
+  box.textContent = reason ? `That key was refused. ${reason}` : "";
+  box.hidden = !reason;
+}
+
+async function loadPanels() {
+  await guarded("routes", loadRoutes);
+  if (!sessionStorage.getItem(KEY_ITEM)) return;
+  showSignedIn(true);
+  await guarded("subs", loadSubscriptions);
+}
+
+$("#sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY_ITEM, event.target.elements.key.value.trim());
+  event.target.reset();
+  loadPanels();
+});
+
+$("#sign-out").addEventListener("click", () => signOut());
+
 health();
-guarded("routes", loadRoutes);
-guarded("subs", loadSubscriptions);
+if (sessionStorage.getItem(KEY_ITEM)) loadPanels();
+else showSignedIn(false);

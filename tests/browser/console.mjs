@@ -1,10 +1,10 @@
 // Drives the www/ console in real headless Chromium (Debian's, via playwright-core)
 // against a running gateway, at phone width. Run by tests/console.rs:
-//   node tests/browser/console.mjs <gateway url> <image to upload> <screenshot path>
+//   node tests/browser/console.mjs <gateway url> <image to upload> <screenshot path> <API key>
 // Exits non-zero, with the reason, on the first thing that does not work.
 import { chromium } from "playwright-core";
 
-const [base, image, screenshot] = process.argv.slice(2);
+const [base, image, screenshot, apiKey] = process.argv.slice(2);
 const fail = (why) => { throw new Error(why); };
 
 const browser = await chromium.launch({
@@ -25,6 +25,15 @@ try {
 
   await page.goto(`${base}/`);
   await page.waitForSelector("#health.ok");
+  // Closed until signed in: a wrong key is refused with the gateway's reason,
+  // the right one opens the panels.
+  await page.waitForSelector("#sign-in input[name=key]");
+  if (await page.isVisible("#console")) fail("the panels show before signing in");
+  await page.fill("#sign-in input[name=key]", "not-the-key");
+  await page.click("#sign-in button[type=submit]");
+  await page.waitForSelector('[data-error="sign-in"]:has-text("refused")');
+  await page.fill("#sign-in input[name=key]", apiKey);
+  await page.click("#sign-in button[type=submit]");
   await page.waitForSelector("#routes-list tr");
   const routeCount = await page.locator("#routes-list tr").count();
 

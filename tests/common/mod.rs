@@ -6,11 +6,22 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use edgeway::testing::{Sidecar, Worker};
+use edgeway::testing::{Sidecar, Worker, WorkerBuilder};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The gateway's JOBS_SIGNING_KEY in tests; tests use it to forge and replay.
 pub const SIGNING_KEY: &str = "e2e-jobs-signing-key-not-a-real-secret-0123456789";
+
+/// The gateway's root API key in tests (its `EDGEWAY_ROOT_KEY` secret).
+pub const ROOT_KEY: &str = "e2e-root-api-key-not-a-real-secret-0123456789";
+
+/// `builder` with the root key as the gateway's secret, sent on every request
+/// the harness makes: the management API is closed without it.
+pub fn signed_in(builder: WorkerBuilder) -> WorkerBuilder {
+    builder
+        .secret("EDGEWAY_ROOT_KEY", ROOT_KEY)
+        .header("authorization", format!("Bearer {ROOT_KEY}"))
+}
 
 /// The AWS secret the pipeline's gateway holds: distinctive, so a log grep finds it.
 pub const AWS_TEST_SECRET: &str = "aws-secret-e2e-Zq81vB47tW";
@@ -43,8 +54,8 @@ pub fn gateway_builder(
     key_id: &str,
     secret: &str,
     function: &str,
-) -> edgeway::testing::WorkerBuilder {
-    Worker::builder(format!("{ROOT}/wrangler.toml"))
+) -> WorkerBuilder {
+    signed_in(Worker::builder(format!("{ROOT}/wrangler.toml")))
         .secret("JOBS_SIGNING_KEY", SIGNING_KEY)
         .secret("AWS_ACCESS_KEY_ID", key_id)
         .secret("AWS_SECRET_ACCESS_KEY", secret)

@@ -1,7 +1,8 @@
 """Generates tests/corpus/bad_requests.jsonl: malformed requests for the gateway.
 
 Each line is one case: {"name", "expect", "raw"} where `raw` is the whole HTTP/1.1
-request, base64-encoded, so bytes that no HTTP client would send (invalid UTF-8,
+request, base64-encoded. The test adds the root API key to every case that
+carries no credential of its own and is not marked "anonymous", so bytes that no HTTP client would send (invalid UTF-8,
 NUL, lying content-length, unknown methods) go out exactly as written.
 `tests/bad_input.rs` replays every case against the gateway in workerd and checks
 that each answer is the expected 4xx as application/problem+json with a useful
@@ -38,7 +39,7 @@ class Repeat:
         self.byte, self.count = byte, count
 
 
-def case(name, expect, method, path, headers=(), body=b"", content_length=None, chunked=False):
+def case(name, expect, method, path, headers=(), body=b"", content_length=None, chunked=False, anonymous=False):
     pad = None
     if isinstance(body, Repeat):
         # `chunked`: the test sends the bytes as one chunk, with no content-length.
@@ -53,6 +54,8 @@ def case(name, expect, method, path, headers=(), body=b"", content_length=None, 
     }
     if pad:
         entry["pad"] = pad
+    if anonymous:
+        entry["anonymous"] = True
     CASES.append(entry)
 
 
@@ -245,6 +248,32 @@ for i, headers in enumerate(CALLBACKS):
 case("input URL: forged signature", 401, "GET", f"/v1/jobs/{JOB}/input?expires=99999999999&signature=" + "0" * 64)
 case("input URL: expired", 401, "GET", f"/v1/jobs/{JOB}/input?expires=1&signature=" + "0" * 64)
 case("input URL: signature not hex", 401, "GET", f"/v1/jobs/{JOB}/input?expires=99999999999&signature=xyz")
+
+# 15. Missing, malformed and forged API keys on the management API.
+KEY_ID = "0123456789abcdef"
+AUTH_CASES = [
+    ("no key", []),
+    ("empty bearer", [("authorization", "Bearer ")]),
+    ("basic credentials", [("authorization", "Basic dXNlcjpwYXNz")]),
+    ("a token that is not a key", [("authorization", "Bearer not-a-key")]),
+    ("an unknown well-formed key", [("authorization", f"Bearer ewk_{KEY_ID}_" + "a" * 64)]),
+    ("a key with a short secret", [("authorization", f"Bearer ewk_{KEY_ID}_" + "a" * 63)]),
+    ("a key with an id that is not hex", [("authorization", "Bearer ewk_zzzzzzzzzzzzzzzz_" + "a" * 64)]),
+    ("an unsigned JWT (alg none)", [("authorization", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJyb290In0.")]),
+    ("an unknown x-api-key", [("x-api-key", f"ewk_{KEY_ID}_" + "b" * 64)]),
+    ("a 10 KB bearer", [("authorization", "Bearer " + "k" * 10_000)]),
+    ("a bearer with bytes that are not UTF-8", [("authorization", b"Bearer \xff\xfe\x80")]),
+]
+for name, headers in AUTH_CASES:
+    case(f"API key: {name}", 401, "GET", "/v1/kv?prefix=a", headers, anonymous=True)
+case("API key: none, on a write", 401, "PUT", "/v1/kv/corpus-auth", [("content-type", "text/plain")], "v", anonymous=True)
+case("API key: none, on key admin", 401, "POST", "/v1/keys", JSON, '{"name":"x","scopes":["*"]}', anonymous=True)
+case("API key: a key with an unknown scope", 422, "POST", "/v1/keys", JSON, '{"name":"x","scopes":["nope"]}')
+case("API key: a scope that does not parse", 422, "POST", "/v1/keys", JSON, '{"name":"x","scopes":["KV:write"]}')
+case("API key: no scopes", 422, "POST", "/v1/keys", JSON, '{"name":"x","scopes":[]}')
+case("API key: an empty name", 422, "POST", "/v1/keys", JSON, '{"name":" ","scopes":["kv"]}')
+case("API key: revoke an unknown key", 404, "DELETE", f"/v1/keys/{KEY_ID}")
+case("API key: revoke a malformed id", 404, "DELETE", "/v1/keys/nope")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bad_requests.jsonl")
 with open(out, "w") as f:

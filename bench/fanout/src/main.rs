@@ -69,7 +69,11 @@ fn main() {
         .unwrap_or(60);
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let port = sink();
+    // The management API needs a key: the root key, as a local secret.
+    let root_key = edgeway::platform::random_hex::<32>();
     let gateway = Worker::builder(format!("{root}/wrangler.toml"))
+        .secret("EDGEWAY_ROOT_KEY", root_key.clone())
+        .header("authorization", format!("Bearer {root_key}"))
         .var("WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
         .ready_path("/healthz")
         .start()

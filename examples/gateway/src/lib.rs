@@ -5,13 +5,18 @@
 //! to AWS Lambda under `/v1/jobs`, and the `www/` console served by Workers Static
 //! Assets. With `ORIGIN_URL` set it fronts a legacy origin (strangler fig): what it
 //! does not serve is proxied there.
+//!
+//! Everything under `/v1` but the job function's signed callbacks needs an API
+//! key whose scopes name the route's tag (`edgeway::auth`); keys are made,
+//! listed and revoked under `/v1/keys`.
 
 mod jobs;
 
+use edgeway::auth::ApiKeys;
 use edgeway::cron::Cron;
 use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
-use edgeway::middleware::{body_limit, request_id, strangler_fig, timing};
+use edgeway::middleware::{body_limit, request_id, strangler_fig, timing, RateLimit};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -195,23 +200,67 @@ async fn replay(
     ))
 }
 
+/// The management API's keys, in a KV namespace of their own (whoever can write
+/// to a namespace can mint keys in it). The root key is the Worker secret
+/// `EDGEWAY_ROOT_KEY`.
+const API_KEYS: ApiKeys = ApiKeys::new("API_KEYS");
+
+/// Writes that cost money downstream (deliveries, Lambda invocations): 30 per
+/// 10 s per API key, as the `WRITE_LIMIT` binding in wrangler.toml counts them.
+const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
+
 fn app() -> App {
     let kv = App::new()
         .layer(body_limit(1 << 20))
         .get("/", list_keys)
+        .tag("kv")
         .get("/{*key}", get_key)
+        .tag("kv")
         .put("/{*key}", put_key)
-        .delete("/{*key}", delete_key);
+        .tag("kv")
+        .delete("/{*key}", delete_key)
+        .tag("kv");
     let jobs = App::new()
+        .layer(WRITES)
         .layer(body_limit(jobs::INPUT_LIMIT))
         .post("/{kind}", jobs::submit)
-        .tag("jobs")
-        .get("/{id}", jobs::show)
-        .tag("jobs")
+        .tag("jobs");
+    let topic_writes = App::new()
+        .layer(WRITES)
+        .post("/{topic}/subscriptions", subscribe)
+        .tag("fanout")
+        .post("/{topic}/events", publish)
+        .tag("fanout");
+    // Called by the Lambda function, with their own signatures instead of a key.
+    let job_function = App::new()
+        .layer(body_limit(jobs::INPUT_LIMIT))
         .get("/{id}/input", jobs::input)
         .tag("jobs")
         .post("/{id}/result", jobs::result)
         .tag("jobs");
+    // Closed by default: every management route needs a key with its tag's scope.
+    let management = App::new()
+        .layer(API_KEYS)
+        .get("/routes", routes)
+        .tag("meta")
+        .nest("/kv", kv)
+        .post("/queued/kv/{*key}", put_key_later)
+        .tag("queues")
+        .get("/dead-letters/{id}", dead_letter)
+        .tag("queues")
+        .nest("/topics", topic_writes)
+        .get("/topics/{topic}/subscriptions", list_subscriptions)
+        .tag("fanout")
+        .delete("/topics/{topic}/subscriptions/{id}", unsubscribe)
+        .tag("fanout")
+        .get("/events/{id}", show_event)
+        .tag("fanout")
+        .post("/events/{id}/replay", replay)
+        .tag("fanout")
+        .nest("/jobs", jobs)
+        .get("/jobs/{id}", jobs::show)
+        .tag("jobs")
+        .nest("/keys", API_KEYS.admin());
     App::new()
         .layer(request_id)
         .layer(timing)
@@ -219,26 +268,8 @@ fn app() -> App {
         .layer(strangler_fig)
         .get("/healthz", healthz)
         .tag("health")
-        .get("/v1/routes", routes)
-        .tag("meta")
-        .nest("/v1/kv", kv)
-        .post("/v1/queued/kv/{*key}", put_key_later)
-        .tag("queues")
-        .get("/v1/dead-letters/{id}", dead_letter)
-        .tag("queues")
-        .post("/v1/topics/{topic}/subscriptions", subscribe)
-        .tag("fanout")
-        .get("/v1/topics/{topic}/subscriptions", list_subscriptions)
-        .tag("fanout")
-        .delete("/v1/topics/{topic}/subscriptions/{id}", unsubscribe)
-        .tag("fanout")
-        .post("/v1/topics/{topic}/events", publish)
-        .tag("fanout")
-        .get("/v1/events/{id}", show_event)
-        .tag("fanout")
-        .post("/v1/events/{id}/replay", replay)
-        .tag("fanout")
-        .nest("/v1/jobs", jobs)
+        .nest("/v1/jobs", job_function)
+        .nest("/v1", management)
 }
 
 fn consumer() -> Consumer {
