@@ -384,3 +384,120 @@ fn wait_for_log(worker: &Worker, needle: &str) -> String {
         },
     )
 }
+
+/// How many times the cached greeting of `name` was rendered.
+fn renders(w: &Worker, name: &str) -> u32 {
+    w.get(&format!("/renders/{name}"))
+        .unwrap()
+        .text()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_second_get_is_served_from_the_cache_until_a_write_makes_it_stale() {
+    const NAME: &str = "ada";
+    let w = worker();
+    let first = w.get("/cached/ada").unwrap();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.text(), "hello ada");
+    assert_eq!(
+        first.header("cache-status"),
+        Some("edgeway; fwd=miss; stored")
+    );
+    let etag = first.header("etag").expect("a strong etag").to_owned();
+    assert!(etag.starts_with('"'), "{etag}");
+    let rendered = renders(w, NAME);
+
+    // Served from the cache: same answer, the handler did not run.
+    let second = w.get("/cached/ada").unwrap();
+    assert_eq!(second.text(), "hello ada");
+    assert_eq!(second.header("cache-status"), Some("edgeway; hit"));
+    assert_eq!(second.header("etag"), Some(etag.as_str()));
+    assert_eq!(renders(w, NAME), rendered);
+
+    // The client holds it already: 304, no body.
+    let res = w
+        .send("GET", "/cached/ada", &[("if-none-match", &etag)], vec![])
+        .unwrap();
+    assert_eq!(res.status, 304);
+    assert!(res.body.is_empty());
+    assert_eq!(res.header("etag"), Some(etag.as_str()));
+    assert_eq!(renders(w, NAME), rendered);
+
+    // A write through the same layer makes it stale: the next GET renders again.
+    assert_eq!(
+        w.send("PUT", "/cached/ada", &[], vec![]).unwrap().status,
+        204
+    );
+    let after = w.get("/cached/ada").unwrap();
+    assert_eq!(
+        after.header("cache-status"),
+        Some("edgeway; fwd=miss; stored")
+    );
+    assert_eq!(renders(w, NAME), rendered + 1);
+    // A client asking for a fresh answer gets one.
+    let fresh = w
+        .send(
+            "GET",
+            "/cached/ada",
+            &[("cache-control", "no-cache")],
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(
+        fresh.header("cache-status"),
+        Some("edgeway; fwd=request; stored")
+    );
+    assert_eq!(renders(w, NAME), rendered + 2);
+}
+
+#[test]
+fn credentials_cookies_and_private_answers_are_never_cached() {
+    const NAME: &str = "grace";
+    let w = worker();
+    let before = renders(w, NAME);
+    for headers in [
+        [("authorization", "Bearer someone")],
+        [("x-api-key", "someone")],
+        [("cookie", "session=1")],
+    ] {
+        for _ in 0..2 {
+            let res = w.send("GET", "/cached/grace", &headers, vec![]).unwrap();
+            assert_eq!(res.text(), "hello grace");
+            assert_eq!(res.header("cache-status"), Some("edgeway; fwd=bypass"));
+        }
+    }
+    assert_eq!(
+        renders(w, NAME),
+        before + 6,
+        "every request with credentials ran"
+    );
+    for _ in 0..2 {
+        let res = w.get("/cached/grace/private").unwrap();
+        assert_eq!(res.header("cache-status"), Some("edgeway; fwd=miss"));
+    }
+    assert_eq!(
+        renders(w, NAME),
+        before + 8,
+        "a private answer is never stored"
+    );
+}
+
+#[test]
+fn each_declared_vary_value_is_its_own_entry() {
+    let w = worker();
+    let get = |lang: &str| {
+        w.send("GET", "/cached/lin", &[("accept-language", lang)], vec![])
+            .unwrap()
+    };
+    assert_eq!(get("fr").text(), "bonjour lin");
+    assert_eq!(get("en").text(), "hello lin");
+    let fr = get("fr");
+    assert_eq!(fr.text(), "bonjour lin");
+    assert_eq!(fr.header("cache-status"), Some("edgeway; hit"));
+    assert_eq!(fr.header("vary"), Some("accept-language"));
+    let en = get("en");
+    assert_eq!(en.text(), "hello lin");
+    assert_eq!(en.header("cache-status"), Some("edgeway; hit"));
+}

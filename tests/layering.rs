@@ -14,6 +14,7 @@ const CORE: &[&str] = &[
     "http",
     "middleware",
     "middleware/body_limit",
+    "middleware/cache",
     "middleware/cors",
     "middleware/request_id",
     "middleware/timing",
@@ -127,11 +128,15 @@ fn top_level_items(group: &str) -> Vec<&str> {
     items
 }
 
+/// Middleware that are bindings: the strangler fig (fetch) and the rate limit
+/// (the Rate Limiting binding, and API keys).
+const BINDING_MIDDLEWARE: &[&str] = &["middleware/strangler", "middleware/rate_limit"];
+
 /// Whether `name` (a module path) is in the HTTP core: a core module or a file
-/// under one, but the strangler fig, which is a binding.
+/// under one, but the middleware that are bindings.
 fn is_core(name: &str) -> bool {
     let top = name.split('/').next().unwrap_or(name);
-    CORE.contains(&name) || (CORE.contains(&top) && name != "middleware/strangler")
+    CORE.contains(&name) || (CORE.contains(&top) && !BINDING_MIDDLEWARE.contains(&name))
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! 5.5 KiB gzip, measured).
 
 mod body;
+#[cfg(feature = "cache")]
+pub(crate) mod cache;
 #[cfg(feature = "objects")]
 pub(crate) mod object;
 mod request;

@@ -22,6 +22,8 @@
 //! ```
 
 mod body_limit;
+#[cfg(feature = "cache")]
+mod cache;
 mod cors;
 #[cfg(feature = "bindings")]
 mod rate_limit;
@@ -31,6 +33,8 @@ mod strangler;
 mod timing;
 
 pub use body_limit::body_limit;
+#[cfg(feature = "cache")]
+pub use cache::{ResponseCache, CACHE_STATUS};
 pub use cors::Cors;
 #[cfg(feature = "bindings")]
 pub use rate_limit::RateLimit;

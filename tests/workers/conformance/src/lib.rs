@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use edgeway::middleware::{body_limit, request_id, timing, Cors};
+use edgeway::middleware::{body_limit, request_id, timing, Cors, ResponseCache};
 use edgeway::{
     App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
     Response, State, StatusCode, TrailingSlash, Url, Valid,
@@ -91,6 +91,47 @@ mod js {
     }
 }
 
+thread_local! {
+    /// How many times the cached routes' handlers ran for each name: what the
+    /// cache saves.
+    static RENDERS: std::cell::RefCell<std::collections::HashMap<String, u32>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn render(name: &str) {
+    RENDERS.with(|renders| *renders.borrow_mut().entry(name.to_owned()).or_default() += 1);
+}
+
+/// Routes behind the response cache: a greeting per name, one per language
+/// (`Vary: accept-language`), a write that makes a name's greeting stale, and
+/// the render count, which is not cached.
+fn cached() -> App {
+    const CACHE: ResponseCache = ResponseCache::new().vary(&["accept-language"]);
+    App::new()
+        .layer(CACHE)
+        .get(
+            "/{name}",
+            |Path(name): Path<String>, headers: HeaderMap| async move {
+                render(&name);
+                let greeting = match headers.get("accept-language") {
+                    Some(lang) if lang.starts_with("fr") => "bonjour",
+                    _ => "hello",
+                };
+                (
+                    [("cache-control", "max-age=300")],
+                    format!("{greeting} {name}"),
+                )
+            },
+        )
+        .put("/{name}", |Path(_): Path<String>| async move {
+            StatusCode::NO_CONTENT
+        })
+        .get("/{name}/private", |Path(name): Path<String>| async move {
+            render(&name);
+            ([("cache-control", "private, max-age=300")], name)
+        })
+}
+
 fn app() -> App {
     let limited = App::new()
         .layer(body_limit(16))
@@ -159,7 +200,18 @@ fn app() -> App {
         .get("/panic", panics)
         .get("/tagged/{id}", || async { "tagged" })
         .tag("demo")
-        .nest("/limited", limited);
+        .nest("/limited", limited)
+        .nest("/cached", cached())
+        .get("/renders/{name}", |Path(name): Path<String>| async move {
+            RENDERS.with(|renders| {
+                renders
+                    .borrow()
+                    .get(&name)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string()
+            })
+        });
 
     #[cfg(target_arch = "wasm32")]
     let app = app
