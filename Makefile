@@ -19,7 +19,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
-TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/fanout,edgeway/jobs
+TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/cache,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
 .PHONY: help toolchain build dev test soak fuzz publish-check deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
@@ -52,22 +52,24 @@ clippy:
 	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,fanout,jobs,workflows,objects,validate
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,cache,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,cache,fanout,jobs,workflows,objects,validate
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib --features auth,fanout,jobs,workflows,objects,validate
+	cargo test $(WASM) -p edgeway --lib --features auth,cache,fanout,jobs,workflows,objects,validate
 
 # The e2e workers' builds are mostly single-threaded (LTO, then wasm-opt under
 # Node), so they run beside the test compile. `edgeway build` locks and stamps its
 # output: the harness waits for a build under way and never repeats one. A failed
 # pre-build is left for the harness to repeat and report (log: target/prebuild.log).
 E2E_WORKERS := examples/gateway examples/hello tests/workers/conformance tests/workers/queues
+# bench-smoke's workers too: they build while the e2e tests wait on workerd.
+BENCH_WORKERS := bench/baselines/workers-rs bench/baselines/workers-rs-router bench/apps/edgeway
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo build --quiet -p edgeway-cli
 	# The binary itself, not `cargo run`, which would wait for the test compile's lock.
-	{ for w in $(E2E_WORKERS); do (cd $$w && $(ROOT)/target/debug/edgeway build) || true; done; } >target/prebuild.log 2>&1 & \
+	{ for w in $(E2E_WORKERS) $(BENCH_WORKERS); do (cd $$w && $(ROOT)/target/debug/edgeway build) || true; done; } >target/prebuild.log 2>&1 & \
 	status=0; cargo test --workspace --features $(TEST_FEATURES) || status=$$?; \
 	wait; exit $$status
 
