@@ -56,6 +56,12 @@ fn kv_browse_get_put_delete() {
     assert_eq!(put("notes/two", "second").status, 204);
     assert_eq!(put("other", "x").status, 204);
     assert_eq!(w.get("/v1/kv/notes/one").unwrap().text(), "first");
+    // Then from the cache, until a write through the gateway makes it stale.
+    let cached = w.get("/v1/kv/notes/one").unwrap();
+    assert_eq!(cached.text(), "first");
+    assert_eq!(cached.header("cache-status"), Some("edgeway; hit"));
+    assert_eq!(put("notes/one", "first, edited").status, 204);
+    assert_eq!(w.get("/v1/kv/notes/one").unwrap().text(), "first, edited");
 
     let listed = w.get("/v1/kv?prefix=notes/").unwrap().json();
     let names: Vec<&str> = listed

@@ -16,7 +16,9 @@ use edgeway::auth::ApiKeys;
 use edgeway::cron::Cron;
 use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
-use edgeway::middleware::{body_limit, request_id, strangler_fig, timing, RateLimit};
+use edgeway::middleware::{
+    body_limit, request_id, strangler_fig, timing, RateLimit, ResponseCache,
+};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -49,11 +51,18 @@ async fn list_keys(store: Store, Query(q): Query<ListQuery>) -> Result<Json<Vec<
     Ok(Json(store.list(q.prefix.as_deref().unwrap_or("")).await?))
 }
 
-async fn get_key(store: Store, Path(key): Path<String>) -> Result<String, Error> {
-    store
+/// A value, cacheable for 30 s: KV itself may take up to 60 s to show a write
+/// made elsewhere, and a write through this gateway makes the cached copy stale
+/// at once (`KV_CACHE`).
+async fn get_key(
+    store: Store,
+    Path(key): Path<String>,
+) -> Result<([(&'static str, &'static str); 1], String), Error> {
+    let value = store
         .get_text(&key)
         .await?
-        .ok_or_else(|| Error::not_found(format!("no KV key {key:?}")))
+        .ok_or_else(|| Error::not_found(format!("no KV key {key:?}")))?;
+    Ok(([("cache-control", "max-age=30")], value))
 }
 
 #[derive(Deserialize)]
@@ -207,13 +216,16 @@ const API_KEYS: ApiKeys = ApiKeys::new("API_KEYS");
 
 /// Writes that cost money downstream (deliveries, Lambda invocations): 30 per
 /// 10 s per API key, as the `WRITE_LIMIT` binding in wrangler.toml counts them.
+/// KV values from the Cache API. They are the same for every key holder, and
+/// the layer sits inside the key check, so requests with keys are served too.
+const KV_CACHE: ResponseCache = ResponseCache::new().ignore_credentials();
+
 const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
 
 fn app() -> App {
-    let kv = App::new()
+    let kv_values = App::new()
+        .layer(KV_CACHE)
         .layer(body_limit(1 << 20))
-        .get("/", list_keys)
-        .tag("kv")
         .get("/{*key}", get_key)
         .tag("kv")
         .put("/{*key}", put_key)
@@ -243,7 +255,9 @@ fn app() -> App {
         .layer(API_KEYS)
         .get("/routes", routes)
         .tag("meta")
-        .nest("/kv", kv)
+        .get("/kv", list_keys)
+        .tag("kv")
+        .nest("/kv", kv_values)
         .post("/queued/kv/{*key}", put_key_later)
         .tag("queues")
         .get("/dead-letters/{id}", dead_letter)
