@@ -290,6 +290,36 @@ async function loadRoutes() {
     el("td", {}, r.method), el("td", {}, el("code", {}, r.pattern)), el("td", {}, r.feature ?? ""))));
 }
 
+// ---- API keys ------------------------------------------------------------
+
+async function loadKeys() {
+  const keys = await api("GET", "/v1/keys");
+  $("#keys-list").replaceChildren(...keys.map((k) => el("tr", {},
+    el("td", {}, el("code", {}, k.id)),
+    el("td", {}, k.name),
+    el("td", {}, k.scopes.join(", ")),
+    el("td", {}, el("button", {
+      class: "secondary",
+      onclick: () => guarded("keys", async () => {
+        await api("DELETE", `/v1/keys/${k.id}`);
+        await loadKeys();
+      }),
+    }, "Revoke")))));
+}
+
+$("#key-add").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  guarded("keys", async () => {
+    const scopes = form.get("scopes").split(",").map((s) => s.trim()).filter(Boolean);
+    const made = await api("POST", "/v1/keys", { json: { name: form.get("name").trim(), scopes } });
+    $("#key-secret").textContent = made.key;
+    $("#key-made").hidden = false;
+    event.target.reset();
+    await loadKeys();
+  });
+});
+
 // ---- sign-in -------------------------------------------------------------
 
 function showSignedIn(signedIn) {
@@ -312,6 +342,7 @@ async function loadPanels() {
   if (!sessionStorage.getItem(KEY_ITEM)) return;
   showSignedIn(true);
   await guarded("subs", loadSubscriptions);
+  await guarded("keys", loadKeys);
 }
 
 $("#sign-in").addEventListener("submit", (event) => {

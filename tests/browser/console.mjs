@@ -77,6 +77,24 @@ try {
   const message = await page.textContent("[data-error=publish]");
   if (message.trim().startsWith("{") || !/Bad Request \(400\)/.test(message)) fail(`error reads: ${message}`);
 
+  // Make a key with a scope, see it listed, then revoke it.
+  await page.fill("#key-add input[name=name]", "console-made");
+  await page.fill("#key-add input[name=scopes]", "kv:read");
+  await page.click("#key-add button[type=submit]");
+  await page.waitForSelector("#key-made:not([hidden])");
+  const made = (await page.textContent("#key-secret")).trim();
+  if (!/^ewk_[0-9a-f]{16}_[0-9a-f]{64}$/.test(made)) fail(`the new key reads ${made}`);
+  const row = page.locator("#keys-list tr", { hasText: "console-made" });
+  await row.waitFor();
+  if (!/kv:read/.test(await row.textContent())) fail("the new key's scope is not listed");
+  await row.locator("button").click();
+  await row.waitFor({ state: "detached" });
+  // A scope no route has is refused with the gateway's reason.
+  await page.fill("#key-add input[name=name]", "typo");
+  await page.fill("#key-add input[name=scopes]", "kvv");
+  await page.click("#key-add button[type=submit]");
+  await page.waitForSelector('[data-error=keys]:has-text("kvv")');
+
   // Recent request timings are listed.
   const timed = await page.locator("#requests-list tr").count();
   if (timed < 3) fail(`only ${timed} recent requests listed`);
