@@ -68,10 +68,13 @@ BENCH_WORKERS := bench/baselines/workers-rs bench/baselines/workers-rs-router be
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo build --quiet -p edgeway-cli
-	# The binary itself, not `cargo run`, which would wait for the test compile's lock.
-	{ for w in $(E2E_WORKERS) $(BENCH_WORKERS); do (cd $$w && $(ROOT)/target/debug/edgeway build) || true; done; } >target/prebuild.log 2>&1 & \
+	# The binary itself, not `cargo run`, which would wait for the test compile's lock;
+	# in a session of its own, so an interrupt or a failed test stops it too.
+	setsid bash -c 'for w in $(E2E_WORKERS) $(BENCH_WORKERS); do (cd $$w && timeout 900 $(ROOT)/target/debug/edgeway build) || true; done' >target/prebuild.log 2>&1 & \
+	prebuild=$$!; trap 'kill -- -$$prebuild 2>/dev/null' INT TERM; \
 	status=0; cargo test --workspace --features $(TEST_FEATURES) || status=$$?; \
-	wait; exit $$status
+	if [ $$status -ne 0 ]; then kill -- -$$prebuild 2>/dev/null || true; fi; \
+	wait $$prebuild || true; exit $$status
 
 soak: toolchain ## The full fault-injected soak (5,000 events, 3 subscribers, 200 jobs); figures in target/soak/report.json
 	SOAK_EVENTS=5000 SOAK_JOBS=200 SOAK_OUTAGE_SECONDS=30 cargo test --features $(TEST_FEATURES) --test soak -- --nocapture
