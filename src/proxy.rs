@@ -40,9 +40,23 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Whether a header carries an edgeway API key (`ewk_…`), which is the edge's
+/// credential and never the origin's business.
+fn is_edge_key(name: &str, value: &str) -> bool {
+    let value = value.trim();
+    if name.eq_ignore_ascii_case("x-api-key") {
+        return value.starts_with("ewk_");
+    }
+    name.eq_ignore_ascii_case("authorization")
+        && value.split_once(' ').is_some_and(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer") && token.trim().starts_with("ewk_")
+        })
+}
+
 /// The headers to send to the origin: the client's, minus hop-by-hop ones (and
-/// any the client listed in `Connection`), minus `host` and `content-length`, plus
-/// `x-forwarded-for`, `x-forwarded-proto` and `x-forwarded-host`.
+/// any the client listed in `Connection`), minus `host`, `content-length` and
+/// edgeway API keys, plus `x-forwarded-for`, `x-forwarded-proto` and
+/// `x-forwarded-host`. The origin's own credentials pass through.
 pub fn request_headers(
     incoming: &HeaderMap,
     client_ip: Option<&str>,
@@ -57,6 +71,7 @@ pub fn request_headers(
                 && !name.eq_ignore_ascii_case("content-length")
                 && !name.to_ascii_lowercase().starts_with("x-forwarded-")
         })
+        .filter(|(name, value)| !is_edge_key(name, value))
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     // Append to a chain from an earlier proxy rather than replace it.
@@ -218,6 +233,27 @@ mod tests {
             map.append(*n, *v).unwrap();
         }
         map
+    }
+
+    #[test]
+    fn edge_api_keys_never_reach_the_origin_but_its_own_credentials_do() {
+        let key = format!("ewk_0123456789abcdef_{}", "a".repeat(64));
+        for (name, value) in [
+            ("authorization", format!("Bearer {key}")),
+            ("authorization", format!("bearer  {key}")),
+            ("x-api-key", key.clone()),
+        ] {
+            let out = request_headers(&headers(&[(name, value.as_str())]), None, "https");
+            assert!(out.iter().all(|(n, _)| n != name), "{name}: {value}");
+        }
+        for (name, value) in [
+            ("authorization", "Bearer origin-token"),
+            ("authorization", "Basic dXNlcjpwYXNz"),
+            ("x-api-key", "origin-key"),
+        ] {
+            let out = request_headers(&headers(&[(name, value)]), None, "https");
+            assert!(out.iter().any(|(n, v)| n == name && v == value), "{name}");
+        }
     }
 
     #[test]

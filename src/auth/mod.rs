@@ -96,7 +96,7 @@ impl ApiKeys {
     /// The admin routes, tagged `keys`, to [nest](crate::App::nest) behind this
     /// layer: `POST /` makes a key (`{"name", "scopes"}`; the answer carries the
     /// key, once), `GET /` lists keys (never their secrets or hashes) and
-    /// `DELETE /{id}` revokes one.
+    /// `DELETE /{id}` revokes one within the caller's scopes.
     pub fn admin(self) -> App {
         App::new()
             .post(
@@ -112,7 +112,9 @@ impl ApiKeys {
             .tag(ADMIN_TAG)
             .delete(
                 "/{id}",
-                move |_: Caller, env: Env, Path(id): Path<String>| self.revoke(env, id),
+                move |caller: Caller, env: Env, Path(id): Path<String>| {
+                    self.revoke(caller, env, id)
+                },
             )
             .tag(ADMIN_TAG)
     }
@@ -206,6 +208,11 @@ impl ApiKeys {
         let Some(record) = stored else {
             return Ok(None);
         };
+        // A read that began before this isolate revoked the key must not bring
+        // it back.
+        if REVOKED.with(|revoked| revoked.borrow().contains(id)) {
+            return Ok(None);
+        }
         let record = Rc::new(record);
         CACHE.with(|cache| {
             cache
@@ -313,16 +320,31 @@ impl ApiKeys {
         Ok(Json(views))
     }
 
-    async fn revoke(self, env: Env, id: String) -> Result<StatusCode, Error> {
+    async fn revoke(self, caller: Caller, env: Env, id: String) -> Result<StatusCode, Error> {
         if !key::is_id(&id) {
             return Err(Error::not_found(format!("no API key {id:?}")));
         }
         let store = Kv::from_env(&env, self.binding)?;
         let name = format!("{RECORD_PREFIX}{id}");
-        if store.get_text(&name).await?.is_none() {
+        let Some(record) = store.get_json::<Record>(&name).await? else {
             return Err(Error::not_found(format!("no API key {id:?}")));
+        };
+        // As with granting: a key may revoke only keys within its own scopes,
+        // so a `keys` key cannot take away the keys of those above it.
+        if let Some(beyond) = record
+            .scopes
+            .iter()
+            .find(|scope| !caller.scopes.iter().any(|held| scope.within(held)))
+        {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "a key may only revoke keys within its scopes, and that one holds `{beyond}`"
+                ),
+            ));
         }
         store.delete(&name).await?;
+        REVOKED.with(|revoked| revoked.borrow_mut().insert(id.clone()));
         CACHE.with(|cache| cache.borrow_mut().remove(&id));
         Ok(StatusCode::NO_CONTENT)
     }
@@ -337,6 +359,11 @@ impl Middleware for ApiKeys {
 thread_local! {
     /// Keys read from KV, with when they were read (ms).
     static CACHE: RefCell<HashMap<String, (Rc<Record>, f64)>> = RefCell::new(HashMap::new());
+    /// Ids this isolate revoked: never valid again here, even if a KV read
+    /// that began before the revocation answers after it. Ids are random, so
+    /// the set grows only with the revocations one isolate serves.
+    static REVOKED: RefCell<std::collections::HashSet<String>> =
+        RefCell::new(std::collections::HashSet::new());
 }
 
 /// A `401` problem with its `WWW-Authenticate` challenge (RFC 6750).

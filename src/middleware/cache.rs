@@ -17,8 +17,9 @@ pub const CACHE_STATUS: &str = "cache-status";
 ///
 /// - **What is stored:** a `200` whose `Cache-Control` has a positive
 ///   `max-age` or `s-maxage` and none of `no-store`, `private` or `no-cache`,
-///   with no `Set-Cookie` and a body in memory of at most 1 MiB. The cache
-///   keeps it for that long. Handlers decide with their `Cache-Control`.
+///   with no `Set-Cookie`, no `Vary` beyond the declared headers, and a body
+///   in memory of at most 1 MiB. The cache keeps it for that long. Handlers
+///   decide with their `Cache-Control`.
 /// - **ETags:** a stored or storable answer without an `ETag` gets a strong one
 ///   (a SHA-256 of its body), and a request whose `If-None-Match` names it gets
 ///   a `304` with no body, whether the answer came from the cache or not.
@@ -28,11 +29,14 @@ pub const CACHE_STATUS: &str = "cache-status";
 ///   `X-Api-Key`) or a `Cookie` bypasses the cache, unless the routes say
 ///   their answers are the same for everyone who may call them
 ///   ([`ignore_credentials`](Self::ignore_credentials), inside the layer that
-///   checks the credentials). `Cache-Control: no-store` bypasses it;
+///   checks the credentials); such answers go out as `private, no-cache`, so
+///   no cache between here and the client keeps them for others. `Cache-Control: no-store` bypasses it;
 ///   `no-cache` fetches a fresh answer and stores it.
 /// - **Invalidation:** a successful write (`POST`, `PUT`, `PATCH`, `DELETE`)
-///   through the same layer makes every stored `GET` of its path stale, every
-///   query and variant of it, by moving the path to a new generation. The
+///   through the same layer makes every stored `GET` of its path (compared
+///   percent-decoded) stale, every query and variant of it, by moving the path
+///   to a new generation. Writes that reach the data some other way (a queue
+///   consumer, another worker) do not. The
 ///   Cache API is per data center, so elsewhere a stale answer lives until its
 ///   `max-age`; keep that short where writes must show at once everywhere.
 ///
@@ -87,7 +91,7 @@ impl ResponseCache {
         match req.method() {
             Method::Get => self.read(req, next).await,
             Method::Post | Method::Put | Method::Patch | Method::Delete => {
-                let path = format!("{}{}", req.origin(), req.path());
+                let path = path_of(&req);
                 let response = next.run(req).await;
                 if response.status().is_success() {
                     store::new_generation(&path).await;
@@ -118,17 +122,23 @@ impl ResponseCache {
             );
             return response;
         }
-        let path = format!("{}{}", req.origin(), req.path());
+        // Served to a key holder: clients must not keep it as if anyone could
+        // read it (a shared cache keeps answers to `x-api-key` requests).
+        let credentialed = with_credentials && self.credentials;
+        let path = path_of(&req);
         let generation = store::generation(&path).await;
         let key = variant_key(req.url(), &generation, &self.vary_values(&req));
         if !has("no-cache") {
             if let Some(mut hit) = store::lookup(&key).await {
+                if credentialed {
+                    keep_private(&mut hit);
+                }
                 finish(&mut hit, if_none_match.as_deref(), "edgeway; hit");
                 return hit;
             }
         }
         let mut response = next.run(req).await;
-        let status = if storable(&response) {
+        let status = if storable(&response, self.vary) {
             if response.headers().get("etag").is_none() {
                 if let Some(body) = response.body().as_bytes() {
                     let etag = strong_etag(body);
@@ -136,9 +146,13 @@ impl ResponseCache {
                 }
             }
             if !self.vary.is_empty() {
-                let _ = response.headers_mut().insert("vary", self.vary.join(", "));
+                let vary = merge_vary(response.headers().get("vary"), self.vary);
+                let _ = response.headers_mut().insert("vary", vary);
             }
             store::put(&key, &response).await;
+            if credentialed {
+                keep_private(&mut response);
+            }
             if has("no-cache") {
                 "edgeway; fwd=request; stored"
             } else {
@@ -193,8 +207,40 @@ fn seconds(value: &str, name: &str) -> Option<u64> {
     })
 }
 
-/// Whether an answer may be stored: see [`ResponseCache`].
-fn storable(response: &Response) -> bool {
+/// The origin and decoded path a generation marker is kept for, so
+/// `/kv/%41` and `/kv/A` share one.
+fn path_of(req: &Request) -> String {
+    let path = percent_encoding::percent_decode_str(req.path()).decode_utf8_lossy();
+    format!("{}{path}", req.origin())
+}
+
+/// Tells clients to keep an answer to themselves and check it before reuse
+/// (the ETag makes that a `304`).
+fn keep_private(response: &mut Response) {
+    let _ = response
+        .headers_mut()
+        .insert("cache-control", "private, no-cache".to_owned());
+}
+
+/// The handler's `Vary` names with the declared ones added.
+fn merge_vary(own: Option<&str>, declared: &[&str]) -> String {
+    let mut names: Vec<String> = own
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in declared {
+        if !names.iter().any(|n| n == name) {
+            names.push((*name).to_owned());
+        }
+    }
+    names.join(", ")
+}
+
+/// Whether an answer may be stored: see [`ResponseCache`]. A `Vary` naming a
+/// header the layer does not key by would serve one variant to all.
+fn storable(response: &Response, declared_vary: &[&str]) -> bool {
     let headers = response.headers();
     let Some(control) = headers.get("cache-control").map(str::to_ascii_lowercase) else {
         return false;
@@ -208,7 +254,12 @@ fn storable(response: &Response) -> bool {
             .iter()
             .any(|d| has_directive(&control, d))
         && headers.get("set-cookie").is_none()
-        && headers.get("vary").is_none_or(|v| v.trim() != "*")
+        && headers.get("vary").is_none_or(|vary| {
+            vary.split(',')
+                .map(|name| name.trim().to_ascii_lowercase())
+                .filter(|name| !name.is_empty())
+                .all(|name| declared_vary.contains(&name.as_str()))
+        })
         && response
             .body()
             .as_bytes()
@@ -317,7 +368,9 @@ mod store {
         }
     }
 
-    /// Stores `response` under `key`. A failed put only costs a later miss.
+    /// Stores `response` under `key`. A failed put of an answer costs a later
+    /// miss; of a new generation marker, the invalidation (the old answers
+    /// stay until their `max-age`), which is why writes await it.
     pub(super) async fn put(key: &str, response: &Response) {
         #[cfg(target_arch = "wasm32")]
         {
@@ -352,6 +405,7 @@ mod tests {
 
     #[test]
     fn only_fresh_public_200s_in_memory_are_stored() {
+        let storable = |response: &Response| storable(response, &["accept-language"]);
         assert!(storable(&answer("max-age=60")));
         assert!(storable(&answer("public, s-maxage=30")));
         assert!(storable(&answer("Max-Age=60")));
@@ -363,6 +417,18 @@ mod tests {
         assert!(!storable(
             &Response::builder(StatusCode::OK).body("no header")
         ));
+        let varying = |vary: &str| {
+            Response::builder(StatusCode::OK)
+                .header("cache-control", "max-age=60")
+                .header("vary", vary.to_owned())
+                .body("x")
+        };
+        assert!(storable(&varying("Accept-Language")));
+        assert!(
+            !storable(&varying("accept")),
+            "a Vary the key does not cover"
+        );
+        assert!(!storable(&varying("*")));
         let with_cookie = Response::builder(StatusCode::OK)
             .header("cache-control", "max-age=60")
             .header("set-cookie", "a=1")
@@ -376,6 +442,15 @@ mod tests {
             .header("cache-control", "max-age=60")
             .body(vec![0u8; MAX_BODY + 1]);
         assert!(!storable(&huge));
+    }
+
+    #[test]
+    fn vary_keeps_the_handlers_names_and_adds_the_declared() {
+        assert_eq!(merge_vary(None, &["accept-language"]), "accept-language");
+        assert_eq!(
+            merge_vary(Some("Accept-Language, origin"), &["accept-language"]),
+            "accept-language, origin"
+        );
     }
 
     #[test]

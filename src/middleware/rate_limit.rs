@@ -15,9 +15,9 @@ use crate::response::{IntoResponse, Response};
 ///
 /// Clients are told apart by their IP (`cf-connecting-ip`) unless told
 /// otherwise: by the API key that called ([`by_caller`](Self::by_caller)) or by
-/// any function of the request ([`by`](Self::by)). A layer on a nested
-/// [`App`](crate::App) limits that group of routes as one;
-/// [`per_route`](Self::per_route) gives each route its own count.
+/// any function of the request ([`by`](Self::by)). The count is the binding's:
+/// every layer on one binding draws on one budget per client, whatever routes
+/// it wraps; [`per_route`](Self::per_route) gives each route its own.
 ///
 /// Declare it as a `const`: a zero limit or a period the binding does not
 /// support fails the build, not a request.

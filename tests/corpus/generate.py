@@ -1,10 +1,12 @@
 """Generates tests/corpus/bad_requests.jsonl: malformed requests for the gateway.
 
 Each line is one case: {"name", "expect", "raw"} where `raw` is the whole HTTP/1.1
-request, base64-encoded. The test adds the root API key to every case that
-carries no credential of its own and is not marked "anonymous", so bytes that no HTTP client would send (invalid UTF-8,
+request, base64-encoded, so bytes that no HTTP client would send (invalid UTF-8,
 NUL, lying content-length, unknown methods) go out exactly as written.
-`tests/bad_input.rs` replays every case against the gateway in workerd and checks
+The gateway's management API needs an API key, so `tests/bad_input.rs` adds an
+`authorization` line with the root key after the request line of every case that
+carries no credential of its own and is not marked "anonymous"; the rest goes
+out as written. It replays every case against the gateway in workerd and checks
 that each answer is the expected 4xx as application/problem+json with a useful
 detail, that nothing answers 5xx, and that /healthz still answers afterwards.
 

@@ -52,8 +52,8 @@ async fn list_keys(store: Store, Query(q): Query<ListQuery>) -> Result<Json<Vec<
 }
 
 /// A value, cacheable for 30 s: KV itself may take up to 60 s to show a write
-/// made elsewhere, and a write through this gateway makes the cached copy stale
-/// at once (`KV_CACHE`).
+/// made elsewhere, and a `PUT` or `DELETE` through `/v1/kv` makes this data
+/// center's cached copy stale at once (`KV_CACHE`); a queued write does not.
 async fn get_key(
     store: Store,
     Path(key): Path<String>,
@@ -214,12 +214,14 @@ async fn replay(
 /// `EDGEWAY_ROOT_KEY`.
 const API_KEYS: ApiKeys = ApiKeys::new("API_KEYS");
 
-/// Writes that cost money downstream (deliveries, Lambda invocations): 30 per
-/// 10 s per API key, as the `WRITE_LIMIT` binding in wrangler.toml counts them.
 /// KV values from the Cache API. They are the same for every key holder, and
 /// the layer sits inside the key check, so requests with keys are served too.
 const KV_CACHE: ResponseCache = ResponseCache::new().ignore_credentials();
 
+/// Writes that cost money downstream (deliveries, Lambda invocations): 30 per
+/// 10 s per API key, as the `WRITE_LIMIT` binding in wrangler.toml counts them,
+/// shared by every route the layer wraps (publishing, subscribing and job
+/// submission draw on one budget).
 const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
 
 fn app() -> App {
