@@ -40,27 +40,34 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether a header carries an edgeway API key (`ewk_…`), which is the edge's
-/// credential and never the origin's business.
-fn is_edge_key(name: &str, value: &str) -> bool {
+/// Whether a header carries an edge credential, which is never the origin's
+/// business: an edgeway API key (`ewk_…`), or a token `withheld` recognises
+/// (the root key).
+fn is_edge_key(name: &str, value: &str, withheld: &dyn Fn(&str) -> bool) -> bool {
     let value = value.trim();
-    if name.eq_ignore_ascii_case("x-api-key") {
-        return value.starts_with("ewk_");
-    }
-    name.eq_ignore_ascii_case("authorization")
-        && value.split_once(' ').is_some_and(|(scheme, token)| {
-            scheme.eq_ignore_ascii_case("bearer") && token.trim().starts_with("ewk_")
-        })
+    let token = if name.eq_ignore_ascii_case("x-api-key") {
+        value
+    } else if name.eq_ignore_ascii_case("authorization") {
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return false,
+        }
+    } else {
+        return false;
+    };
+    token.starts_with("ewk_") || withheld(token)
 }
 
 /// The headers to send to the origin: the client's, minus hop-by-hop ones (and
 /// any the client listed in `Connection`), minus `host`, `content-length` and
-/// edgeway API keys, plus `x-forwarded-for`, `x-forwarded-proto` and
-/// `x-forwarded-host`. The origin's own credentials pass through.
+/// edge credentials (edgeway API keys, and tokens `withheld` recognises), plus
+/// `x-forwarded-for`, `x-forwarded-proto` and `x-forwarded-host`. The origin's
+/// own credentials pass through.
 pub fn request_headers(
     incoming: &HeaderMap,
     client_ip: Option<&str>,
     proto: &str,
+    withheld: &dyn Fn(&str) -> bool,
 ) -> Vec<(String, String)> {
     let listed = connection_tokens(incoming);
     let mut out: Vec<(String, String)> = incoming
@@ -71,7 +78,7 @@ pub fn request_headers(
                 && !name.eq_ignore_ascii_case("content-length")
                 && !name.to_ascii_lowercase().starts_with("x-forwarded-")
         })
-        .filter(|(name, value)| !is_edge_key(name, value))
+        .filter(|(name, value)| !is_edge_key(name, value, withheld))
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     // Append to a chain from an earlier proxy rather than replace it.
@@ -166,7 +173,11 @@ export function proxy_fetch(method, url, headers, body) {
     /// Sends `req` to `origin`, streaming the request body up and the response
     /// body back without holding either in memory. Redirects are passed to the
     /// client, not followed.
-    pub async fn forward(mut req: Request, origin: &str) -> Result<Response, Error> {
+    pub async fn forward(
+        mut req: Request,
+        origin: &str,
+        withheld: &dyn Fn(&str) -> bool,
+    ) -> Result<Response, Error> {
         let url = super::target_url(origin, req.path(), req.query());
         let proto = if req.url().starts_with("https:") {
             "https"
@@ -176,7 +187,9 @@ export function proxy_fetch(method, url, headers, body) {
         let incoming = req.headers();
         let client_ip = incoming.get("cf-connecting-ip").map(str::to_owned);
         let headers = Array::new();
-        for (name, value) in super::request_headers(&incoming, client_ip.as_deref(), proto) {
+        for (name, value) in
+            super::request_headers(&incoming, client_ip.as_deref(), proto, withheld)
+        {
             headers.push(&Array::of2(&name.into(), &value.into()));
         }
         let method = req.method().as_str().to_owned();
@@ -238,12 +251,15 @@ mod tests {
     #[test]
     fn edge_api_keys_never_reach_the_origin_but_its_own_credentials_do() {
         let key = format!("ewk_0123456789abcdef_{}", "a".repeat(64));
+        let root = |token: &str| token == "the-root-key";
         for (name, value) in [
             ("authorization", format!("Bearer {key}")),
             ("authorization", format!("bearer  {key}")),
             ("x-api-key", key.clone()),
+            ("authorization", "Bearer the-root-key".to_owned()),
+            ("x-api-key", "the-root-key".to_owned()),
         ] {
-            let out = request_headers(&headers(&[(name, value.as_str())]), None, "https");
+            let out = request_headers(&headers(&[(name, value.as_str())]), None, "https", &root);
             assert!(out.iter().all(|(n, _)| n != name), "{name}: {value}");
         }
         for (name, value) in [
@@ -251,7 +267,7 @@ mod tests {
             ("authorization", "Basic dXNlcjpwYXNz"),
             ("x-api-key", "origin-key"),
         ] {
-            let out = request_headers(&headers(&[(name, value)]), None, "https");
+            let out = request_headers(&headers(&[(name, value)]), None, "https", &root);
             assert!(out.iter().any(|(n, v)| n == name && v == value), "{name}");
         }
     }
@@ -268,7 +284,7 @@ mod tests {
             ("accept", "text/html"),
             ("x-forwarded-for", "203.0.113.9"),
         ]);
-        let out = request_headers(&incoming, Some("198.51.100.7"), "https");
+        let out = request_headers(&incoming, Some("198.51.100.7"), "https", &|_| false);
         let get = |n: &str| out.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("accept"), Some("text/html"));
         for dropped in [

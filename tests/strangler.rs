@@ -77,6 +77,12 @@ fn unmatched_requests_reach_the_origin_as_they_were_sent() {
     assert_eq!(echo["body_sha256"], hex(&Sha256::digest(&body)));
     let headers = &echo["headers"];
     assert_eq!(headers["x-custom"], "kept");
+    // The harness sends the root API key on every request: it is the edge's
+    // credential and never reaches the origin.
+    assert!(
+        headers.get("authorization").is_none(),
+        "the root key was forwarded: {headers}"
+    );
     assert_eq!(headers["content-type"], "application/octet-stream");
     for hop in ["keep-alive", "proxy-authorization", "te"] {
         assert!(headers.get(hop).is_none(), "{hop} was forwarded: {headers}");

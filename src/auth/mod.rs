@@ -33,7 +33,7 @@
 //! has propagated the delete (up to 60 s) and the isolate's copy of the key
 //! (kept [`CACHE_SECONDS`]) has expired.
 
-mod key;
+pub(crate) mod key;
 
 pub use key::Scope;
 
@@ -62,6 +62,9 @@ const ROOT_MIN_LEN: usize = 32;
 const RECORD_PREFIX: &str = "apikey:";
 /// The most scopes one key holds.
 const MAX_SCOPES: usize = 16;
+/// The Worker secret that holds the root key, unless
+/// [`ApiKeys::root_secret`] names another.
+pub const ROOT_SECRET: &str = "EDGEWAY_ROOT_KEY";
 /// The scope the admin routes need (their route tag).
 pub const ADMIN_TAG: &str = "keys";
 
@@ -83,7 +86,7 @@ impl ApiKeys {
     pub const fn new(binding: &'static str) -> Self {
         Self {
             binding,
-            root_secret: "EDGEWAY_ROOT_KEY",
+            root_secret: ROOT_SECRET,
         }
     }
 

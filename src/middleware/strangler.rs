@@ -11,7 +11,9 @@ use crate::response::Response;
 /// When the Worker var `ORIGIN_URL` is set, a request that matches no route (or
 /// no route for its method) is proxied there: method, headers and body go as they
 /// came, both bodies stream, hop-by-hop headers are dropped and `x-forwarded-*`
-/// added. The var `ORIGIN_ROUTES` switches migrated routes back to the origin by
+/// added, and edge credentials dropped: edgeway API keys (`ewk_…`) and, with
+/// the `auth` feature, the root key. The var `ORIGIN_ROUTES` switches migrated
+/// routes back to the origin by
 /// pattern, e.g. `GET /v1/kv/{*key}`: a rollback per
 /// endpoint that changes configuration, not code. An unreachable origin is a 502
 /// problem.
@@ -34,17 +36,17 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
                 Some(OriginSettings {
                     url: crate::platform::setting(&env, "ORIGIN_URL")?.into(),
                     rolled_back: crate::platform::setting(&env, "ORIGIN_ROUTES").map(Into::into),
+                    #[cfg(feature = "auth")]
+                    root_key: crate::platform::setting(&env, crate::auth::ROOT_SECRET)
+                        .map(|root| crate::auth::key::hash(&root)),
                 })
             })
             .clone()
         });
-        let Some(OriginSettings {
-            url: origin,
-            rolled_back,
-        }) = settings
-        else {
+        let Some(settings) = settings else {
             return next.run(req).await;
         };
+        let (origin, rolled_back) = (settings.url.clone(), settings.rolled_back.clone());
         let to_origin = match req.route() {
             None => true,
             Some(meta) => rolled_back
@@ -54,7 +56,16 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
         if !to_origin {
             return next.run(req).await;
         }
-        match crate::proxy::forward(req, &origin).await {
+        // The root API key is the edge's; `ewk_` keys are withheld by `proxy`.
+        let withheld = |token: &str| {
+            #[cfg(feature = "auth")]
+            if let Some(root) = &settings.root_key {
+                return crate::auth::key::verify(token, root);
+            }
+            let _ = token;
+            false
+        };
+        match crate::proxy::forward(req, &origin, &withheld).await {
             Ok(response) => response,
             Err(err) => err.into_response(),
         }
@@ -70,4 +81,7 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
 struct OriginSettings {
     url: std::rc::Rc<str>,
     rolled_back: Option<std::rc::Rc<str>>,
+    /// The SHA-256 of the root API key, which never goes to the origin.
+    #[cfg(feature = "auth")]
+    root_key: Option<[u8; 32]>,
 }
