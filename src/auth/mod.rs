@@ -276,11 +276,7 @@ impl ApiKeys {
             )
             .with_json_member("errors", serde_json::Value::Array(errors)));
         }
-        if let Some(beyond) = new
-            .scopes
-            .iter()
-            .find(|scope| !caller.scopes.iter().any(|held| scope.within(held)))
-        {
+        if let Some(beyond) = caller.first_not_held(&new.scopes) {
             return Err(Error::new(
                 ErrorKind::Forbidden,
                 format!(
@@ -334,11 +330,7 @@ impl ApiKeys {
         };
         // As with granting: a key may revoke only keys within its own scopes,
         // so a `keys` key cannot take away the keys of those above it.
-        if let Some(beyond) = record
-            .scopes
-            .iter()
-            .find(|scope| !caller.scopes.iter().any(|held| scope.within(held)))
-        {
+        if let Some(beyond) = caller.first_not_held(&record.scopes) {
             return Err(Error::new(
                 ErrorKind::Forbidden,
                 format!(
@@ -463,6 +455,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The first of `scopes` that goes beyond this caller's own: what it may
+    /// neither grant nor take away.
+    fn first_not_held<'a>(&self, scopes: &'a [Scope]) -> Option<&'a Scope> {
+        scopes
+            .iter()
+            .find(|scope| !self.scopes.iter().any(|held| scope.within(held)))
+    }
+
     fn root() -> Self {
         Self {
             key_id: None,
