@@ -275,6 +275,15 @@ fn checked_value(name: &str, value: String) -> Result<String, Error> {
     Ok(value)
 }
 
+/// The token of an `Authorization: Bearer <token>` value (the scheme is
+/// case-insensitive); `None` for another scheme or an empty token.
+#[cfg(feature = "bindings")]
+pub(crate) fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The media type of a `content-type` value, lowercased, without parameters.
 pub(crate) fn media_type(content_type: &str) -> String {
     content_type

@@ -44,18 +44,14 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
 /// business: an edgeway API key (`ewk_…`), or a token `withheld` recognises
 /// (the root key).
 fn is_edge_key(name: &str, value: &str, withheld: &dyn Fn(&str) -> bool) -> bool {
-    let value = value.trim();
     let token = if name.eq_ignore_ascii_case("x-api-key") {
-        value
+        Some(value.trim())
     } else if name.eq_ignore_ascii_case("authorization") {
-        match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return false,
-        }
+        crate::http::bearer_token(value)
     } else {
-        return false;
+        None
     };
-    token.starts_with("ewk_") || withheld(token)
+    token.is_some_and(|token| token.starts_with("ewk_") || withheld(token))
 }
 
 /// The headers to send to the origin: the client's, minus hop-by-hop ones (and

@@ -155,11 +155,7 @@ pub(crate) fn allowed(scopes: &[Scope], tag: Option<&str>, method: &Method) -> b
 /// case-insensitive) or `x-api-key: <key>`.
 pub(crate) fn presented(authorization: Option<&str>, api_key: Option<&str>) -> Option<String> {
     if let Some(value) = authorization {
-        let (scheme, token) = value.trim().split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-            .filter(|t| !t.is_empty());
+        return crate::http::bearer_token(value).map(str::to_owned);
     }
     api_key
         .map(|key| key.trim().to_owned())
