@@ -617,21 +617,34 @@ impl Consumer {
                     other => other,
                 },
             };
-            match action {
-                Action::Ack => {
-                    let _ = seen.finish(true).await;
-                    message.ack();
-                }
-                Action::Retry { delay_seconds } => {
-                    let _ = seen.finish(false).await;
-                    message.retry(&retry_options(delay_seconds));
-                }
-                Action::DeadLetter { reason } => {
-                    let _ = seen.finish(false).await;
-                    let original = serde_json::to_value(&envelope).unwrap_or_default();
-                    let letter = DeadLetter::now(reason, attempts, queue, original);
-                    self.dead_letter(message, env, &envelope.id, letter).await;
-                }
+            let original = || serde_json::to_value(&envelope).unwrap_or_default();
+            self.act(action, message, seen, env, queue, &envelope.id, original)
+                .await;
+        }
+    }
+
+    /// Carries out one message's decision: ends its claim (done only on an ack;
+    /// a failed record only risks a duplicate later, and a release lets the
+    /// retry or another copy run it), then acks, retries after the delay, or
+    /// dead-letters the message with its original.
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        action: Action,
+        message: JsMessage,
+        seen: Seen,
+        env: &worker::Env,
+        queue: &str,
+        id: &str,
+        original: impl FnOnce() -> serde_json::Value,
+    ) {
+        let _ = seen.finish(matches!(action, Action::Ack)).await;
+        match action {
+            Action::Ack => message.ack(),
+            Action::Retry { delay_seconds } => message.retry(&retry_options(delay_seconds)),
+            Action::DeadLetter { reason } => {
+                let letter = DeadLetter::now(reason, message.attempts(), queue, original());
+                self.dead_letter(message, env, id, letter).await
             }
         }
     }
@@ -692,23 +705,8 @@ impl Consumer {
             },
             serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": result.as_ref().err().map(Failure::reason)}),
         );
-        match action {
-            Action::Ack => {
-                // A failed record only risks a duplicate later; the work is done.
-                let _ = seen.finish(true).await;
-                message.ack();
-            }
-            Action::Retry { delay_seconds } => {
-                // Released, so the retry (or another copy) may run it.
-                let _ = seen.finish(false).await;
-                message.retry(&retry_options(delay_seconds))
-            }
-            Action::DeadLetter { reason } => {
-                let _ = seen.finish(false).await;
-                let letter = DeadLetter::now(reason, attempts, queue, original);
-                self.dead_letter(message, env, &id, letter).await
-            }
-        }
+        self.act(action, message, seen, env, queue, &id, move || original)
+            .await
     }
 
     /// The envelope: the message itself, or, on a plain queue
