@@ -232,13 +232,12 @@ impl Storage {
     pub async fn set_alarm(&self, at_ms: u64) -> Result<(), Error> {
         #[cfg(target_arch = "wasm32")]
         {
-            wasm_bindgen_futures::JsFuture::from(crate::js::object::set_alarm(
-                &self.js,
-                at_ms as f64,
-            ))
+            settle(
+                "setAlarm",
+                crate::js::object::set_alarm(&self.js, at_ms as f64),
+            )
             .await
             .map(|_| ())
-            .map_err(|e| sql_error("setAlarm", &e))
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -251,9 +250,7 @@ impl Storage {
     pub async fn alarm(&self) -> Result<Option<u64>, Error> {
         #[cfg(target_arch = "wasm32")]
         {
-            let at = wasm_bindgen_futures::JsFuture::from(crate::js::object::get_alarm(&self.js))
-                .await
-                .map_err(|e| sql_error("getAlarm", &e))?;
+            let at = settle("getAlarm", crate::js::object::get_alarm(&self.js)).await?;
             Ok(at.as_f64().map(|ms| ms as u64))
         }
         #[cfg(not(target_arch = "wasm32"))]
@@ -265,10 +262,9 @@ impl Storage {
     pub async fn delete_all(&self) -> Result<(), Error> {
         #[cfg(target_arch = "wasm32")]
         {
-            wasm_bindgen_futures::JsFuture::from(crate::js::object::delete_all(&self.js))
+            settle("deleteAll", crate::js::object::delete_all(&self.js))
                 .await
                 .map(|_| ())
-                .map_err(|e| sql_error("deleteAll", &e))
         }
         #[cfg(not(target_arch = "wasm32"))]
         Err(outside_workerd())
@@ -278,14 +274,21 @@ impl Storage {
     pub async fn delete_alarm(&self) -> Result<(), Error> {
         #[cfg(target_arch = "wasm32")]
         {
-            wasm_bindgen_futures::JsFuture::from(crate::js::object::delete_alarm(&self.js))
+            settle("deleteAlarm", crate::js::object::delete_alarm(&self.js))
                 .await
                 .map(|_| ())
-                .map_err(|e| sql_error("deleteAlarm", &e))
         }
         #[cfg(not(target_arch = "wasm32"))]
         Err(outside_workerd())
     }
+}
+
+/// Awaits a storage call's promise; a rejection is an error naming the call.
+#[cfg(target_arch = "wasm32")]
+async fn settle(what: &str, promise: js_sys::Promise) -> Result<JsValue, Error> {
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map_err(|e| sql_error(what, &e))
 }
 
 #[cfg(target_arch = "wasm32")]
