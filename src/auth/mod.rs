@@ -1,5 +1,7 @@
-//! API keys: issued through an admin API, stored hashed in KV, scoped by route
-//! tag and checked by a middleware (feature `auth`).
+//! Authentication (feature `auth`): API keys issued through an admin API and
+//! stored hashed in KV ([`ApiKeys`]), and bearer JWTs verified against an
+//! identity provider's JWKS ([`Jwt`]). Both grant [scopes](Scope) on route
+//! tags, and both hand the handler a [`Caller`].
 //!
 //! A key is `ewk_<id>_<secret>`, 256 random bits, shown once when it is made;
 //! KV keeps only its SHA-256. A request presents it as `authorization: Bearer
@@ -33,8 +35,11 @@
 //! has propagated the delete (up to 60 s) and the isolate's copy of the key
 //! (kept [`CACHE_SECONDS`]) has expired.
 
+mod jwt;
 pub(crate) mod key;
+mod token;
 
+pub use jwt::{Jwks, Jwt, JWKS_CACHE_SECONDS};
 pub use key::Scope;
 
 use std::cell::RefCell;
@@ -78,6 +83,7 @@ pub const ADMIN_TAG: &str = "keys";
 pub struct ApiKeys {
     binding: &'static str,
     root_secret: &'static str,
+    tokens: Option<Jwt>,
 }
 
 impl ApiKeys {
@@ -87,7 +93,16 @@ impl ApiKeys {
         Self {
             binding,
             root_secret: ROOT_SECRET,
+            tokens: None,
         }
+    }
+
+    /// Also accepts bearer JWTs that `tokens` verifies, with their `scope`
+    /// claim read like a key's scopes: one layer for the people who sign in
+    /// through an identity provider and the programs that hold keys.
+    pub const fn tokens(mut self, tokens: Jwt) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// The Worker secret holding the root key (default `EDGEWAY_ROOT_KEY`).
@@ -122,50 +137,34 @@ impl ApiKeys {
             .tag(ADMIN_TAG)
     }
 
-    async fn guard(self, mut req: Request, next: Next) -> Response {
+    async fn guard(self, req: Request, next: Next) -> Response {
         let token = key::presented(
             req.header("authorization").as_deref(),
             req.header("x-api-key").as_deref(),
         );
         let Some(token) = token else {
             return challenge(
-                "this route needs an API key: send `authorization: Bearer <key>`",
+                "this route needs an API key: send `authorization: Bearer <key>`".into(),
                 None,
             );
         };
-        let caller = match self.authenticate(&req, &token).await {
-            Ok(Some(caller)) => caller,
-            Ok(None) => {
-                return challenge(
-                    "the API key is not valid: unknown, revoked or malformed",
-                    Some("error=\"invalid_token\""),
-                )
-            }
-            Err(err) => return err.into_response(),
-        };
-        let tag = req.route().and_then(|route| route.feature.clone());
-        if !key::allowed(&caller.scopes, tag.as_deref(), req.method()) {
-            let needed = match (&tag, req.method()) {
-                (Some(tag), Method::Get | Method::Head) => format!("{tag}:read"),
-                (Some(tag), _) => tag.to_string(),
-                (None, _) => "*".to_owned(),
+        if let Some(tokens) = self.tokens.filter(|_| token::looks_like_jwt(&token)) {
+            return match tokens.authenticate(&req, &token).await {
+                Ok(Ok(caller)) => admit(req, caller, next).await,
+                Ok(Err(rejection)) => {
+                    challenge(rejection.to_string(), Some("error=\"invalid_token\""))
+                }
+                Err(err) => err.into_response(),
             };
-            let mut response = Error::new(
-                ErrorKind::Forbidden,
-                format!("this key lacks the scope `{needed}` for this route"),
-            )
-            .with_member("scope", needed.clone())
-            .into_response();
-            let _ = response.headers_mut().insert(
-                "www-authenticate",
-                format!(
-                    "Bearer realm=\"edgeway\", error=\"insufficient_scope\", scope=\"{needed}\""
-                ),
-            );
-            return response;
         }
-        req.extensions_mut().insert(caller);
-        next.run(req).await
+        match self.authenticate(&req, &token).await {
+            Ok(Some(caller)) => admit(req, caller, next).await,
+            Ok(None) => challenge(
+                "the API key is not valid: unknown, revoked or malformed".into(),
+                Some("error=\"invalid_token\""),
+            ),
+            Err(err) => err.into_response(),
+        }
     }
 
     /// The caller a token stands for, `None` when it is not a valid key.
@@ -175,7 +174,7 @@ impl ApiKeys {
                 return Ok(None);
             };
             return Ok(key::verify(token.secret, &record.hash).then(|| Caller {
-                key_id: Some(record.id.clone()),
+                principal: Principal::Key(record.id.clone()),
                 scopes: record.scopes.clone().into(),
             }));
         }
@@ -361,8 +360,34 @@ thread_local! {
         RefCell::new(std::collections::HashSet::new());
 }
 
+/// Lets `caller` through when its scopes allow the matched route's tag and
+/// method, for the extractor to find; otherwise a `403` naming the scope.
+async fn admit(mut req: Request, caller: Caller, next: Next) -> Response {
+    let tag = req.route().and_then(|route| route.feature.clone());
+    if !key::allowed(&caller.scopes, tag.as_deref(), req.method()) {
+        let needed = match (&tag, req.method()) {
+            (Some(tag), Method::Get | Method::Head) => format!("{tag}:read"),
+            (Some(tag), _) => tag.to_string(),
+            (None, _) => "*".to_owned(),
+        };
+        let mut response = Error::new(
+            ErrorKind::Forbidden,
+            format!("this credential lacks the scope `{needed}` for this route"),
+        )
+        .with_member("scope", needed.clone())
+        .into_response();
+        let _ = response.headers_mut().insert(
+            "www-authenticate",
+            format!("Bearer realm=\"edgeway\", error=\"insufficient_scope\", scope=\"{needed}\""),
+        );
+        return response;
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
 /// A `401` problem with its `WWW-Authenticate` challenge (RFC 6750).
-fn challenge(detail: &'static str, error: Option<&str>) -> Response {
+fn challenge(detail: String, error: Option<&str>) -> Response {
     let mut response = Error::new(ErrorKind::Unauthorized, detail).into_response();
     let value = match error {
         Some(error) => format!("Bearer realm=\"edgeway\", {error}"),
@@ -443,15 +468,31 @@ pub struct CreatedApiKey {
     pub view: ApiKeyView,
 }
 
-/// Who the [`ApiKeys`] layer let through, as an extractor: the key's id (`None`
-/// for the root key) and its scopes. A route outside the layer cannot extract
-/// it, so a handler that takes it fails closed (500) when mounted unguarded.
+/// Who the [`ApiKeys`] or [`Jwt`] layer let through, as an extractor: who it
+/// is and its scopes. A route outside the layers cannot extract it, so a
+/// handler that takes it fails closed (500) when mounted unguarded.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// The key's id; `None` for the root key.
-    pub key_id: Option<String>,
-    /// Its scopes.
+    /// Who presented the credential.
+    pub principal: Principal,
+    /// What it may call.
     pub scopes: Rc<[Scope]>,
+}
+
+/// Whose credential a [`Caller`] presented.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// The root key (the Worker secret).
+    Root,
+    /// An issued API key, by its id.
+    Key(String),
+    /// A verified JWT: its subject (`sub`) and all of its claims.
+    Token {
+        /// The `sub` claim, when it has one.
+        subject: Option<String>,
+        /// Every claim, for what a handler reads itself (`email`, roles).
+        claims: Rc<serde_json::Value>,
+    },
 }
 
 impl Caller {
@@ -465,7 +506,7 @@ impl Caller {
 
     fn root() -> Self {
         Self {
-            key_id: None,
+            principal: Principal::Root,
             scopes: Rc::from([Scope::parse("*").expect("`*` is a scope")]),
         }
     }
@@ -474,7 +515,7 @@ impl Caller {
 impl FromRequestParts for Caller {
     fn from_request_parts(req: &mut Request) -> Result<Self, Error> {
         req.extensions().get::<Caller>().cloned().ok_or_else(|| {
-            Error::internal("this route takes a Caller but is not behind the ApiKeys layer")
+            Error::internal("this route takes a Caller but is not behind the ApiKeys or Jwt layer")
         })
     }
 }

@@ -10,6 +10,8 @@
 mod body;
 #[cfg(feature = "cache")]
 pub(crate) mod cache;
+#[cfg(feature = "auth")]
+pub(crate) mod crypto;
 #[cfg(feature = "objects")]
 pub(crate) mod object;
 mod request;

@@ -22,6 +22,11 @@ use crate::response::{IntoResponse, Response};
 /// Declare it as a `const`: a zero limit or a period the binding does not
 /// support fails the build, not a request.
 ///
+/// ```compile_fail
+/// use edgeway::middleware::RateLimit;
+/// const NOTHING: RateLimit = RateLimit::new("WRITE_LIMIT", 0, 10);
+/// ```
+///
 /// ```toml
 /// [[ratelimits]]
 /// name = "WRITE_LIMIT"
@@ -80,11 +85,12 @@ impl RateLimit {
         }
     }
 
-    /// Counts per API key, from the [`ApiKeys`](crate::auth::ApiKeys) layer,
+    /// Counts per API key or token subject, from the
+    /// [`ApiKeys`](crate::auth::ApiKeys) or [`Jwt`](crate::auth::Jwt) layer,
     /// which must sit outside this one. The root key is not counted: whoever
     /// holds it can make any number of keys, so limiting it protects nothing,
     /// and it stays usable when a key's traffic runs wild. A request without a
-    /// caller is counted by IP.
+    /// caller, or a token without a `sub`, is counted by IP.
     #[cfg(feature = "auth")]
     pub const fn by_caller(mut self) -> Self {
         self.client = Client::Caller;
@@ -119,10 +125,22 @@ impl RateLimit {
         let client = match self.client {
             Client::Ip => ip(),
             #[cfg(feature = "auth")]
-            Client::Caller => match req.extensions().get::<crate::auth::Caller>() {
-                Some(caller) => format!("key:{}", caller.key_id.as_deref()?),
-                None => ip(),
-            },
+            Client::Caller => {
+                use crate::auth::Principal;
+                match req
+                    .extensions()
+                    .get::<crate::auth::Caller>()
+                    .map(|c| &c.principal)
+                {
+                    Some(Principal::Root) => return None,
+                    Some(Principal::Key(id)) => format!("key:{id}"),
+                    Some(Principal::Token {
+                        subject: Some(subject),
+                        ..
+                    }) => format!("sub:{subject}"),
+                    Some(Principal::Token { subject: None, .. }) | None => ip(),
+                }
+            }
             Client::By(client) => client(req).map_or_else(ip, |c| format!("by:{c}")),
         };
         Some(match (self.per_route, req.route()) {

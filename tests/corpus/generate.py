@@ -1,4 +1,6 @@
-"""Generates tests/corpus/bad_requests.jsonl: malformed requests for the gateway.
+"""Generates tests/corpus/bad_requests.jsonl: malformed requests for the gateway,
+and tests/corpus/bad_tokens.jsonl: bearer JWTs that tests/auth.rs sends to the
+conformance worker's token routes, each of which must be a 401 problem.
 
 Each line is one case: {"name", "expect", "raw"} where `raw` is the whole HTTP/1.1
 request, base64-encoded, so bytes that no HTTP client would send (invalid UTF-8,
@@ -277,8 +279,81 @@ case("API key: an empty name", 422, "POST", "/v1/keys", JSON, '{"name":" ","scop
 case("API key: revoke an unknown key", 404, "DELETE", f"/v1/keys/{KEY_ID}")
 case("API key: revoke a malformed id", 404, "DELETE", "/v1/keys/nope")
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bad_requests.jsonl")
-with open(out, "w") as f:
-    for c in CASES:
-        f.write(json.dumps(c) + "\n")
-print(f"{len(CASES)} cases -> {out}")
+
+
+def b64url(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jws(header, claims=None, signature=b"not-a-signature"):
+    """A compact JWS; header and claims as dicts, or as raw text to send as is."""
+    claims = {"iss": "https://idp.edgeway.test", "aud": "conformance", "sub": "mallory",
+              "scope": "*", "exp": 4_102_444_800} if claims is None else claims
+    part = lambda v: b64url(v if isinstance(v, (str, bytes)) else json.dumps(v))
+    return f"{part(header)}.{part(claims)}.{b64url(signature)}"
+
+
+# Every one is refused before or at the signature check: none is signed by a key
+# in the test provider's JWKS.
+TOKENS = [
+    ("alg none, no signature", jws({"alg": "none"}, signature=b"")),
+    ("alg None", jws({"alg": "None"}, signature=b"")),
+    ("alg NONE with a signature", jws({"alg": "NONE"})),
+    ("alg none under a real kid", jws({"alg": "none", "kid": "rsa-1"}, signature=b"")),
+    ("HS256", jws({"alg": "HS256", "kid": "rsa-1"})),
+    ("HS384", jws({"alg": "HS384"})),
+    ("HS512", jws({"alg": "HS512", "kid": "ec-1"})),
+    ("no alg", jws({"typ": "JWT", "kid": "rsa-1"})),
+    ("alg null", jws({"alg": None})),
+    ("alg a number", jws({"alg": 256})),
+    ("alg a list", jws({"alg": ["RS256"]})),
+    ("alg empty", jws({"alg": ""})),
+    ("alg with a NUL", jws({"alg": "RS256\u0000"})),
+    ("alg in lower case", jws({"alg": "rs256", "kid": "rsa-1"})),
+    ("an EdDSA token", jws({"alg": "EdDSA"})),
+    ("crit names an extension", jws({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"], "exp": 1})),
+    ("a header that is not JSON", jws("alg=RS256")),
+    ("a header that is a JSON list", jws('["RS256"]')),
+    ("a header with trailing garbage", jws('{"alg":"RS256","kid":"rsa-1"}garbage')),
+    ("an empty header", "." + jws({"alg": "RS256"}).split(".", 1)[1]),
+    ("standard base64 with padding", base64.b64encode(b'{"alg":"RS256","kid":"rsa-1"}').decode() + ".e30.c2ln"),
+    ("a space inside a segment", jws({"alg": "RS256", "kid": "rsa-1"}).replace(".", ". ", 1)),
+    ("one segment", b64url('{"alg":"RS256"}')),
+    ("two segments", b64url('{"alg":"RS256"}') + "." + b64url("{}")),
+    ("four segments", jws({"alg": "RS256", "kid": "rsa-1"}) + ".extra"),
+    ("five segments (a JWE)", jws({"alg": "RSA-OAEP", "enc": "A256GCM"}) + ".iv.tag"),
+    ("a garbage RS256 signature under a real kid", jws({"alg": "RS256", "kid": "rsa-1"})),
+    ("an empty ES256 signature", jws({"alg": "ES256", "kid": "ec-1"}, signature=b"")),
+    ("a 10-byte ES256 signature", jws({"alg": "ES256", "kid": "ec-1"}, signature=b"0123456789")),
+    ("an ES256 signature of zeros", jws({"alg": "ES256", "kid": "ec-1"}, signature=bytes(64))),
+    ("an RS256 token under the EC key's kid", jws({"alg": "RS256", "kid": "ec-1"})),
+    ("an ES384 token under a P-256 key", jws({"alg": "ES384", "kid": "ec-1"}, signature=bytes(96))),
+    ("a kid that walks up paths", jws({"alg": "RS256", "kid": "../../../../etc/passwd"})),
+    ("a 4 KB kid", jws({"alg": "RS256", "kid": "k" * 4096})),
+    ("a kid that is a number", jws({"alg": "RS256", "kid": 1})),
+    ("a jku pointing elsewhere", jws({"alg": "RS256", "kid": "rsa-1", "jku": "https://evil.example/jwks.json"})),
+    ("an embedded jwk", jws({"alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}})),
+    ("an x5u pointing elsewhere", jws({"alg": "RS256", "kid": "rsa-1", "x5u": "https://evil.example/cert"})),
+    ("a payload that is not JSON", jws({"alg": "RS256", "kid": "rsa-1"}, "not json")),
+    ("a payload that is not base64url", jws({"alg": "RS256", "kid": "rsa-1"}).replace(".", ".!!", 1)),
+    ("an expired token with a garbage signature", jws({"alg": "ES256", "kid": "ec-1"}, {"exp": 1})),
+    ("a 24 KB token", jws({"alg": "RS256", "kid": "rsa-1", "pad": "p" * 24_000})),
+    ("bytes that are not UTF-8", b"eyJ\xff\xfe.e30.c2ln"),
+    ("a token with a newline escape", jws({"alg": "RS256", "kid": "rsa-1\r\nx-injected: 1"})),
+]
+
+here = os.path.dirname(os.path.abspath(__file__))
+for name, cases in [
+    ("bad_requests.jsonl", CASES),
+    ("bad_tokens.jsonl", [
+        {"name": name, "token": base64.b64encode(t if isinstance(t, bytes) else t.encode()).decode()}
+        for name, t in TOKENS
+    ]),
+]:
+    out = os.path.join(here, name)
+    with open(out, "w") as f:
+        for c in cases:
+            f.write(json.dumps(c) + "\n")
+    print(f"{len(cases)} cases -> {out}")

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use edgeway::auth::{ApiKeys, Caller, Jwks, Jwt, Principal};
 use edgeway::middleware::{body_limit, request_id, timing, Cors, ResponseCache};
 use edgeway::{
     App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
@@ -132,7 +133,45 @@ fn cached() -> App {
         })
 }
 
+/// The identity provider the token routes trust; the harness points
+/// `JWKS_URL` at the tests' provider.
+const TOKENS: Jwt = Jwt::new(
+    Jwks::url_from_setting("JWKS_URL"),
+    "https://idp.edgeway.test",
+    "conformance",
+)
+// The tests rotate a key and check the fetch a second later.
+.jwks_cooldown(1);
+
+/// Routes behind bearer JWTs: orders (tag `orders`), answering who called.
+fn orders(app: App) -> App {
+    let who = |caller: Caller| async move {
+        let (subject, email) = match &caller.principal {
+            Principal::Token { subject, claims } => (subject.clone(), claims["email"].clone()),
+            Principal::Root => (Some("root".to_owned()), serde_json::Value::Null),
+            Principal::Key(id) => (Some(id.clone()), serde_json::Value::Null),
+        };
+        let scopes: Vec<String> = caller.scopes.iter().map(ToString::to_string).collect();
+        Json(serde_json::json!({ "subject": subject, "email": email, "scopes": scopes }))
+    };
+    app.get("/orders", who)
+        .tag("orders")
+        .post("/orders", move |caller: Caller| async move {
+            (StatusCode::CREATED, who(caller).await)
+        })
+        .tag("orders")
+}
+
 fn app() -> App {
+    // A JWKS URL setting that is not one: every request is a 500 naming it.
+    const MISCONFIGURED: Jwt = Jwt::new(
+        Jwks::url_from_setting("PLAIN_HTTP_JWKS_URL"),
+        "https://idp.edgeway.test",
+        "conformance",
+    );
+    let tokens = orders(App::new().layer(TOKENS));
+    let keys_or_tokens = orders(App::new().layer(ApiKeys::new("API_KEYS").tokens(TOKENS)));
+    let misconfigured = orders(App::new().layer(MISCONFIGURED));
     let limited = App::new()
         .layer(body_limit(16))
         .post("/echo", |body: Vec<u8>| async move {
@@ -202,6 +241,9 @@ fn app() -> App {
         .tag("demo")
         .nest("/limited", limited)
         .nest("/cached", cached())
+        .nest("/tokens", tokens)
+        .nest("/keys-or-tokens", keys_or_tokens)
+        .nest("/misconfigured", misconfigured)
         .get("/renders/{name}", |Path(name): Path<String>| async move {
             RENDERS.with(|renders| {
                 renders
