@@ -4,6 +4,7 @@
 //   (b) JSON echo, path param + query     Hono, workers-rs Router, edgeway bench app
 //   (c) the 130 GitHub routes, spread     Hono, workers-rs Router, edgeway bench app
 //   (d) a route behind the middleware     Hono, edgeway bench app
+//       and behind a bearer key or a JWT   Hono bearerAuth / jwk, edgeway ApiKeys / Jwt
 //
 //   node bench/hotpath.mjs [--duration 5] [--rounds 3] [--connections 16]
 //                          [--workloads a,b,c,d,e] [--json out.json]
@@ -15,7 +16,8 @@ import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { arg, median, root, startWorker, workerDefinitions } from "./workerd.mjs";
+import { createPrivateKey, sign } from "node:crypto";
+import { BENCH_ROOT_KEY, arg, median, root, startWorker, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const duration = Number(arg("duration", "5"));
@@ -23,6 +25,15 @@ const rounds = Number(arg("rounds", "3"));
 const connections = Number(arg("connections", "16"));
 const jsonOut = arg("json", null);
 const selected = arg("workloads", "a,b,c,d,e").split(",");
+
+// (d), bearer JWT: an RS256 token from the bench-only key, valid for a day.
+const b64url = (data) => Buffer.from(data).toString("base64url");
+const jwk = JSON.parse(await readFile(join(root, "bench/data/jwt/bench-only-private.jwk.json"), "utf8"));
+const now = Math.floor(Date.now() / 1000);
+const signingInput = `${b64url(JSON.stringify({ alg: "RS256", kid: jwk.kid, typ: "JWT" }))}.${b64url(
+  JSON.stringify({ iss: "https://idp.bench.example", aud: "bench", sub: "bench", scope: "ping", iat: now, exp: now + 86_400 }),
+)}`;
+const benchJwt = `${signingInput}.${b64url(sign("sha256", Buffer.from(signingInput), createPrivateKey({ key: jwk, format: "jwk" })))}`;
 
 // (c): one request per route, cycling, so every lookup walks a different branch.
 const githubPaths = (await readFile(join(root, "bench/data/github-api-routes.txt"), "utf8"))
@@ -81,6 +92,21 @@ const workloads = [
     workers: ["hono", "edgeway-app"],
   },
   {
+    id: "d-bearer",
+    title: "(d) `GET /auth/bearer/ping` behind a bearer secret: Hono `bearerAuth`, edgeway `ApiKeys` presented its root key",
+    path: "/auth/bearer/ping",
+    headers: [`authorization: Bearer ${BENCH_ROOT_KEY}`],
+    workers: ["hono-auth", "edgeway-auth"],
+  },
+  {
+    id: "d-jwk",
+    title: "(d) `GET /auth/jwk/ping` behind an RS256 JWT from a fixed JWKS, `iss` and `aud` checked: Hono `jwk`, edgeway `Jwt`",
+    path: "/auth/jwk/ping",
+    headers: [`authorization: Bearer ${benchJwt}`],
+    workers: ["hono-auth", "edgeway-auth"],
+    check: refusesForgeries,
+  },
+  {
     id: "e",
     title: "(e) `POST /orders`: a 16 KB order validated into a typed struct (zod in Hono, garde in edgeway), answered with a computed summary",
     path: "/orders",
@@ -88,7 +114,23 @@ const workloads = [
     workers: ["hono", "edgeway-app"],
     check: sameAnswers,
   },
-].filter((w) => selected.includes(w.id));
+].filter((w) => selected.includes(w.id.split("-")[0]));
+
+/**
+ * (d) with a JWT is only the same work if both verify: each must refuse the
+ * token with its signature changed, and accept it unchanged.
+ */
+async function refusesForgeries(workers) {
+  const forged = benchJwt.slice(0, -4) + (benchJwt.endsWith("AAAA") ? "BBBB" : "AAAA");
+  for (const w of workers) {
+    for (const [token, status] of [[benchJwt, 200], [forged, 401]]) {
+      const res = await fetch(`http://127.0.0.1:${w.port}/auth/jwk/ping`, { headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      if (res.status !== status) throw new Error(`(d) jwk: ${w.name} answered ${res.status} where ${status} was due`);
+    }
+  }
+  console.error("(d) jwk: both accept the token and refuse it forged");
+}
 
 /**
  * (e) must be the same work in both: the same summary for the order, and the

@@ -60,7 +60,13 @@ async function shipped(name, config) {
   return [["index.js", join(outdir, "index.js")], ...wasm.map((f) => [f, join(outdir, f)])];
 }
 
-/** Each worker: a main module first, then the modules it imports, by import name. */
+/** The secret both authentication workers hold, bound as text. */
+export const BENCH_ROOT_KEY = "bench-root-key-protects-nothing-0123456789";
+
+/**
+ * Each worker: a main module first, then the modules it imports, by import name;
+ * `text`: text bindings (name to value).
+ */
 export async function workerDefinitions() {
   return [
     {
@@ -98,6 +104,18 @@ export async function workerDefinitions() {
       label: "edgeway bench app (130 routes, middleware)",
       modules: await shipped("edgeway-app", "bench/apps/edgeway/wrangler.toml"),
     },
+    {
+      name: "hono-auth",
+      label: "Hono bearerAuth, jwk",
+      modules: [["index.mjs", await bundleHono("hono-auth", "bench/baselines/hono-auth/index.mjs")]],
+      text: { EDGEWAY_ROOT_KEY: BENCH_ROOT_KEY },
+    },
+    {
+      name: "edgeway-auth",
+      label: "edgeway ApiKeys, Jwt",
+      modules: await shipped("edgeway-auth", "bench/apps/auth/wrangler.toml"),
+      text: { EDGEWAY_ROOT_KEY: BENCH_ROOT_KEY },
+    },
   ];
 }
 
@@ -125,6 +143,9 @@ export async function prepareWorker(worker, v8Flags = []) {
     const kind = name.endsWith(".wasm") ? "wasm" : "esModule";
     modules.push(`(name = "${name}", ${kind} = embed "${name}")`);
   }
+  const bindings = Object.entries(worker.text ?? {}).map(
+    ([name, value]) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`,
+  );
   const port = await freePort();
   const config = join(dir, "config.capnp");
   await writeFile(
@@ -137,6 +158,7 @@ const config :Workerd.Config = (
 );
 const worker :Workerd.Worker = (
   modules = [${modules.join(", ")}],
+  bindings = [${bindings.join(", ")}],
   compatibilityDate = "${compatibilityDate}",
 );
 `,

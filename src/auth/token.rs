@@ -356,7 +356,7 @@ pub(crate) fn check_claims(
         .ok()
         .filter(serde_json::Value::is_object)
         .ok_or(Rejection::Malformed("its payload is not a JSON object"))?;
-    let registered: Registered = serde_json::from_value(claims.clone())
+    let registered = Registered::deserialize(&claims)
         .map_err(|_| Rejection::Malformed("a registered claim has the wrong type"))?;
     let leeway = f64::from(expect.leeway_seconds);
     match registered.exp {
