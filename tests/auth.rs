@@ -35,6 +35,10 @@ fn setup() -> &'static Setup {
             common::ROOT
         ))
         .var("JWKS_URL", format!("http://127.0.0.1:{idp_port}/jwks.json"))
+        .var(
+            "UNREACHABLE_JWKS_URL",
+            format!("http://127.0.0.1:{idp_port}/missing/jwks.json"),
+        )
         .secret("EDGEWAY_ROOT_KEY", ROOT_KEY)
         .start()
         .expect("conformance worker starts");
@@ -91,6 +95,10 @@ fn sign_as(alg: &str, kid: Option<&str>, as_kid: Option<&str>, claims: &Value) -
         .read_to_string()
         .unwrap()
 }
+
+/// Held by the tests that make the worker fetch the JWKS again (tokens with
+/// unknown kids, an outage), so the counts one of them asserts are its own.
+static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn jwks_fetches() -> u64 {
     let text = ureq::get(&idp("/fetches"))
@@ -262,6 +270,7 @@ fn tamper(token: &str) -> String {
 
 #[test]
 fn the_jwks_is_cached_and_fetched_again_for_a_rotated_key() {
+    let _alone = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     let token = sign("ES256", None, &claims("orders"));
     assert_eq!(call("GET", "/tokens/orders", &token).status, 200);
     let before = jwks_fetches();
@@ -304,6 +313,44 @@ fn the_jwks_is_cached_and_fetched_again_for_a_rotated_key() {
         "made-up kids fetched the JWKS {} times",
         jwks_fetches() - fetched
     );
+
+    // The provider goes down: the worker keeps the keys it has. A made-up kid
+    // tries a fetch (it fails), and good tokens pass throughout.
+    let outage = |down: bool| {
+        ureq::post(&idp("/outage"))
+            .send(json!({ "down": down }).to_string())
+            .unwrap();
+    };
+    outage(true);
+    std::thread::sleep(Duration::from_millis(1100));
+    let fetched = jwks_fetches();
+    let forged = sign_as("ES256", None, Some("made-up-in-outage"), &claims("orders"));
+    assert_eq!(call("GET", "/tokens/orders", &forged).status, 401);
+    assert_eq!(
+        jwks_fetches(),
+        fetched + 1,
+        "no fetch was tried in the outage"
+    );
+    for alg in ["RS256", "ES256"] {
+        let res = call("GET", "/tokens/orders", &sign(alg, None, &claims("orders")));
+        assert_eq!(res.status, 200, "{alg} in the outage: {}", res.text());
+    }
+    outage(false);
+}
+
+#[test]
+fn an_issuer_whose_jwks_cannot_be_fetched_is_a_502_not_a_401() {
+    let token = sign("ES256", None, &claims("orders"));
+    let doc = call("GET", "/unreachable/orders", &token).assert_problem(502);
+    assert_eq!(doc["type"], "urn:edgeway:problem:upstream", "{doc}");
+    let w = &setup().worker;
+    w.wait_for(
+        "the failed fetch in the log",
+        Duration::from_secs(10),
+        || Some(w.logs()).filter(|logs| logs.contains("/missing/jwks.json answered 404")),
+    );
+    // Within the cooldown it is not fetched again, and still a 502.
+    call("GET", "/unreachable/orders", &token).assert_problem(502);
 }
 
 #[test]
@@ -346,6 +393,7 @@ fn a_jwks_url_setting_that_is_not_one_is_a_500_logged_by_name() {
 
 #[test]
 fn every_token_in_the_bad_token_corpus_is_a_401_problem() {
+    let _alone = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
     let corpus =

@@ -212,25 +212,64 @@ impl Jwt {
     }
 
     /// The issuer's keys, from this isolate's copy while it is fresh. With
-    /// `refetch`, fetched again unless the copy is younger than the cooldown. When a fetch
-    /// fails, a copy this isolate already has keeps serving.
+    /// `refetch`, fetched again. Either way, at most one fetch per cooldown:
+    /// meanwhile the copy serves, stale or not, and without one the request
+    /// fails. When a fetch fails, the copy keeps serving.
     async fn keys(self, req: &Request, refetch: bool) -> Result<Rc<[Jwk]>, Error> {
         let now = crate::platform::now_ms();
         let id = self.jwks.id();
         let cached = SETS.with(|sets| sets.borrow().get(id).cloned());
-        if let Some((keys, fetched)) = &cached {
-            let age = (now - fetched) / 1000.0;
-            let fresh = matches!(self.jwks.0, Source::Inline(_)) || age < JWKS_CACHE_SECONDS;
-            if (fresh && !refetch) || age < f64::from(self.cooldown_seconds) {
-                return Ok(keys.clone());
+        if let Some(set) = &cached {
+            let fresh = set.keys.is_some()
+                && (matches!(self.jwks.0, Source::Inline(_))
+                    || now - set.fetched_ms < JWKS_CACHE_SECONDS * 1000.0);
+            let cooling = now - set.attempted_ms < f64::from(self.cooldown_seconds) * 1000.0;
+            if (fresh && !refetch) || cooling {
+                return set.keys.clone().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Upstream,
+                        format!(
+                            "the issuer's JWKS could not be fetched;                              the next try is within {} s",
+                            self.cooldown_seconds
+                        ),
+                    )
+                });
             }
         }
-        let keys: Rc<[Jwk]> = match self.load(req).await {
-            Ok(keys) => keys.into(),
-            Err(err) => return cached.map(|(keys, _)| keys).ok_or(err),
+        let keys = cached.as_ref().and_then(|set| set.keys.clone());
+        if let Some(set) = &cached {
+            if set.keys.is_some() {
+                // Requests that arrive during the fetch use the copy meanwhile.
+                // (Without one they fetch too, rather than fail while waiting.)
+                let set = KeySet {
+                    attempted_ms: now,
+                    ..set.clone()
+                };
+                SETS.with(|sets| sets.borrow_mut().insert(id, set));
+            }
+        }
+        let loaded = self.load(req).await;
+        let fetched: Rc<[Jwk]> = match loaded {
+            Ok(fetched) => fetched.into(),
+            Err(err) => {
+                // Keep serving the last good keys; try again after the cooldown.
+                let fetched_ms = cached.as_ref().map_or(0.0, |set| set.fetched_ms);
+                let set = KeySet {
+                    keys: keys.clone(),
+                    fetched_ms,
+                    attempted_ms: now,
+                };
+                SETS.with(|sets| sets.borrow_mut().insert(id, set));
+                return keys.ok_or(err);
+            }
         };
-        SETS.with(|sets| sets.borrow_mut().insert(id, (keys.clone(), now)));
-        Ok(keys)
+        let set = KeySet {
+            keys: Some(fetched.clone()),
+            fetched_ms: now,
+            attempted_ms: now,
+        };
+        SETS.with(|sets| sets.borrow_mut().insert(id, set));
+        Ok(fetched)
     }
 
     async fn load(self, req: &Request) -> Result<Vec<Jwk>, Error> {
@@ -287,11 +326,20 @@ impl Middleware for Jwt {
     }
 }
 
-/// Each JWKS source's keys, with when they were fetched (ms).
-type KeySets = HashMap<&'static str, (Rc<[Jwk]>, f64)>;
+/// One JWKS source's keys in this isolate.
+#[derive(Clone)]
+struct KeySet {
+    /// The last keys fetched; `None` until a fetch succeeds.
+    keys: Option<Rc<[Jwk]>>,
+    /// When they were fetched (ms).
+    fetched_ms: f64,
+    /// When the last fetch began, whether or not it succeeded (ms).
+    attempted_ms: f64,
+}
 
 thread_local! {
-    static SETS: RefCell<KeySets> = RefCell::new(HashMap::new());
+    /// Each JWKS source's keys, by source.
+    static SETS: RefCell<HashMap<&'static str, KeySet>> = RefCell::new(HashMap::new());
 }
 
 /// Whether the token's signature verifies with `key`, by the runtime's

@@ -8,6 +8,8 @@ process ended). It serves:
   GET  /jwks.json   the public keys: rsa-1 (RS256) and ec-1 (ES256), then any
                     rotated in
   GET  /fetches     how many times /jwks.json has been read, as JSON
+  GET  /missing/jwks.json  always 404: an issuer that cannot be reached
+  POST /outage      {"down": bool}: while down, /jwks.json answers 503
   POST /rotate      adds a fresh ES256 key, ec-<n>, to the JWKS; answers its kid
   POST /sign        {"alg", "kid"?, "as_kid"?, "claims"} -> the compact token, as
                     text. alg is RS256, PS256 or ES256 (signed by that kid,
@@ -38,6 +40,7 @@ keys = {
 }
 foreign = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
 fetches = 0
+down = False
 
 
 def b64(data):
@@ -72,6 +75,8 @@ class Handler(QuietHandler):
         if self.path == "/jwks.json":
             with lock:
                 fetches += 1
+                if down:
+                    return self.reply(503, b"the identity provider is down")
                 body = {"keys": [key.as_dict(private=False) for key in keys.values()]}
             return self.reply(200, json.dumps(body).encode(), [("content-type", "application/json")])
         if self.path == "/fetches":
@@ -82,6 +87,11 @@ class Handler(QuietHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         request = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/outage":
+            global down
+            with lock:
+                down = bool(request["down"])
+            return self.reply(204)
         if self.path == "/rotate":
             with lock:
                 kid = f"ec-{len(keys)}"

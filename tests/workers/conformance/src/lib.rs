@@ -172,6 +172,13 @@ fn app() -> App {
     let tokens = orders(App::new().layer(TOKENS));
     let keys_or_tokens = orders(App::new().layer(ApiKeys::new("API_KEYS").tokens(TOKENS)));
     let misconfigured = orders(App::new().layer(MISCONFIGURED));
+    // An issuer whose JWKS cannot be fetched: a 502, not a 401.
+    const UNREACHABLE: Jwt = Jwt::new(
+        Jwks::url_from_setting("UNREACHABLE_JWKS_URL"),
+        "https://idp.edgeway.test",
+        "conformance",
+    );
+    let unreachable = orders(App::new().layer(UNREACHABLE));
     let limited = App::new()
         .layer(body_limit(16))
         .post("/echo", |body: Vec<u8>| async move {
@@ -244,6 +251,7 @@ fn app() -> App {
         .nest("/tokens", tokens)
         .nest("/keys-or-tokens", keys_or_tokens)
         .nest("/misconfigured", misconfigured)
+        .nest("/unreachable", unreachable)
         .get("/renders/{name}", |Path(name): Path<String>| async move {
             RENDERS.with(|renders| {
                 renders
