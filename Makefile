@@ -19,7 +19,7 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
-TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/cache,edgeway/fanout,edgeway/jobs
+TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/jwt,edgeway/cache,edgeway/fanout,edgeway/jobs
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
 .PHONY: help toolchain build dev test soak fuzz publish-check deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
@@ -52,11 +52,11 @@ clippy:
 	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,cache,fanout,jobs,workflows,objects,validate
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,cache,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,jwt,cache,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,jwt,cache,fanout,jobs,workflows,objects,validate
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib --features auth,cache,fanout,jobs,workflows,objects,validate
+	cargo test $(WASM) -p edgeway --lib --features auth,jwt,cache,fanout,jobs,workflows,objects,validate
 
 # The e2e workers' builds are mostly single-threaded (LTO, then wasm-opt under
 # Node), so they run beside the test compile. `edgeway build` locks and stamps its

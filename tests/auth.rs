@@ -428,3 +428,28 @@ fn every_token_in_the_bad_token_corpus_is_a_401_problem() {
     let token = sign("ES256", None, &claims("orders"));
     assert_eq!(call("GET", "/tokens/orders", &token).status, 200);
 }
+
+#[test]
+fn made_up_api_keys_stop_costing_kv_reads_at_the_lookup_limit() {
+    // Five lookups a minute per client (the worker's KEY_LOOKUPS): five
+    // made-up keys are each read and refused, the sixth is not read at all.
+    for i in 0..5 {
+        let key = format!("ewk_{i:016x}_{}", "a".repeat(64));
+        refused(
+            &call("GET", "/keys-or-tokens/orders", &key),
+            "API key is not valid",
+        );
+    }
+    let key = format!("ewk_{:016x}_{}", 99, "a".repeat(64));
+    let res = call("GET", "/keys-or-tokens/orders", &key);
+    let doc = res.assert_problem(429);
+    assert!(
+        doc["detail"].as_str().unwrap().contains("API-key lookups"),
+        "{doc}"
+    );
+    assert_eq!(res.header("retry-after"), Some("60"));
+    // The root key and tokens need no lookup and still pass.
+    assert_eq!(call("GET", "/keys-or-tokens/orders", ROOT_KEY).status, 200);
+    let token = sign("ES256", None, &claims("orders"));
+    assert_eq!(call("GET", "/keys-or-tokens/orders", &token).status, 200);
+}

@@ -1,7 +1,7 @@
 //! Authentication (feature `auth`): API keys issued through an admin API and
-//! stored hashed in KV ([`ApiKeys`]), and bearer JWTs verified against an
-//! identity provider's JWKS ([`Jwt`]). Both grant [scopes](Scope) on route
-//! tags, and both hand the handler a [`Caller`].
+//! stored hashed in KV (`ApiKeys`), and, with feature `jwt`, bearer JWTs
+//! verified against an identity provider's JWKS (`Jwt`). Both grant
+//! [scopes](Scope) on route tags, and both hand the handler a [`Caller`].
 //!
 //! A key is `ewk_<id>_<secret>`, 256 random bits, shown once when it is made;
 //! KV keeps only its SHA-256. A request presents it as `authorization: Bearer
@@ -35,10 +35,13 @@
 //! has propagated the delete (up to 60 s) and the isolate's copy of the key
 //! (kept [`CACHE_SECONDS`]) has expired.
 
+#[cfg(feature = "jwt")]
 mod jwt;
 pub(crate) mod key;
+#[cfg(feature = "jwt")]
 mod token;
 
+#[cfg(feature = "jwt")]
 pub use jwt::{Jwks, Jwt, JWKS_CACHE_SECONDS};
 pub use key::Scope;
 
@@ -53,7 +56,7 @@ use crate::extract::{FromRequestParts, Json, Path};
 use crate::handler::BoxFuture;
 use crate::http::{Method, StatusCode};
 use crate::kv::{Kv, PutOptions};
-use crate::middleware::{Middleware, Next};
+use crate::middleware::{Middleware, Next, RateLimit};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 use crate::{App, Routes};
@@ -83,7 +86,9 @@ pub const ADMIN_TAG: &str = "keys";
 pub struct ApiKeys {
     binding: &'static str,
     root_secret: &'static str,
+    #[cfg(feature = "jwt")]
     tokens: Option<Jwt>,
+    lookups: Option<RateLimit>,
 }
 
 impl ApiKeys {
@@ -93,13 +98,28 @@ impl ApiKeys {
         Self {
             binding,
             root_secret: ROOT_SECRET,
+            #[cfg(feature = "jwt")]
             tokens: None,
+            lookups: None,
         }
+    }
+
+    /// Counts each read of a key from KV (a key this isolate holds no fresh
+    /// copy of) against `limit`, by client IP unless `limit` says otherwise;
+    /// over it, the request is a `429` before the read. Keys in use are read
+    /// once per isolate per [`CACHE_SECONDS`], so this costs their callers
+    /// little, while made-up keys, which are never cached, stop turning into
+    /// a KV read each.
+    pub const fn lookups(mut self, limit: RateLimit) -> Self {
+        self.lookups = Some(limit);
+        self
     }
 
     /// Also accepts bearer JWTs that `tokens` verifies, with their `scope`
     /// claim read like a key's scopes: one layer for the people who sign in
-    /// through an identity provider and the programs that hold keys.
+    /// through an identity provider and the programs that hold keys (feature
+    /// `jwt`).
+    #[cfg(feature = "jwt")]
     pub const fn tokens(mut self, tokens: Jwt) -> Self {
         self.tokens = Some(tokens);
         self
@@ -148,6 +168,7 @@ impl ApiKeys {
                 None,
             );
         };
+        #[cfg(feature = "jwt")]
         if let Some(tokens) = self.tokens.filter(|_| token::looks_like_jwt(&token)) {
             return match tokens.authenticate(&req, &token).await {
                 Ok(Ok(caller)) => admit(req, caller, next).await,
@@ -203,6 +224,16 @@ impl ApiKeys {
         });
         if cached.is_some() {
             return Ok(cached);
+        }
+        if let Some(limit) = self.lookups {
+            if !limit.admits(req).await? {
+                return Err(Error::new(
+                    ErrorKind::RateLimited,
+                    "too many API-key lookups from this client; \
+                     try again after `retry-after` seconds",
+                )
+                .with_retry_after(limit.period()));
+            }
         }
         let stored: Option<Record> = Kv::from_request(req, self.binding)?
             .get_json(&format!("{RECORD_PREFIX}{id}"))
@@ -468,7 +499,7 @@ pub struct CreatedApiKey {
     pub view: ApiKeyView,
 }
 
-/// Who the [`ApiKeys`] or [`Jwt`] layer let through, as an extractor: who it
+/// Who the [`ApiKeys`] or `Jwt` layer let through, as an extractor: who it
 /// is and its scopes. A route outside the layers cannot extract it, so a
 /// handler that takes it fails closed (500) when mounted unguarded.
 #[derive(Clone, Debug)]

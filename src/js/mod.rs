@@ -10,7 +10,7 @@
 mod body;
 #[cfg(feature = "cache")]
 pub(crate) mod cache;
-#[cfg(feature = "auth")]
+#[cfg(feature = "jwt")]
 pub(crate) mod crypto;
 #[cfg(feature = "objects")]
 pub(crate) mod object;

@@ -150,32 +150,39 @@ impl RateLimit {
     }
 
     async fn check(self, req: Request, next: Next) -> Response {
-        let Some(client) = self.client_of(&req) else {
-            return next.run(req).await;
-        };
-        let limiter = match req.env().and_then(|env| {
-            env.rate_limiter(self.binding).map_err(|e| {
-                Error::internal(format!("no rate limiting binding {:?}: {e}", self.binding))
-            })
-        }) {
-            Ok(limiter) => limiter,
+        match self.admits(&req).await {
+            Ok(true) => {}
+            Ok(false) => return self.refusal(),
             Err(err) => return err.into_response(),
-        };
-        let allowed = match limiter.limit(client).await {
-            Ok(outcome) => outcome.success,
-            Err(e) => {
-                return Error::internal(format!("rate limiting {:?} failed: {e}", self.binding))
-                    .into_response()
-            }
-        };
-        if !allowed {
-            return self.refusal();
         }
         let mut response = next.run(req).await;
         let _ = response
             .headers_mut()
             .insert("ratelimit-policy", self.policy());
         response
+    }
+
+    /// Counts `req` against its client's budget; whether it is within it. A
+    /// request with no client to count is.
+    pub(crate) async fn admits(&self, req: &Request) -> Result<bool, Error> {
+        let Some(client) = self.client_of(req) else {
+            return Ok(true);
+        };
+        let limiter = req.env()?.rate_limiter(self.binding).map_err(|e| {
+            Error::internal(format!("no rate limiting binding {:?}: {e}", self.binding))
+        })?;
+        match limiter.limit(client).await {
+            Ok(outcome) => Ok(outcome.success),
+            Err(e) => Err(Error::internal(format!(
+                "rate limiting {:?} failed: {e}",
+                self.binding
+            ))),
+        }
+    }
+
+    /// The period, in seconds: how long a refused client should wait.
+    pub(crate) fn period(&self) -> u32 {
+        self.period
     }
 
     #[cold]

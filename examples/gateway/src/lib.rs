@@ -211,8 +211,9 @@ async fn replay(
 
 /// The management API's keys, in a KV namespace of their own (whoever can write
 /// to a namespace can mint keys in it). The root key is the Worker secret
-/// `EDGEWAY_ROOT_KEY`.
-const API_KEYS: ApiKeys = ApiKeys::new("API_KEYS");
+/// `EDGEWAY_ROOT_KEY`. Reads of keys from KV are limited per client IP
+/// (`KEY_LOOKUPS`), so made-up keys cannot each cost one.
+const API_KEYS: ApiKeys = ApiKeys::new("API_KEYS").lookups(RateLimit::new("KEY_LOOKUPS", 100, 60));
 
 /// KV values from the Cache API. They are the same for every key holder, and
 /// the layer sits inside the key check, so requests with keys are served too.

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use edgeway::auth::{ApiKeys, Caller, Jwks, Jwt, Principal};
-use edgeway::middleware::{body_limit, request_id, timing, Cors, ResponseCache};
+use edgeway::middleware::{body_limit, request_id, timing, Cors, RateLimit, ResponseCache};
 use edgeway::{
     App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
     Response, State, StatusCode, TrailingSlash, Url, Valid,
@@ -170,7 +170,11 @@ fn app() -> App {
         "conformance",
     );
     let tokens = orders(App::new().layer(TOKENS));
-    let keys_or_tokens = orders(App::new().layer(ApiKeys::new("API_KEYS").tokens(TOKENS)));
+    // KV reads of keys: 5 per minute per client, so the tests can pass it.
+    const KEYS: ApiKeys = ApiKeys::new("API_KEYS")
+        .tokens(TOKENS)
+        .lookups(RateLimit::new("KEY_LOOKUPS", 5, 60));
+    let keys_or_tokens = orders(App::new().layer(KEYS));
     let misconfigured = orders(App::new().layer(MISCONFIGURED));
     // An issuer whose JWKS cannot be fetched: a 502, not a 401.
     const UNREACHABLE: Jwt = Jwt::new(
