@@ -263,6 +263,20 @@ fn scoped_keys_are_made_checked_and_revoked_and_never_logged() {
         .contains("fanout"),);
     let doc = grant(serde_json::json!(["nope"])).assert_problem(422);
     assert!(doc["detail"].as_str().unwrap().contains("nope"), "{doc}");
+    // Its listing holds the keys within its scopes: its child, not the one above.
+    let seen = as_reader("GET", "/v1/keys").json();
+    let ids: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|view| view["id"].as_str().unwrap())
+        .collect();
+    let child_id = &child.json()["id"].as_str().unwrap().to_owned();
+    assert!(
+        ids.contains(&child_id.as_str()) && ids.contains(&id.as_str()),
+        "{seen}"
+    );
+    assert!(!ids.contains(&above_id), "{seen}");
 
     // Listed without secrets or hashes.
     let listed = w.get("/v1/keys").unwrap();

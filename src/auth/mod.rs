@@ -133,8 +133,8 @@ impl ApiKeys {
 
     /// The admin routes, tagged `keys`, to [nest](crate::App::nest) behind this
     /// layer: `POST /` makes a key (`{"name", "scopes"}`; the answer carries the
-    /// key, once), `GET /` lists keys (never their secrets or hashes) and
-    /// `DELETE /{id}` revokes one within the caller's scopes.
+    /// key, once), `GET /` lists the keys within the caller's scopes (never
+    /// their secrets or hashes) and `DELETE /{id}` revokes one of them.
     pub fn admin(self) -> App {
         App::new()
             .post(
@@ -146,7 +146,7 @@ impl ApiKeys {
             .tag(ADMIN_TAG)
             // Each handler takes the `Caller`, so mounted without the layer they
             // fail closed instead of serving everyone.
-            .get("/", move |_: Caller, env: Env| self.list(env))
+            .get("/", move |caller: Caller, env: Env| self.list(caller, env))
             .tag(ADMIN_TAG)
             .delete(
                 "/{id}",
@@ -334,7 +334,9 @@ impl ApiKeys {
         ))
     }
 
-    async fn list(self, env: Env) -> Result<Json<Vec<ApiKeyView>>, Error> {
+    /// The keys within the caller's scopes (every key, for the root key): as
+    /// with revoking, a key sees no key above it.
+    async fn list(self, caller: Caller, env: Env) -> Result<Json<Vec<ApiKeyView>>, Error> {
         let store = Kv::from_env(&env, self.binding)?;
         let names = store.list(RECORD_PREFIX).await?;
         // One read at a time: an admin listing, where a join of futures would
@@ -342,7 +344,9 @@ impl ApiKeys {
         let mut views = Vec::with_capacity(names.len());
         for entry in &names {
             if let Some(record) = store.get_json::<Record>(&entry.name).await? {
-                views.push(record.view());
+                if caller.first_not_held(&record.scopes).is_none() {
+                    views.push(record.view());
+                }
             }
         }
         views.sort_unstable_by_key(|view| view.created_at_ms);
