@@ -19,10 +19,10 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 
 WASM := --target wasm32-unknown-unknown
-TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/jwt,edgeway/cache,edgeway/fanout,edgeway/jobs
+TEST_FEATURES := edgeway/testing,edgeway/auth,edgeway/jwt,edgeway/cache,edgeway/fanout,edgeway/jobs,edgeway/ops
 WORKERS := -p edgeway -p hello -p gateway -p conformance -p queues-worker
 
-.PHONY: help toolchain build dev test soak fuzz publish-check deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
+.PHONY: help toolchain build dev test cost soak fuzz publish-check deploy-check bench-smoke lint fmt-check clippy doc test-wasm test-native bench bench-build bench-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,11 +52,11 @@ clippy:
 	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,jwt,cache,fanout,jobs,workflows,objects,validate
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,jwt,cache,fanout,jobs,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p edgeway --features testing,auth,jwt,cache,fanout,jobs,ops,workflows,objects,validate
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(WASM) -p edgeway --features auth,jwt,cache,fanout,jobs,ops,workflows,objects,validate
 
 test-wasm: ## The pure-core unit tests on wasm32, under Node
-	cargo test $(WASM) -p edgeway --lib --features auth,jwt,cache,fanout,jobs,workflows,objects,validate
+	cargo test $(WASM) -p edgeway --lib --features auth,jwt,cache,fanout,jobs,ops,workflows,objects,validate
 
 # The e2e workers' builds are mostly single-threaded (LTO, then wasm-opt under
 # Node), so they run beside the test compile. `edgeway build` locks and stamps its
@@ -91,6 +91,10 @@ publish-check: toolchain ## `cargo publish --dry-run` of edgeway-protocol, edgew
 deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway; fails when one passes its size budget (bench/targets.json)
 	@mkdir -p bench/results
 	node bench/size.mjs --json bench/results/size.json
+
+PROFILE ?= bench/data/traffic/spiky.json
+cost: ## What a traffic profile (PROFILE, default bench/data/traffic/spiky.json) costs a month on Workers, Lambda and containers, and the break-even
+	cargo run --quiet -p edgeway-cli -- cost $(PROFILE)
 
 bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios to anchors from the same run (see BENCHMARKS.md)
 	@mkdir -p bench/results

@@ -3,7 +3,11 @@
 //! ```text
 //! edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
 //! edgeway build [--dev] [--panic abort|unwind] [--no-opt] [--out-dir build]
+//! edgeway cost PROFILE [--prices FILE] [--assume FILE] [--json]
 //! ```
+//!
+//! `edgeway cost` projects a traffic profile to a month on Workers, on Lambda
+//! behind API Gateway and on always-on containers, with the break-even.
 //!
 //! `edgeway new` writes a ready crate: a worker with a route, a KV binding, a
 //! queue and its consumer, an e2e test, `wrangler.toml`, `package.json` and a
@@ -17,6 +21,7 @@
 //! anything: a missing tool is an error that says what to install.
 
 mod build;
+mod cost;
 mod new;
 mod tools;
 
@@ -33,6 +38,11 @@ usage: edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
                                    depends on a local edgeway checkout instead of
                                    the crates.io release
        edgeway build [options]     build the worker crate in this directory
+       edgeway cost PROFILE [--prices FILE] [--assume FILE] [--json]
+                                   what a traffic profile (JSON: requests per hour and
+                                   what a request does) costs a month on Workers, on
+                                   Lambda + API Gateway and on containers, and where
+                                   containers become cheaper (docs/OPERATIONS.md)
 
 build options:
   --dev              unoptimised, incremental build with names kept (the edit loop);
@@ -64,6 +74,7 @@ fn run() -> Result<()> {
     let mut command = None;
     let mut new = new::NewOptions::default();
     let mut options = BuildOptions::default();
+    let mut costing = cost::CostOptions::default();
     if std::env::var("EDGEWAY_PROFILE").as_deref() == Ok("dev") {
         options.profile = Profile::Dev;
     }
@@ -90,15 +101,22 @@ fn run() -> Result<()> {
             Long("out-dir") => options.out_dir = PathBuf::from(parser.value()?),
             Long("dir") => new.dir = Some(PathBuf::from(parser.value()?)),
             Long("path") => new.edgeway_path = Some(PathBuf::from(parser.value()?)),
+            Long("prices") => costing.prices = Some(PathBuf::from(parser.value()?)),
+            Long("assume") => costing.assumptions = Some(PathBuf::from(parser.value()?)),
+            Long("json") => costing.json = true,
             Value(value) if command.is_none() => command = Some(value.string()?),
             Value(value) if command.as_deref() == Some("new") && new.name.is_empty() => {
                 new.name = value.string()?
+            }
+            Value(value) if command.as_deref() == Some("cost") && costing.profile.is_none() => {
+                costing.profile = Some(PathBuf::from(value))
             }
             _ => return Err(arg.unexpected()).context(USAGE),
         }
     }
     match command.as_deref() {
         Some("build") => build::build(&std::env::current_dir()?, &options),
+        Some("cost") => cost::cost(&costing),
         Some("new") if new.name.is_empty() => bail!("`edgeway new` needs a NAME\n\n{USAGE}"),
         Some("new") => {
             let dir = new::new(&new)?;

@@ -1,11 +1,14 @@
 //! # edgeway-protocol
 //!
 //! What edgeway shares with code outside the edge, with no Workers runtime in it:
-//! Standard Webhooks signing ([`webhook`]) and the job messages a function on AWS
-//! Lambda is invoked with and reports back ([`jobs`]). A Lambda function written
+//! Standard Webhooks signing ([`webhook`]), the job messages a function on AWS
+//! Lambda is invoked with and reports back ([`jobs`]), and the cost model that
+//! compares a workload on Workers, Lambda and containers ([`cost`]), which the
+//! `edgeway cost` command runs on a traffic profile. A Lambda function written
 //! in Rust depends on this crate alone. edgeway re-exports `webhook` as
 //! `edgeway::webhook`, and `JobInvocation` and `JobOutcome` from `edgeway::jobs`.
 
+pub mod cost;
 pub mod jobs;
 pub mod webhook;
 
@@ -34,6 +37,9 @@ pub enum ErrorKind {
     Unauthorized,
     /// A job invocation lacks what a function needs.
     InvalidInvocation,
+    /// A price, an assumption or a usage figure is unknown, negative or not a
+    /// number.
+    InvalidConfiguration,
 }
 
 impl Error {
