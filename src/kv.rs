@@ -214,12 +214,16 @@ impl Kv {
             check_ttl("cache_ttl", ttl)?;
             get = get.cache_ttl(ttl);
         }
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::KvRead);
         get.text().await.map_err(|e| kv_error("get", key, e))
     }
 
     /// Reads `key` as bytes.
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         check_key(key)?;
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::KvRead);
         self.store
             .get(key)
             .bytes()
@@ -271,6 +275,8 @@ impl Kv {
         check_value(len)?;
         options.check()?;
         let put = start(&self.store).map_err(|e| kv_error("put", key, e))?;
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::KvWrite);
         apply(put, options)?
             .execute()
             .await
@@ -280,6 +286,8 @@ impl Kv {
     /// Deletes `key` (a no-op when absent).
     pub async fn delete(&self, key: &str) -> Result<(), Error> {
         check_key(key)?;
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::KvDelete);
         self.store
             .delete(key)
             .await
@@ -356,6 +364,8 @@ impl KvPages {
         if let Some(cursor) = self.cursor.take() {
             list = list.cursor(cursor);
         }
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::KvList);
         let page = list
             .execute()
             .await

@@ -75,6 +75,8 @@ pub mod middleware;
 #[cfg(feature = "objects")]
 pub mod object;
 pub mod observe;
+#[cfg(feature = "ops")]
+pub mod ops;
 #[cfg(feature = "bindings")]
 mod outbound;
 mod panic;

@@ -132,6 +132,8 @@ pub(crate) async fn settle(
 /// Sends `request` with the runtime's `fetch`. A network failure or a timeout is a
 /// retryable [`ErrorKind::Upstream`] error.
 pub async fn send(request: &OutboundRequest) -> Result<OutboundReply, Error> {
+    #[cfg(feature = "ops")]
+    crate::ops::count(crate::ops::Op::Subrequest);
     let headers = Array::new();
     for (name, value) in &request.headers {
         headers.push(&Array::of2(&name.into(), &value.into()));

@@ -199,6 +199,8 @@ export function proxy_fetch(method, url, headers, body) {
             Inner::Static(bytes) => js_sys::Uint8Array::from(bytes).into(),
             Inner::Empty | Inner::Deferred => JsValue::NULL,
         };
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::Subrequest);
         let answer = crate::outbound::settle(proxy_fetch(&method, &url, &headers, body), || {
             "the origin could not be reached".to_owned()
         })

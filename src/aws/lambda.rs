@@ -367,6 +367,8 @@ impl Lambda {
             .map_err(|e| Error::internal(format!("the payload does not encode: {e}")))?;
         let now = (crate::platform::now_ms() / 1000.0) as u64;
         let request = invoke_request(&self.config, &function, invocation, payload, now)?;
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::LambdaInvocation);
         let reply = crate::outbound::send(&request).await?;
         read_reply(invocation, reply)
     }

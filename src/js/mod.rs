@@ -12,6 +12,8 @@ mod body;
 pub(crate) mod cache;
 #[cfg(feature = "jwt")]
 pub(crate) mod crypto;
+#[cfg(feature = "ops")]
+pub(crate) mod d1;
 #[cfg(feature = "objects")]
 pub(crate) mod object;
 mod request;

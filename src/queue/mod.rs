@@ -136,6 +136,8 @@ impl<T: Serialize> Producer<T> {
         if let Some(delay) = options.delay_seconds {
             limits::check_delay(delay)?;
         }
+        #[cfg(feature = "ops")]
+        crate::ops::count(crate::ops::Op::QueueSend(text.len()));
         let promise = self
             .queue
             .send(
@@ -190,6 +192,8 @@ impl<T: Serialize> Producer<T> {
         for (index, range) in chunks.iter().enumerate() {
             let batch = Array::new();
             for text in &texts[range.clone()] {
+                #[cfg(feature = "ops")]
+                crate::ops::count(crate::ops::Op::QueueSend(text.len()));
                 let entry = Object::new();
                 let _ = Reflect::set(&entry, &"body".into(), &JsValue::from_str(text));
                 let _ = Reflect::set(&entry, &"contentType".into(), &"text".into());

@@ -19,6 +19,8 @@ use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{
     body_limit, request_id, strangler_fig, timing, RateLimit, ResponseCache,
 };
+use edgeway::ops::usage::Report;
+use edgeway::ops::Ops;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -225,6 +227,11 @@ const KV_CACHE: ResponseCache = ResponseCache::new().ignore_credentials();
 /// submission draw on one budget).
 const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
 
+/// Every request attributed to its feature and route, with its billable
+/// operations: tallied per isolate, flushed at most once a minute to
+/// `OPS_USAGE`, stored in `OPS_DB`, read at `/v1/ops/usage` and `/v1/ops/cost`.
+const OPS: Ops = Ops::new("OPS_USAGE", "OPS_DB");
+
 fn app() -> App {
     let kv_values = App::new()
         .layer(KV_CACHE)
@@ -277,8 +284,11 @@ fn app() -> App {
         .nest("/jobs", jobs)
         .get("/jobs/{id}", jobs::show)
         .tag("jobs")
-        .nest("/keys", API_KEYS.admin());
+        .nest("/keys", API_KEYS.admin())
+        .nest("/ops", OPS.api());
     App::new()
+        // Outermost, so it times everything the others do.
+        .layer(OPS)
         .layer(request_id)
         .layer(timing)
         // Unmatched routes, and routes listed in ORIGIN_ROUTES, go to ORIGIN_URL.
@@ -301,6 +311,9 @@ fn consumer() -> Consumer {
         .fanout(FANOUT)
         .on(edgeway::jobs::INVOKE_KIND, jobs::invoke)
         .on("audit.recorded", record_audit)
+        .on_queue("edgeway-ops-usage", |report: Message<Report>| {
+            OPS.store(report)
+        })
         .max_attempts(5)
         .backoff(Backoff::default())
         .dead_letter_queue("EVENTS_DLQ", "edgeway-events-dlq")

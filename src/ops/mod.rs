@@ -1,0 +1,580 @@
+//! Serverless as an economic decision (feature `ops`): every request
+//! attributed to its feature and route with its wall time, cold start,
+//! outcome, bytes and billable operations; tallied per isolate, flushed at
+//! most once a minute as one queue message, stored in D1, and served as usage
+//! summaries and a cost projection against Lambda and containers.
+//!
+//! ```no_run
+//! use edgeway::ops::usage::Report;
+//! use edgeway::ops::Ops;
+//! use edgeway::queue::{Consumer, Message};
+//! use edgeway::App;
+//!
+//! // The queue the isolates flush to, and the D1 database the reports land in.
+//! const OPS: Ops = Ops::new("OPS_USAGE", "OPS_DB");
+//!
+//! fn app() -> App {
+//!     App::new()
+//!         .layer(OPS) // outermost: it times everything inside
+//!         .get("/orders", || async { "[]" })
+//!         .tag("orders")
+//!         .nest("/ops", OPS.api())
+//! }
+//!
+//! fn consumer() -> Consumer {
+//!     Consumer::new().on_queue("edgeway-ops-usage", |m: Message<Report>| OPS.store(m))
+//! }
+//! # app().build().unwrap();
+//! ```
+//!
+//! What is counted, and how, is in docs/OPERATIONS.md. Wall time is what the
+//! runtime lets a worker see; CPU time is not reachable from inside it, so the
+//! cost projection bills wall time as CPU time on Workers, an upper bound, and
+//! says so.
+
+pub mod histogram;
+mod meter;
+pub mod usage;
+
+pub(crate) use meter::{count, Op};
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use edgeway_protocol::cost::{self, Assumptions, Prices, Projection};
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+
+use crate::error::{Error, ErrorKind};
+use crate::extract::{Json, Query};
+use crate::handler::BoxFuture;
+use crate::middleware::{Middleware, Next};
+use crate::queue::{Failure, Message, Producer};
+use crate::request::Request;
+use crate::response::Response;
+use crate::App;
+use meter::Metered;
+use usage::{
+    Entry, GroupBy, Invocation, Key, Operations, Outcome, Report, Stats, Summary, Tally, Trigger,
+};
+use worker::Env;
+
+/// The setting that shortens the flush interval, in seconds (tests use 1).
+pub const FLUSH_SETTING: &str = "OPS_FLUSH_SECONDS";
+/// The setting holding price overrides, a JSON object of
+/// `edgeway_protocol::cost::Prices` fields.
+pub const PRICES_SETTING: &str = "OPS_PRICES";
+/// The setting holding assumption overrides, a JSON object of
+/// `edgeway_protocol::cost::Assumptions` fields.
+pub const ASSUMPTIONS_SETTING: &str = "OPS_ASSUMPTIONS";
+/// The longest period one usage or cost query covers.
+const MAX_RANGE_MS: u64 = 31 * 24 * 3600 * 1000;
+/// Entries per queue message: a report of many keys goes out in parts, each
+/// well under the 128 KB message limit.
+const ENTRIES_PER_MESSAGE: usize = 40;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_usage (report TEXT NOT NULL, isolate TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, trigger TEXT NOT NULL, feature TEXT NOT NULL, route TEXT NOT NULL, stats TEXT NOT NULL, PRIMARY KEY (report, trigger, feature, route))
+CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)";
+
+/// Attribution, configured once as a `const`: the queue isolates flush their
+/// tallies to, and the D1 database a consumer stores them in.
+///
+/// As a [layer](crate::App::layer) (put it outermost), it meters every request
+/// the app serves: its route's tag and pattern, wall time, whether it was its
+/// isolate's first, its status, bytes in and out, and the KV reads, writes,
+/// deletes and lists, queue operations, subrequests and Lambda invocations it
+/// made through edgeway. The tally stays in the isolate and is flushed, with
+/// `waitUntil`, by the first request after the flush interval (60 s).
+#[derive(Clone, Copy, Debug)]
+pub struct Ops {
+    queue: &'static str,
+    database: &'static str,
+    flush_seconds: u32,
+}
+
+thread_local! {
+    static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
+    /// When this isolate last flushed (ms); 0 before its first request.
+    static LAST_FLUSH: Cell<f64> = const { Cell::new(0.0) };
+    /// The flush interval this isolate uses, ms (read from settings once).
+    static FLUSH_MS: Cell<f64> = const { Cell::new(0.0) };
+    static ISOLATE: String = crate::platform::random_hex::<8>();
+    static SCHEMA_READY: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Ops {
+    /// Tallies flushed to the queue bound as `queue`, stored in the D1
+    /// database bound as `database`.
+    pub const fn new(queue: &'static str, database: &'static str) -> Self {
+        Self {
+            queue,
+            database,
+            flush_seconds: 60,
+        }
+    }
+
+    /// The usage and cost routes, tagged `ops`, to [nest](crate::App::nest)
+    /// behind authentication: `GET /usage?since=&until=&by=feature|route` and
+    /// `GET /cost?since=&until=` (times in ms since the epoch; the default is
+    /// the last hour).
+    pub fn api(self) -> App {
+        App::new()
+            .get(
+                "/usage",
+                move |env: Env, Query(range): Query<RangeQuery>| self.usage(env, range),
+            )
+            .tag("ops")
+            .get("/cost", move |env: Env, Query(range): Query<RangeQuery>| {
+                self.cost(env, range)
+            })
+            .tag("ops")
+    }
+
+    /// Stores a flushed report (the consumer's handler for the ops queue).
+    /// Storing it twice keeps one copy.
+    pub async fn store(self, message: Message<Report>) -> Result<(), Failure> {
+        let db = self.db(message.env()).map_err(Failure::from)?;
+        self.ready(&db).await.map_err(Failure::from)?;
+        let report = &message.body;
+        let rows: Vec<serde_json::Value> = report
+            .entries
+            .iter()
+            .map(|entry| {
+                let stats = serde_json::to_string(&entry.stats).expect("stats serialize");
+                serde_json::json!([
+                    report.id,
+                    report.isolate,
+                    report.from_ms,
+                    report.to_ms,
+                    entry.key.trigger.as_str(),
+                    entry.key.feature,
+                    entry.key.route,
+                    stats,
+                ])
+            })
+            .collect();
+        db.batch(
+            "INSERT OR IGNORE INTO edgeway_usage VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            &serde_json::Value::Array(rows).to_string(),
+        )
+        .await
+        .map_err(|e| {
+            Failure::from(Error::new(
+                ErrorKind::Upstream,
+                format!("store ops usage: {e}"),
+            ))
+        })
+    }
+
+    async fn meter(self, req: Request, next: Next) -> Response {
+        let started = crate::platform::now_ms();
+        let cold = req.is_cold_start();
+        let route = req
+            .route()
+            .map(|route| (route.pattern.clone(), route.feature.clone()));
+        let bytes_in = req
+            .header("content-length")
+            .and_then(|length| length.parse().ok())
+            .unwrap_or(0);
+        let flush_to = self.due(&req, started);
+        let operations = Rc::new(RefCell::new(Operations::default()));
+        let response = Metered::new(next.run(req), operations.clone()).await;
+        let ended = crate::platform::now_ms();
+        let bytes_out = response
+            .body()
+            .as_bytes()
+            .map(|bytes| bytes.len() as u64)
+            .or_else(|| {
+                response
+                    .headers()
+                    .get("content-length")
+                    .and_then(|l| l.parse().ok())
+            })
+            .unwrap_or(0);
+        let (pattern, feature) = match &route {
+            Some((pattern, feature)) => (&**pattern, feature.as_deref().unwrap_or("-")),
+            None => ("-", "-"),
+        };
+        let invocation = Invocation {
+            trigger: Trigger::Fetch,
+            feature,
+            route: pattern,
+            wall_ms: ended - started,
+            cold,
+            outcome: Outcome::Status(response.status().as_u16()),
+            bytes_in,
+            bytes_out,
+            operations: *operations.borrow(),
+        };
+        TALLY.with(|tally| tally.borrow_mut().record(&invocation, ended));
+        if let Some((env, ctx)) = flush_to {
+            self.flush(env, ctx, ended);
+        }
+        response
+    }
+
+    /// The environment and context to flush with, when the interval has
+    /// passed since this isolate last flushed.
+    fn due(self, req: &Request, now: f64) -> Option<(worker::Env, worker::Context)> {
+        let last = LAST_FLUSH.get();
+        if last == 0.0 {
+            // The isolate's first request starts the first interval.
+            LAST_FLUSH.set(now);
+            let seconds = req
+                .env()
+                .ok()
+                .and_then(|env| crate::platform::setting(&env, FLUSH_SETTING))
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                .filter(|seconds| (1..=3600).contains(seconds))
+                .unwrap_or(self.flush_seconds);
+            FLUSH_MS.set(f64::from(seconds) * 1000.0);
+            return None;
+        }
+        if now - last < FLUSH_MS.get() {
+            return None;
+        }
+        LAST_FLUSH.set(now);
+        req.env().ok().zip(req.context().ok())
+    }
+
+    /// Sends the tally, with `waitUntil`, and starts a new one.
+    fn flush(self, env: worker::Env, ctx: worker::Context, now: f64) {
+        let Some(report) =
+            ISOLATE.with(|isolate| TALLY.with(|t| t.borrow_mut().take(isolate, now)))
+        else {
+            return;
+        };
+        let queue = self.queue;
+        ctx.wait_until(async move {
+            let sent = async {
+                let producer = Producer::<Report>::from_env(&env, queue)?;
+                for (part, entries) in report.entries.chunks(ENTRIES_PER_MESSAGE).enumerate() {
+                    let message = Report {
+                        id: format!("{}.{part}", report.id),
+                        entries: entries.to_vec(),
+                        ..report.clone()
+                    };
+                    producer.send(&message).await?;
+                }
+                Ok::<_, Error>(())
+            }
+            .await;
+            if let Err(err) = sent {
+                crate::observe::log(
+                    crate::observe::Level::Warn,
+                    serde_json::json!({"msg": "ops usage flush failed", "detail": err.detail()}),
+                );
+            }
+        });
+    }
+
+    fn db(self, env: &worker::Env) -> Result<Database, Error> {
+        Database::open(env, self.database)
+    }
+
+    async fn ready(self, db: &Database) -> Result<(), Error> {
+        if SCHEMA_READY.get() {
+            return Ok(());
+        }
+        db.exec(SCHEMA)
+            .await
+            .map_err(|e| Error::internal(format!("create the ops usage table: {e}")))?;
+        SCHEMA_READY.set(true);
+        Ok(())
+    }
+
+    /// The stored entries flushed in `[since, until)`, with when each was
+    /// flushed.
+    async fn entries(self, env: &Env, range: Range) -> Result<Vec<(u64, Entry)>, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            trigger: String,
+            feature: String,
+            route: String,
+            to_ms: f64,
+            stats: String,
+        }
+        let db = self.db(env)?;
+        self.ready(&db).await?;
+        let text = db
+            .all(
+                "SELECT trigger, feature, route, to_ms, stats FROM edgeway_usage WHERE to_ms >= ?1 AND to_ms < ?2",
+                &serde_json::json!([range.since, range.until]).to_string(),
+            )
+            .await
+            .map_err(|e| Error::internal(format!("read ops usage: {e}")))?;
+        let rows: Vec<Row> = serde_json::from_str(&text)
+            .map_err(|e| Error::internal(format!("read ops usage: {e}")))?;
+        rows.into_iter()
+            .map(|row| {
+                let stats: Stats = serde_json::from_str(&row.stats)
+                    .map_err(|e| Error::internal(format!("a stored ops usage row: {e}")))?;
+                let trigger = Trigger::parse(&row.trigger).ok_or_else(|| {
+                    Error::internal(format!("a stored trigger {:?}", row.trigger))
+                })?;
+                let key = Key {
+                    trigger,
+                    feature: row.feature,
+                    route: row.route,
+                };
+                Ok((row.to_ms as u64, Entry { key, stats }))
+            })
+            .collect()
+    }
+
+    async fn usage(self, env: Env, query: RangeQuery) -> Result<Json<UsageAnswer>, Error> {
+        let range = Range::from_query(&query, crate::platform::now_ms() as u64)?;
+        let by = match query.by.as_deref() {
+            None => GroupBy::Feature,
+            Some(text) => GroupBy::parse(text).ok_or_else(|| {
+                Error::bad_request(format!("`by` is `feature` or `route`, not {text:?}"))
+                    .with_member("parameter", "by")
+            })?,
+        };
+        let entries = self.entries(&env, range).await?;
+        Ok(Json(UsageAnswer {
+            since: range.since,
+            until: range.until,
+            groups: usage::summarize(entries.iter().map(|(_, entry)| entry), by),
+        }))
+    }
+
+    async fn cost(self, env: Env, query: RangeQuery) -> Result<Json<Projection>, Error> {
+        if query.by.is_some() {
+            return Err(Error::bad_request("`/cost` takes `since` and `until` only")
+                .with_member("parameter", "by"));
+        }
+        let range = Range::from_query(&query, crate::platform::now_ms() as u64)?;
+        let setting = |name: &str| crate::platform::setting(&env, name);
+        let prices = match setting(PRICES_SETTING) {
+            Some(json) => Prices::from_json(&json),
+            None => Ok(Prices::default()),
+        }
+        .map_err(|e| Error::internal(format!("the setting {PRICES_SETTING}: {}", e.detail())))?;
+        let assumptions = match setting(ASSUMPTIONS_SETTING) {
+            Some(json) => Assumptions::from_json(&json),
+            None => Ok(Assumptions::default()),
+        }
+        .map_err(|e| {
+            Error::internal(format!("the setting {ASSUMPTIONS_SETTING}: {}", e.detail()))
+        })?;
+        let entries = self.entries(&env, range).await?;
+        let observed = observed_usage(&entries, range);
+        cost::project(&observed, &prices, &assumptions)
+            .map(Json)
+            .map_err(|e| Error::internal(e.detail().to_owned()))
+    }
+}
+
+impl Middleware for Ops {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Response> {
+        Box::pin(self.meter(req, next))
+    }
+}
+
+/// The query of the usage and cost routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    /// The start, ms since the epoch (default: an hour before `until`).
+    pub since: Option<u64>,
+    /// The end, exclusive, ms since the epoch (default: now).
+    pub until: Option<u64>,
+    /// `feature` (default) or `route`, for `/usage`.
+    pub by: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Range {
+    since: u64,
+    until: u64,
+}
+
+impl Range {
+    fn from_query(query: &RangeQuery, now: u64) -> Result<Self, Error> {
+        let until = query.until.unwrap_or(now);
+        let since = query.since.unwrap_or(until.saturating_sub(3_600_000));
+        if since >= until {
+            return Err(Error::bad_request(format!(
+                "`since` ({since}) must be before `until` ({until})"
+            ))
+            .with_member("parameter", "since"));
+        }
+        if until - since > MAX_RANGE_MS {
+            return Err(Error::bad_request("a range covers at most 31 days")
+                .with_member("parameter", "since"));
+        }
+        Ok(Self { since, until })
+    }
+}
+
+/// The usage API's answer.
+#[derive(Debug, serde::Serialize)]
+pub struct UsageAnswer {
+    /// The range's start, ms since the epoch.
+    pub since: u64,
+    /// Its end, exclusive.
+    pub until: u64,
+    /// One summary per feature or route, busiest first.
+    pub groups: Vec<Summary>,
+}
+
+/// The stored entries of `range` as the cost model's input: invocations, wall
+/// time, bytes and operations summed, HTTP requests apart, and the busiest
+/// minute's HTTP rate as the peak.
+fn observed_usage(entries: &[(u64, Entry)], range: Range) -> cost::Usage {
+    let mut total = Stats::default();
+    let mut http = 0;
+    let mut per_minute: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
+    for (flushed_ms, entry) in entries {
+        total.merge(&entry.stats);
+        if entry.key.trigger == Trigger::Fetch {
+            http += entry.stats.invocations;
+            *per_minute.entry(flushed_ms / 60_000).or_default() += entry.stats.invocations;
+        }
+    }
+    let busiest = per_minute.values().copied().max().unwrap_or(0);
+    let ops = total.operations;
+    cost::Usage {
+        period_hours: (range.until - range.since) as f64 / 3_600_000.0,
+        invocations: total.invocations as f64,
+        http_requests: http as f64,
+        wall_ms: total.wall_ms_total,
+        cpu_ms: None,
+        bytes_out: total.bytes_out as f64,
+        peak_requests_per_second: busiest as f64 / 60.0,
+        kv_reads: ops.kv_reads as f64,
+        kv_writes: ops.kv_writes as f64,
+        kv_deletes: ops.kv_deletes as f64,
+        kv_lists: ops.kv_lists as f64,
+        queue_operations: ops.queue_operations as f64,
+        ..cost::Usage::default()
+    }
+}
+
+/// The D1 database usage is stored in, through the JS glue (statements and
+/// rows as JSON text).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // natively nothing reads it
+struct Database(JsValue);
+
+impl Database {
+    fn open(env: &worker::Env, binding: &str) -> Result<Self, Error> {
+        let db =
+            js_sys::Reflect::get(env, &JsValue::from_str(binding)).unwrap_or(JsValue::UNDEFINED);
+        if db.is_undefined() || db.is_null() {
+            return Err(Error::internal(format!(
+                "no D1 binding {binding:?} for ops usage"
+            )));
+        }
+        Ok(Self(db))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        crate::js::d1::exec(&self.0, sql).await
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn batch(&self, sql: &str, rows: &str) -> Result<(), String> {
+        crate::js::d1::batch(&self.0, sql, rows).await
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    async fn all(&self, sql: &str, args: &str) -> Result<String, String> {
+        crate::js::d1::all(&self.0, sql, args).await
+    }
+
+    // Natively there is no D1: only the pure parts of this module run there.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn exec(&self, _: &str) -> Result<(), String> {
+        Err(NO_D1.to_owned())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn batch(&self, _: &str, _: &str) -> Result<(), String> {
+        Err(NO_D1.to_owned())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn all(&self, _: &str, _: &str) -> Result<String, String> {
+        Err(NO_D1.to_owned())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+const NO_D1: &str = "D1 is only in the Workers runtime";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn ranges_default_to_the_last_hour_and_bad_ones_are_400s() {
+        let query = |since, until| RangeQuery {
+            since,
+            until,
+            by: None,
+        };
+        assert_eq!(
+            Range::from_query(&query(None, None), 10_000_000).unwrap(),
+            Range {
+                since: 6_400_000,
+                until: 10_000_000
+            }
+        );
+        let err = Range::from_query(&query(Some(5), Some(5)), 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        assert!(err.detail().contains("before"));
+        let err = Range::from_query(&query(Some(0), Some(MAX_RANGE_MS + 1)), 0).unwrap_err();
+        assert!(err.detail().contains("31 days"));
+    }
+
+    #[test]
+    fn observed_usage_sums_entries_and_takes_the_busiest_minute_as_the_peak() {
+        let entry = |trigger, invocations, minute: u64| {
+            let stats = Stats {
+                invocations,
+                wall_ms_total: invocations as f64 * 10.0,
+                bytes_out: invocations * 100,
+                operations: Operations {
+                    kv_reads: invocations,
+                    ..Operations::default()
+                },
+                ..Stats::default()
+            };
+            (
+                minute * 60_000 + 5,
+                Entry {
+                    key: Key {
+                        trigger,
+                        feature: "kv".into(),
+                        route: "/kv".into(),
+                    },
+                    stats,
+                },
+            )
+        };
+        let entries = [
+            entry(Trigger::Fetch, 120, 1),
+            entry(Trigger::Fetch, 600, 2),
+            entry(Trigger::Fetch, 60, 2),
+            entry(Trigger::Queue, 6000, 2),
+        ];
+        let usage = observed_usage(
+            &entries,
+            Range {
+                since: 0,
+                until: 7_200_000,
+            },
+        );
+        assert_eq!(usage.period_hours, 2.0);
+        assert_eq!(usage.invocations, 6780.0);
+        assert_eq!(usage.http_requests, 780.0);
+        // Minute 2 had 660 HTTP requests: 11 a second.
+        assert_eq!(usage.peak_requests_per_second, 11.0);
+        assert_eq!(usage.kv_reads, 6780.0);
+        assert_eq!(usage.cpu_ms, None);
+    }
+}
