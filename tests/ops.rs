@@ -188,3 +188,154 @@ fn bad_usage_queries_are_400_problems_and_the_api_needs_a_key() {
         .unwrap()
         .assert_problem(401);
 }
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// Runs the every-minute cron, as the scheduler would.
+fn run_cron(w: &Worker) {
+    let res = w.get("/cdn-cgi/local/scheduled?cron=*+*+*+*+*").unwrap();
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+fn put_rules(w: &Worker, rules: Value) -> edgeway::testing::TestResponse {
+    w.send(
+        "PUT",
+        "/v1/ops/alerts",
+        &[("content-type", "application/json")],
+        rules.to_string().into_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
+    let receiver = edgeway::testing::Sidecar::start(
+        {
+            let mut command = common::python("webhook_receiver.py");
+            command.arg(SECRET);
+            command
+        },
+        "webhook receiver",
+    )
+    .unwrap();
+    let port = receiver.announcement(Duration::from_secs(30)).unwrap()["port"]
+        .as_u64()
+        .unwrap();
+    let alerts_received = || -> Vec<Value> {
+        let body = ureq::get(&format!("http://127.0.0.1:{port}/received"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str::<Vec<Value>>(&body)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r["path"] == "/ok?sub=alerts")
+            .collect()
+    };
+
+    let since = now_ms() - 1000;
+    let w = gateway();
+    let res = w
+        .post_json(
+            "/v1/topics/ops-alerts/subscriptions",
+            &serde_json::json!({"target": {"kind": "webhook",
+                "url": format!("http://127.0.0.1:{port}/ok?sub=alerts"), "secrets": [SECRET]}}),
+        )
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+    // Any cold start of the health route breaches this rule; the harness's
+    // first request was one.
+    let rule = |threshold: f64| {
+        serde_json::json!([{"name": "health-cold", "metric": "cold_start_p99_ms",
+            "feature": "health", "threshold": threshold, "window_minutes": 60}])
+    };
+    let res = put_rules(&w, rule(0.001));
+    assert_eq!(res.status, 200, "{}", res.text());
+    flush(&w);
+    usage_of(&w, since, "health", |g| g["cold_starts"] == 1);
+
+    run_cron(&w);
+    let fired = w.wait_for("the fired alert", Duration::from_secs(30), || {
+        alerts_received()
+            .into_iter()
+            .find(|r| r["type"] == "ops.alert.fired")
+    });
+    assert_eq!(fired["verified"], true, "{fired}");
+    assert_eq!(fired["attributes"]["rule"], "health-cold", "{fired}");
+    let open = w.get("/v1/ops/alerts").unwrap().json();
+    assert_eq!(open["incidents"].as_array().unwrap().len(), 1, "{open}");
+    // Still breached: more runs fire nothing more.
+    run_cron(&w);
+    run_cron(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        alerts_received()
+            .iter()
+            .filter(|r| r["type"] == "ops.alert.fired")
+            .count(),
+        1
+    );
+
+    // The threshold raised above it: the incident resolves, once.
+    assert_eq!(put_rules(&w, rule(1e9)).status, 200);
+    run_cron(&w);
+    let resolved = w.wait_for("the resolved alert", Duration::from_secs(30), || {
+        alerts_received()
+            .into_iter()
+            .find(|r| r["type"] == "ops.alert.resolved")
+    });
+    assert_eq!(resolved["verified"], true, "{resolved}");
+    run_cron(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    let all = alerts_received();
+    assert_eq!(all.len(), 2, "{all:?}");
+    // Both events carry the same incident.
+    let incident = |delivery: &Value| {
+        let id = delivery["id"].as_str().unwrap();
+        w.get(&format!("/v1/events/{id}")).unwrap().json()["event"]["data"]["incident"].clone()
+    };
+    assert_eq!(incident(&fired), incident(&resolved));
+    assert!(incident(&fired).is_string());
+    let open = w.get("/v1/ops/alerts").unwrap().json();
+    assert_eq!(open["incidents"], serde_json::json!([]), "{open}");
+}
+
+#[test]
+fn bad_alert_rules_are_422_problems_naming_each_problem() {
+    let w = gateway();
+    let res = put_rules(
+        &w,
+        serde_json::json!([
+            {"name": "a", "metric": "error_rate", "threshold": -1},
+            {"name": "b", "metric": "error_rate", "threshold": 2},
+        ]),
+    );
+    let doc = res.assert_problem(422);
+    let errors = doc["errors"].to_string();
+    assert!(errors.contains("rules[0]: threshold: -1"), "{doc}");
+    assert!(
+        errors.contains("rules[1]: threshold: an error rate"),
+        "{doc}"
+    );
+    let res = put_rules(
+        &w,
+        serde_json::json!([{"name": "b", "metric": "error_rate", "threshold": 0.5, "treshold": 1}]),
+    );
+    let doc = res.assert_problem(422);
+    assert!(
+        doc["errors"].to_string().contains("rules[0]")
+            && doc["detail"].as_str().unwrap().contains("treshold"),
+        "{doc}"
+    );
+    let res = w
+        .send("PUT", "/v1/ops/alerts", &[], b"not json".to_vec())
+        .unwrap();
+    res.assert_problem(422);
+    // Nothing was stored.
+    assert_eq!(
+        w.get("/v1/ops/alerts").unwrap().json()["rules"],
+        serde_json::json!([])
+    );
+}

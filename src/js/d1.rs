@@ -12,6 +12,14 @@ export function d1_batch(db, sql, rows) {
   const statement = db.prepare(sql);
   return db.batch(JSON.parse(rows).map((args) => statement.bind(...args)));
 }
+// How many rows one statement changed.
+export function d1_run(db, sql, args) {
+  return db
+    .prepare(sql)
+    .bind(...JSON.parse(args))
+    .run()
+    .then((result) => result.meta.changes);
+}
 // The rows of one query, as JSON text.
 export function d1_all(db, sql, args) {
   return db
@@ -26,6 +34,8 @@ extern "C" {
     fn d1_exec(db: &JsValue, sql: &str) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(catch)]
     fn d1_batch(db: &JsValue, sql: &str, rows: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn d1_run(db: &JsValue, sql: &str, args: &str) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(catch)]
     fn d1_all(db: &JsValue, sql: &str, args: &str) -> Result<js_sys::Promise, JsValue>;
 }
@@ -52,6 +62,16 @@ pub(crate) async fn exec(db: &JsValue, sql: &str) -> Result<(), String> {
 /// arrays), in one batch: all or none.
 pub(crate) async fn batch(db: &JsValue, sql: &str, rows: &str) -> Result<(), String> {
     settle(d1_batch(db, sql, rows)).await.map(drop)
+}
+
+/// Runs `sql` with the parameters `args` (a JSON array); how many rows it
+/// changed.
+pub(crate) async fn run(db: &JsValue, sql: &str, args: &str) -> Result<u64, String> {
+    settle(d1_run(db, sql, args))
+        .await?
+        .as_f64()
+        .map(|changes| changes as u64)
+        .ok_or_else(|| "D1 answered no count of changed rows".to_owned())
 }
 
 /// The rows `sql` with the parameters `args` (a JSON array) selects, as a

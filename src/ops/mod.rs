@@ -32,6 +32,7 @@
 //! cost projection bills wall time as CPU time on Workers, an upper bound, and
 //! says so.
 
+pub mod alert;
 pub mod histogram;
 mod meter;
 pub mod usage;
@@ -74,7 +75,13 @@ const MAX_RANGE_MS: u64 = 31 * 24 * 3600 * 1000;
 const ENTRIES_PER_MESSAGE: usize = 40;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_usage (report TEXT NOT NULL, isolate TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, trigger TEXT NOT NULL, feature TEXT NOT NULL, route TEXT NOT NULL, stats TEXT NOT NULL, PRIMARY KEY (report, trigger, feature, route))
-CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)";
+CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)
+CREATE TABLE IF NOT EXISTS edgeway_ops_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
+CREATE TABLE IF NOT EXISTS edgeway_alert_incidents (rule TEXT PRIMARY KEY, incident TEXT NOT NULL, opened_ms INTEGER NOT NULL)";
+
+/// The topic alerts are published to, by whatever `publish` a worker gives
+/// [`Ops::check_alerts`] (the gateway's fan-out).
+pub const ALERTS_TOPIC: &str = "ops-alerts";
 
 /// Attribution, configured once as a `const`: the queue isolates flush their
 /// tallies to, and the D1 database a consumer stores them in.
@@ -113,12 +120,20 @@ impl Ops {
         }
     }
 
-    /// The usage and cost routes, tagged `ops`, to [nest](crate::App::nest)
-    /// behind authentication: `GET /usage?since=&until=&by=feature|route` and
-    /// `GET /cost?since=&until=` (times in ms since the epoch; the default is
-    /// the last hour).
+    /// The usage, cost and alert routes, tagged `ops`, to
+    /// [nest](crate::App::nest) behind authentication: `GET
+    /// /usage?since=&until=&by=feature|route` and `GET /cost?since=&until=`
+    /// (times in ms since the epoch; the default is the last hour), `GET
+    /// /alerts` (the rules and open incidents) and `PUT /alerts` (the rules, a
+    /// JSON list of [`alert::Rule`]; a bad list is a 422 naming every problem).
     pub fn api(self) -> App {
         App::new()
+            .get("/alerts", move |env: Env| self.alerts(env))
+            .tag("ops")
+            .put("/alerts", move |env: Env, rules: String| {
+                self.set_rules(env, rules)
+            })
+            .tag("ops")
             .get(
                 "/usage",
                 move |env: Env, Query(range): Query<RangeQuery>| self.usage(env, range),
@@ -322,6 +337,169 @@ impl Ops {
             .collect()
     }
 
+    /// The stored alert rules (none until set).
+    async fn rules(self, db: &Database) -> Result<Vec<alert::Rule>, Error> {
+        #[derive(Deserialize)]
+        struct Setting {
+            value: String,
+        }
+        let text = db
+            .all(
+                "SELECT value FROM edgeway_ops_settings WHERE name = 'alert_rules'",
+                "[]",
+            )
+            .await
+            .map_err(|e| Error::internal(format!("read the alert rules: {e}")))?;
+        let rows: Vec<Setting> = serde_json::from_str(&text)
+            .map_err(|e| Error::internal(format!("read the alert rules: {e}")))?;
+        match rows.first() {
+            None => Ok(Vec::new()),
+            Some(row) => alert::parse_rules(&row.value).map_err(|problems| {
+                Error::internal(format!("the stored alert rules: {}", problems.join("; ")))
+            }),
+        }
+    }
+
+    /// The open incidents: rule, incident id, when it opened.
+    async fn incidents(self, db: &Database) -> Result<Vec<Incident>, Error> {
+        let text = db
+            .all(
+                "SELECT rule, incident, opened_ms FROM edgeway_alert_incidents ORDER BY rule",
+                "[]",
+            )
+            .await
+            .map_err(|e| Error::internal(format!("read the alert incidents: {e}")))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::internal(format!("read the alert incidents: {e}")))
+    }
+
+    async fn alerts(self, env: Env) -> Result<Json<serde_json::Value>, Error> {
+        let db = self.db(&env)?;
+        self.ready(&db).await?;
+        let rules = self.rules(&db).await?;
+        let incidents = self.incidents(&db).await?;
+        Ok(Json(
+            serde_json::json!({ "rules": rules, "incidents": incidents }),
+        ))
+    }
+
+    async fn set_rules(self, env: Env, text: String) -> Result<Json<Vec<alert::Rule>>, Error> {
+        let rules = alert::parse_rules(&text).map_err(|problems| {
+            Error::new(
+                ErrorKind::Validation,
+                format!("the alert rules are not valid: {}", problems.join("; ")),
+            )
+            .with_json_member(
+                "errors",
+                serde_json::Value::Array(problems.into_iter().map(Into::into).collect()),
+            )
+        })?;
+        let db = self.db(&env)?;
+        self.ready(&db).await?;
+        let stored = serde_json::to_string(&rules).expect("rules serialize");
+        db.run(
+            "INSERT INTO edgeway_ops_settings VALUES ('alert_rules', ?1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &serde_json::json!([stored]).to_string(),
+        )
+        .await
+        .map_err(|e| Error::internal(format!("store the alert rules: {e}")))?;
+        Ok(Json(rules))
+    }
+
+    /// Evaluates every alert rule over its window of stored usage (a cron
+    /// handler's work, every minute): a new breach opens an incident and
+    /// `publish`es `ops.alert.fired`, a cleared one closes it and publishes
+    /// `ops.alert.resolved`. Each happens once per incident, however many runs
+    /// overlap: the incident row is the lock. When `publish` fails, the
+    /// change is undone, so the next run tries again.
+    pub async fn check_alerts<F, Fut>(self, env: &Env, publish: F) -> Result<(), Error>
+    where
+        F: Fn(alert::Alert) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Error>>,
+    {
+        let db = self.db(env)?;
+        self.ready(&db).await?;
+        let rules = self.rules(&db).await?;
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let now = crate::platform::now_ms() as u64;
+        let open = self.incidents(&db).await?;
+        let widest = rules.iter().map(|r| r.window_minutes).max().unwrap_or(1);
+        let stored = self
+            .entries(
+                env,
+                Range {
+                    since: now.saturating_sub(u64::from(widest) * 60_000),
+                    until: now + 1,
+                },
+            )
+            .await?;
+        let mut failed = Vec::new();
+        for rule in &rules {
+            let since = now.saturating_sub(u64::from(rule.window_minutes) * 60_000);
+            let observation = rule.observe(
+                stored
+                    .iter()
+                    .filter(|(flushed, _)| *flushed >= since)
+                    .map(|(_, entry)| entry),
+            );
+            let incident = open.iter().find(|i| i.rule == rule.name);
+            let changed = match alert::transition(rule.breached(&observation), incident.is_some()) {
+                alert::Transition::Stay => continue,
+                alert::Transition::Fire => {
+                    let id = crate::platform::new_id();
+                    let opened = db
+                        .run(
+                            "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3)",
+                            &serde_json::json!([rule.name, id, now]).to_string(),
+                        )
+                        .await
+                        .map_err(|e| Error::internal(format!("open an incident: {e}")))?;
+                    (opened == 1).then(|| (rule.alert(true, &id, &observation), id))
+                }
+                alert::Transition::Resolve => {
+                    let id = incident.map(|i| i.incident.clone()).unwrap_or_default();
+                    let closed = db
+                        .run(
+                            "DELETE FROM edgeway_alert_incidents WHERE rule = ?1 AND incident = ?2",
+                            &serde_json::json!([rule.name, id]).to_string(),
+                        )
+                        .await
+                        .map_err(|e| Error::internal(format!("close an incident: {e}")))?;
+                    (closed == 1).then(|| (rule.alert(false, &id, &observation), id))
+                }
+            };
+            // Another run made this change first: it publishes.
+            let Some((alert, id)) = changed else { continue };
+            let fired = alert.event_type == alert::FIRED;
+            if let Err(err) = publish(alert).await {
+                // Undo, so the next run publishes it.
+                let undo = if fired {
+                    (
+                        "DELETE FROM edgeway_alert_incidents WHERE rule = ?1 AND incident = ?2",
+                        serde_json::json!([rule.name, id]),
+                    )
+                } else {
+                    (
+                        "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3)",
+                        serde_json::json!([rule.name, id, now]),
+                    )
+                };
+                let _ = db.run(undo.0, &undo.1.to_string()).await;
+                failed.push(format!("{}: {}", rule.name, err.detail()));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Upstream,
+                format!("publishing alerts failed: {}", failed.join("; ")),
+            ))
+        }
+    }
+
     async fn usage(self, env: Env, query: RangeQuery) -> Result<Json<UsageAnswer>, Error> {
         let range = Range::from_query(&query, crate::platform::now_ms() as u64)?;
         let by = match query.by.as_deref() {
@@ -408,6 +586,14 @@ impl Range {
     }
 }
 
+/// An open alert incident.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Incident {
+    rule: String,
+    incident: String,
+    opened_ms: u64,
+}
+
 /// The usage API's answer.
 #[derive(Debug, serde::Serialize)]
 pub struct UsageAnswer {
@@ -484,6 +670,11 @@ impl Database {
         crate::js::d1::all(&self.0, sql, args).await
     }
 
+    #[cfg(target_arch = "wasm32")]
+    async fn run(&self, sql: &str, args: &str) -> Result<u64, String> {
+        crate::js::d1::run(&self.0, sql, args).await
+    }
+
     // Natively there is no D1: only the pure parts of this module run there.
     #[cfg(not(target_arch = "wasm32"))]
     async fn exec(&self, _: &str) -> Result<(), String> {
@@ -497,6 +688,11 @@ impl Database {
 
     #[cfg(not(target_arch = "wasm32"))]
     async fn all(&self, _: &str, _: &str) -> Result<String, String> {
+        Err(NO_D1.to_owned())
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn run(&self, _: &str, _: &str) -> Result<u64, String> {
         Err(NO_D1.to_owned())
     }
 }

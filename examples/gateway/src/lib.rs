@@ -13,14 +13,15 @@
 mod jobs;
 
 use edgeway::auth::ApiKeys;
-use edgeway::cron::Cron;
+use edgeway::cron::{Cron, Schedule};
 use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{
     body_limit, request_id, strangler_fig, timing, RateLimit, ResponseCache,
 };
+use edgeway::ops::alert::Alert;
 use edgeway::ops::usage::Report;
-use edgeway::ops::Ops;
+use edgeway::ops::{Ops, ALERTS_TOPIC};
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message};
 use edgeway::{App, Error, Json, Path, Query, RouteInfo, Routes, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -321,9 +322,31 @@ fn consumer() -> Consumer {
         .idempotent("CLAIMS", 86_400)
 }
 
-/// Every five minutes, jobs whose function never called back are failed.
+/// Every five minutes, jobs whose function never called back are failed;
+/// every minute, the alert rules are evaluated over the stored usage.
 fn cron() -> Cron {
-    Cron::new().on("*/5 * * * *", jobs::sweep)
+    Cron::new()
+        .on("*/5 * * * *", jobs::sweep)
+        .on("* * * * *", |schedule: Schedule| async move {
+            let env = schedule.env().clone();
+            OPS.check_alerts(schedule.env(), |alert| publish_alert(env.clone(), alert))
+                .await
+        })
+}
+
+/// An alert as an event on the `ops-alerts` topic: to signed webhooks like
+/// any other, filterable by rule and metric.
+async fn publish_alert(env: edgeway::worker::Env, alert: Alert) -> Result<(), Error> {
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("rule".into(), alert.rule.name.clone().into());
+    attributes.insert("metric".into(), alert.metric.into());
+    let event = NewEvent {
+        event_type: alert.event_type.to_owned(),
+        attributes,
+        data: serde_json::to_value(&alert)?,
+    };
+    FANOUT.open(&env)?.publish(ALERTS_TOPIC, event).await?;
+    Ok(())
 }
 
 edgeway::entry!(
