@@ -64,7 +64,7 @@ test-wasm: ## The pure-core unit tests on wasm32, under Node
 # pre-build is left for the harness to repeat and report (log: target/prebuild.log).
 E2E_WORKERS := examples/gateway examples/hello tests/workers/conformance tests/workers/queues
 # bench-smoke's workers too: they build while the e2e tests wait on workerd.
-BENCH_WORKERS := bench/baselines/workers-rs bench/baselines/workers-rs-router bench/apps/edgeway bench/apps/auth
+BENCH_WORKERS := bench/baselines/workers-rs bench/baselines/workers-rs-router bench/apps/edgeway bench/apps/bindings
 
 test-native: ## Native unit tests, doctests and e2e tests in workerd
 	cargo build --quiet -p edgeway-cli
@@ -123,6 +123,6 @@ bench-build: ## Build every worker the benchmarks run
 	cd bench/baselines/workers-rs && $(EDGEWAY) build
 	cd bench/baselines/workers-rs-router && $(EDGEWAY) build
 	cd bench/apps/edgeway && $(EDGEWAY) build
-	cd bench/apps/auth && $(EDGEWAY) build
+	cd bench/apps/bindings && $(EDGEWAY) build
 	cargo build --release $(WASM) -p bench-bare
 	wasm-bindgen --target bundler --out-dir bench/baselines/bare/pkg target/wasm32-unknown-unknown/release/bench_bare.wasm

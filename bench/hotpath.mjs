@@ -1,6 +1,7 @@
 // Throughput and latency in workerd, driven directly (each worker in its own bare
 // `workerd serve` with a generated config; no wrangler proxy) by wrk on loopback:
 //   (a) plain text GET /                 Hono hello, bare floor, workers-rs entry, edgeway hello
+//       and behind the Ops layer          the same edgeway worker without it (the anchor)
 //   (b) JSON echo, path param + query     Hono, workers-rs Router, edgeway bench app
 //   (c) the 130 GitHub routes, spread     Hono, workers-rs Router, edgeway bench app
 //   (d) a route behind the middleware     Hono, edgeway bench app
@@ -70,6 +71,13 @@ const workloads = [
     title: "(a) plain text `GET /`",
     path: "/",
     workers: ["hono-hello", "bare", "workers-rs", "edgeway"],
+  },
+  {
+    id: "a-ops",
+    title: "(a) the Ops layer: the text hello metered (`GET /metered/hello`) against the same worker's unmetered one (`GET /hello`)",
+    path: "/hello",
+    paths: { "edgeway-metered": "/metered/hello" },
+    workers: ["edgeway-unmetered", "edgeway-metered"],
   },
   {
     id: "b",
@@ -205,7 +213,7 @@ try {
     for (const load of workloads) {
       for (const name of load.workers) {
         const w = running.get(name);
-        const url = `http://127.0.0.1:${w.port}${load.path}`;
+        const url = `http://127.0.0.1:${w.port}${load.paths?.[name] ?? load.path}`;
         const extra = [
           ...(load.script ? ["-s", load.script] : []),
           ...(load.headers ?? []).flatMap((h) => ["-H", h]),

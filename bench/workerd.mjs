@@ -68,6 +68,7 @@ export const BENCH_ROOT_KEY = "bench-root-key-protects-nothing-0123456789";
  * `text`: text bindings (name to value).
  */
 export async function workerDefinitions() {
+  const bindingsApp = await shipped("edgeway-bindings", "bench/apps/bindings/wrangler.toml");
   return [
     {
       name: "hono-hello",
@@ -113,9 +114,12 @@ export async function workerDefinitions() {
     {
       name: "edgeway-auth",
       label: "edgeway ApiKeys, Jwt",
-      modules: await shipped("edgeway-auth", "bench/apps/auth/wrangler.toml"),
+      modules: bindingsApp,
       text: { EDGEWAY_ROOT_KEY: BENCH_ROOT_KEY },
     },
+    // The same worker twice, for (a) with and without the Ops layer.
+    { name: "edgeway-unmetered", label: "edgeway, text hello", modules: bindingsApp },
+    { name: "edgeway-metered", label: "edgeway, text hello behind the Ops layer", modules: bindingsApp },
   ];
 }
 

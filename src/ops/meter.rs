@@ -24,6 +24,7 @@ pub(crate) enum Op {
     /// A queue message of this many bytes sent.
     QueueSend(usize),
     Subrequest,
+    #[cfg(feature = "aws")]
     LambdaInvocation,
 }
 
@@ -46,6 +47,7 @@ pub(crate) fn count(op: Op) {
                     ops.queue_operations += bytes.div_ceil(64 * 1024).max(1) as u64
                 }
                 Op::Subrequest => ops.subrequests += 1,
+                #[cfg(feature = "aws")]
                 Op::LambdaInvocation => ops.lambda_invocations += 1,
             }
         }

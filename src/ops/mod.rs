@@ -49,6 +49,7 @@ use wasm_bindgen::JsValue;
 use crate::error::{Error, ErrorKind};
 use crate::extract::{Json, Query};
 use crate::handler::BoxFuture;
+use crate::http::Method;
 use crate::middleware::{Middleware, Next};
 use crate::queue::{Failure, Message, Producer};
 use crate::request::Request;
@@ -187,10 +188,14 @@ impl Ops {
         let route = req
             .route()
             .map(|route| (route.pattern.clone(), route.feature.clone()));
-        let bytes_in = req
-            .header("content-length")
-            .and_then(|length| length.parse().ok())
-            .unwrap_or(0);
+        // Reading a header crosses into JS: only requests with a body pay it.
+        let bytes_in = match req.method() {
+            Method::Get | Method::Head | Method::Options => 0,
+            _ => req
+                .header("content-length")
+                .and_then(|length| length.parse().ok())
+                .unwrap_or(0),
+        };
         let flush_to = self.due(&req, started);
         let operations = Rc::new(RefCell::new(Operations::default()));
         let response = Metered::new(next.run(req), operations.clone()).await;
