@@ -143,13 +143,15 @@ pub fn cost(options: &CostOptions) -> Result<()> {
         bail!("`edgeway cost` needs a PROFILE (a JSON file; see docs/OPERATIONS.md)");
     };
     let profile = read_profile(path)?;
-    let prices = overrides(profile.prices.as_ref(), options.prices.as_deref(), |json| {
-        Prices::from_json(json)
-    })?;
+    let prices = overrides(
+        profile.prices.as_ref(),
+        options.prices.as_deref(),
+        Prices::from_json,
+    )?;
     let assumptions = overrides(
         profile.assumptions.as_ref(),
         options.assumptions.as_deref(),
-        |json| Assumptions::from_json(json),
+        Assumptions::from_json,
     )?;
     let usage = profile.usage()?;
     let projection = cost::project(&usage, &prices, &assumptions)
@@ -323,9 +325,11 @@ mod tests {
             usage(r#"{"requests_per_hour": [1], "peak_factor": 0.5, "per_request": {}}"#)
                 .contains("peak_factor")
         );
-        let bad_price = overrides(Some(&serde_json::json!({"kv_reads": 1})), None, |json| {
-            Prices::from_json(json)
-        });
+        let bad_price = overrides(
+            Some(&serde_json::json!({"kv_reads": 1})),
+            None,
+            Prices::from_json,
+        );
         assert!(bad_price.unwrap_err().to_string().contains("kv_reads"));
     }
 

@@ -181,6 +181,7 @@ impl RateLimit {
     }
 
     /// The period, in seconds: how long a refused client should wait.
+    #[cfg(feature = "auth")]
     pub(crate) fn period(&self) -> u32 {
         self.period
     }
