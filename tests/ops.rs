@@ -20,8 +20,8 @@ fn now_ms() -> u64 {
 }
 
 fn gateway() -> Worker {
+    // The builder sets OPS_FLUSH_SECONDS to 1.
     common::gateway_builder("http://127.0.0.1:9", "AKIDLOCAL", "not-a-secret", "none")
-        .var("OPS_FLUSH_SECONDS", "1")
         .start()
         .expect("gateway starts")
 }
@@ -80,7 +80,7 @@ fn usage_has_exact_invocations_cold_starts_and_operations_per_feature() {
     let mut w = gateway();
     // Known operations: each PUT writes one KV key; the first GET of a key
     // reads it once, the second is served by the response cache and reads
-    // nothing; a queued write sends one queue message.
+    // nothing; a queued write sends one queue message (three operations).
     for i in 0..3 {
         let res = w
             .send("PUT", &format!("/v1/kv/ops/{i}"), &[], b"v".to_vec())
@@ -112,7 +112,8 @@ fn usage_has_exact_invocations_cold_starts_and_operations_per_feature() {
     );
     assert!(kv["wall_ms"]["p99"].as_f64().unwrap() > 0.0, "{kv}");
     let queues = usage_of(&w, since, "queues", |g| g["invocations"] == 1);
-    assert_eq!(queues["operations"]["queue_operations"], 1, "{queues}");
+    // One message: written, read and deleted.
+    assert_eq!(queues["operations"]["queue_operations"], 3, "{queues}");
     assert_eq!(queues["operations"]["kv_writes"], 0, "{queues}");
     // The harness's first request was the isolate's first: one cold start.
     let health = usage_of(&w, since, "health", |g| {
@@ -269,7 +270,8 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     // Still breached: more runs fire nothing more.
     run_cron(&w);
     run_cron(&w);
-    std::thread::sleep(Duration::from_secs(2));
+    // Deliveries go through a queue: give a duplicate time to arrive.
+    std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
         alerts_received()
             .iter()
@@ -288,7 +290,7 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     });
     assert_eq!(resolved["verified"], true, "{resolved}");
     run_cron(&w);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
     let all = alerts_received();
     assert_eq!(all.len(), 2, "{all:?}");
     // Both events carry the same incident.

@@ -320,6 +320,125 @@ $("#key-add").addEventListener("submit", (event) => {
   });
 });
 
+// ---- usage and cost --------------------------------------------------------
+
+const COLORS = ["#3366cc", "#dc7633", "#2a9d8f", "#b3261e", "#8e44ad", "#a86b00", "#5d6d7e", "#1f8a70"];
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const dollars = (usd) => (usd >= 100 ? `$${usd.toFixed(0)}` : `$${usd.toFixed(2)}`);
+const times = (m) => (m < 10 ? m.toFixed(2) : m.toFixed(1));
+
+/** Invocations per minute: one line per feature over the window. */
+function drawRate(groups, since, until) {
+  const chart = $("#usage-rate");
+  const [width, height, pad] = [600, 200, 28];
+  const top = Math.max(1, ...groups.flatMap((g) => g.per_minute.map(([, n]) => n)));
+  const x = (ms) => pad + ((ms - since) / (until - since)) * (width - 2 * pad);
+  const y = (n) => height - pad - (n / top) * (height - 2 * pad);
+  const children = [
+    svg("line", { x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, stroke: "currentColor", "stroke-opacity": 0.4 }),
+    svg("text", { x: 2, y: pad - 10 }, `${top} a minute`),
+    svg("text", { x: pad, y: height - 8 }, new Date(since).toLocaleTimeString()),
+    svg("text", { x: width - pad, y: height - 8, "text-anchor": "end" }, "now"),
+  ];
+  groups.forEach((g, i) => {
+    const points = g.per_minute.map(([minute, n]) => `${x(minute + 30_000).toFixed(1)},${y(n).toFixed(1)}`);
+    // A single minute is a dot, more are a line.
+    const color = COLORS[i % COLORS.length];
+    children.push(points.length > 1
+      ? svg("polyline", { points: points.join(" "), fill: "none", stroke: color, "stroke-width": 2, "data-feature": g.feature })
+      : svg("circle", { cx: points[0].split(",")[0], cy: points[0].split(",")[1], r: 3, fill: color, "data-feature": g.feature }));
+  });
+  chart.replaceChildren(...children);
+  $("#usage-legend").replaceChildren(...groups.map((g, i) => el("li", {},
+    el("span", { style: `background:${COLORS[i % COLORS.length]}` }),
+    `${g.feature}: ${g.invocations} (${g.cold_starts} cold)`)));
+}
+
+/** P99 and cold P99 per feature as bars, with each cold-start rule's threshold. */
+function drawLatency(groups, rules) {
+  const chart = $("#usage-latency");
+  const shown = groups.slice(0, 8);
+  const row = 26;
+  const [width, label, pad] = [600, 90, 8];
+  const height = Math.max(60, shown.length * row + 2 * pad);
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const thresholds = rules.filter((r) => r.metric === "cold_start_p99_ms");
+  const top = Math.max(1, ...shown.flatMap((g) => [g.wall_ms.p99 ?? 0, g.cold_wall_ms.p99 ?? 0]),
+    ...thresholds.map((r) => r.threshold)) * 1.1;
+  const x = (ms) => label + (ms / top) * (width - label - pad);
+  const children = [];
+  shown.forEach((g, i) => {
+    const y0 = pad + i * row;
+    children.push(svg("text", { x: 2, y: y0 + 15 }, g.feature));
+    const p99 = g.wall_ms.p99 ?? 0;
+    const cold = g.cold_wall_ms.p99;
+    children.push(svg("rect", { x: label, y: y0 + 2, width: Math.max(1, x(p99) - label), height: 9, fill: "#3366cc",
+      "aria-label": `${g.feature} P99 ${times(p99)} ms` }));
+    if (cold !== null) {
+      children.push(svg("rect", { x: label, y: y0 + 12, width: Math.max(1, x(cold) - label), height: 9, fill: "#dc7633",
+        "aria-label": `${g.feature} cold P99 ${times(cold)} ms` }));
+    }
+    children.push(svg("text", { x: x(Math.max(p99, cold ?? 0)) + 4, y: y0 + 15 },
+      `${times(p99)} ms${cold !== null ? `, cold ${times(cold)} ms` : ""}`));
+    for (const rule of thresholds.filter((r) => !r.feature || r.feature === g.feature)) {
+      children.push(svg("line", { x1: x(rule.threshold), x2: x(rule.threshold), y1: y0, y2: y0 + row - 2,
+        stroke: "#b3261e", "stroke-width": 2, "data-rule": rule.name }));
+    }
+  });
+  chart.replaceChildren(...children);
+}
+
+/** The month's bill on each platform as bars, and the break-even in words. */
+function drawCost(cost) {
+  const bills = [["Workers", cost.workers], ["Lambda + API Gateway", cost.lambda], ["Containers", cost.containers]];
+  const [width, label, row, pad] = [600, 150, 30, 8];
+  const top = Math.max(...bills.map(([, b]) => b.total_usd)) * 1.2 || 1;
+  $("#usage-cost").replaceChildren(...bills.flatMap(([name, bill], i) => {
+    const y0 = pad + i * row;
+    const w = Math.max(1, (bill.total_usd / top) * (width - label - pad));
+    return [
+      svg("text", { x: 2, y: y0 + 16 }, name),
+      svg("rect", { x: label, y: y0 + 4, width: w, height: 16, fill: COLORS[i], "aria-label": `${name} ${dollars(bill.total_usd)} a month` }),
+      svg("text", { x: label + w + 4, y: y0 + 16 }, dollars(bill.total_usd)),
+    ];
+  }));
+  const say = (against, m) => m === null
+    ? `Containers do not become cheaper than ${against} at any traffic up to a million times this.`
+    : m <= 1 ? `Containers are already cheaper than ${against}.`
+      : `Containers become cheaper than ${against} at ${times(m)}× this traffic.`;
+  $("#usage-break-even").textContent = `${say("Workers", cost.break_even.workers)} ${say("Lambda", cost.break_even.lambda)}`
+    + (cost.cpu_is_wall_time ? " (CPU billed as wall time: an upper bound.)" : "");
+}
+
+async function loadUsage() {
+  const minutes = Number(new FormData($("#usage-form")).get("minutes"));
+  const until = Date.now() + 60_000;
+  const since = until - 60_000 - minutes * 60_000;
+  const range = `since=${since}&until=${until}`;
+  const [usage, alerts, cost] = await Promise.all([
+    api("GET", `/v1/ops/usage?by=feature&${range}`, { quiet: true }),
+    api("GET", "/v1/ops/alerts", { quiet: true }),
+    api("GET", `/v1/ops/cost?${range}`, { quiet: true }),
+  ]);
+  $("#usage-empty").hidden = usage.groups.length > 0;
+  drawRate(usage.groups, since, until);
+  drawLatency(usage.groups, alerts.rules);
+  drawCost(cost);
+}
+
+$("#usage-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guarded("usage", loadUsage);
+});
+
 // ---- sign-in -------------------------------------------------------------
 
 function showSignedIn(signedIn) {
@@ -343,6 +462,7 @@ async function loadPanels() {
   showSignedIn(true);
   await guarded("subs", loadSubscriptions);
   await guarded("keys", loadKeys);
+  await guarded("usage", loadUsage);
 }
 
 $("#sign-in").addEventListener("submit", (event) => {

@@ -212,9 +212,11 @@ impl Jwt {
     }
 
     /// The issuer's keys, from this isolate's copy while it is fresh. With
-    /// `refetch`, fetched again. Either way, at most one fetch per cooldown:
-    /// meanwhile the copy serves, stale or not, and without one the request
-    /// fails. When a fetch fails, the copy keeps serving.
+    /// `refetch`, fetched again. Once a fetch has been tried, at most one per
+    /// cooldown: meanwhile the copy serves, stale or not, and without one the
+    /// request fails. (Before the isolate's first answer, concurrent requests
+    /// each fetch, rather than fail while one waits.) When a fetch fails, the
+    /// copy keeps serving.
     async fn keys(self, req: &Request, refetch: bool) -> Result<Rc<[Jwk]>, Error> {
         let now = crate::platform::now_ms();
         let id = self.jwks.id();
@@ -251,6 +253,8 @@ impl Jwt {
         let loaded = self.load(req).await;
         let fetched: Rc<[Jwk]> = match loaded {
             Ok(fetched) => fetched.into(),
+            // A misconfiguration is no fetch: every request says so.
+            Err(err) if err.kind() == ErrorKind::Internal => return Err(err),
             Err(err) => {
                 // Keep serving the last good keys; try again after the cooldown.
                 let fetched_ms = cached.as_ref().map_or(0.0, |set| set.fetched_ms);

@@ -168,8 +168,12 @@ impl ApiKeys {
                 None,
             );
         };
+        // A JWT comes as `authorization: Bearer`, never as `x-api-key`.
         #[cfg(feature = "jwt")]
-        if let Some(tokens) = self.tokens.filter(|_| token::looks_like_jwt(&token)) {
+        if let Some(tokens) = self
+            .tokens
+            .filter(|_| token::looks_like_jwt(&token) && req.header("authorization").is_some())
+        {
             return match tokens.authenticate(&req, &token).await {
                 Ok(Ok(caller)) => admit(req, caller, next).await,
                 Ok(Err(rejection)) => {
@@ -305,6 +309,14 @@ impl ApiKeys {
                 format!("unknown scope: no route is tagged `{}`", names.join("`, `")),
             )
             .with_json_member("errors", serde_json::Value::Array(errors)));
+        }
+        // A key made with a token would outlive the token's `exp` and its
+        // revocation at the identity provider.
+        if matches!(caller.principal, Principal::Token { .. }) {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                "API keys are made with an API key, not with a bearer token",
+            ));
         }
         if let Some(beyond) = caller.first_not_held(&new.scopes) {
             return Err(Error::new(

@@ -333,13 +333,26 @@ struct Registered {
     scp: Option<OneOrMany>,
 }
 
+/// Scopes a token never grants: `*` (an identity provider's token is not the
+/// root key) and OpenID Connect's standard scopes, which every sign-in carries
+/// and which must not open a route that happens to share their name.
+const IGNORED_SCOPES: &[&str] = &[
+    "*",
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
 /// The claims of a token whose signature verified and whose claims passed.
 #[derive(Clone, Debug)]
 pub(crate) struct Verified {
     pub(crate) subject: Option<String>,
     /// The scopes it carries that have a scope's form (`orders`,
-    /// `orders:read`, `*`); others (`read:org`, URLs) cannot name a route tag
-    /// and are dropped.
+    /// `orders:read`); others (`read:org`, URLs) cannot name a route tag and
+    /// are dropped, as are `*` and OpenID Connect's standard scopes.
     pub(crate) scopes: Vec<Scope>,
     /// Every claim, for handlers that read their own.
     pub(crate) claims: serde_json::Value,
@@ -386,6 +399,7 @@ pub(crate) fn check_claims(
     }
     let scopes = names
         .iter()
+        .filter(|name| !IGNORED_SCOPES.contains(&name.as_str()))
         .filter_map(|name| Scope::parse(name).ok())
         .collect();
     Ok(Verified {
@@ -602,12 +616,13 @@ mod tests {
     #[test]
     fn good_claims_pass_with_their_subject_and_route_scopes() {
         let verified = checked(&claims(
-            r#","scope":"openid orders:read kv","scp":["jobs"]"#,
+            r#","scope":"openid email orders:read * kv","scp":["jobs", "profile"]"#,
         ))
         .unwrap();
         assert_eq!(verified.subject.as_deref(), Some("ada"));
         let scopes: Vec<String> = verified.scopes.iter().map(ToString::to_string).collect();
-        assert_eq!(scopes, ["openid", "orders:read", "kv", "jobs"]);
+        // `*` and the sign-in scopes grant nothing.
+        assert_eq!(scopes, ["orders:read", "kv", "jobs"]);
         assert_eq!(verified.claims["sub"], "ada");
         // `aud` may be a list.
         let listed = claims("").replace(r#""aud":"edgeway""#, r#""aud":["other","edgeway"]"#);

@@ -84,8 +84,8 @@ impl Histogram {
     }
 
     /// The `q` quantile (0 to 1), as the upper bound of the bucket it falls
-    /// in: never below the true value, and within one bucket of it. `None`
-    /// when empty.
+    /// in: within one bucket of the true value and not below it, unless that
+    /// is past the last bucket (about 5.6 minutes). `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         Some(bounds(self.quantile_bucket(q)?).1)
     }

@@ -42,9 +42,11 @@ pub(crate) fn count(op: Op) {
                 Op::KvWrite => ops.kv_writes += 1,
                 Op::KvDelete => ops.kv_deletes += 1,
                 Op::KvList => ops.kv_lists += 1,
-                // Each 64 KB written is one operation (a message is at least one).
+                // Queues bills each 64 KB written, read and deleted (a message
+                // is at least 64 KB): its consumer's read and delete are
+                // counted here too, against the sender.
                 Op::QueueSend(bytes) => {
-                    ops.queue_operations += bytes.div_ceil(64 * 1024).max(1) as u64
+                    ops.queue_operations += 3 * bytes.div_ceil(64 * 1024).max(1) as u64
                 }
                 Op::Subrequest => ops.subrequests += 1,
                 #[cfg(feature = "aws")]
@@ -121,8 +123,8 @@ mod tests {
         assert!(second.as_mut().poll(&mut cx).is_ready());
         assert_eq!(a.borrow().kv_reads, 2);
         assert_eq!(a.borrow().queue_operations, 0);
-        // 200 KB is four 64 KB units, twice.
-        assert_eq!(b.borrow().queue_operations, 8);
+        // 200 KB is four 64 KB units, each written, read and deleted, twice.
+        assert_eq!(b.borrow().queue_operations, 24);
         assert_eq!(b.borrow().kv_reads, 0);
         // Outside a metered poll nothing is counted, and nothing fails.
         count(Op::KvWrite);

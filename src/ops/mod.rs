@@ -61,7 +61,9 @@ use usage::{
 };
 use worker::Env;
 
-/// The setting that shortens the flush interval, in seconds (tests use 1).
+/// How often an isolate flushes, at most: once a minute.
+const FLUSH_SECONDS: u32 = 60;
+/// The setting that shortens the flush interval, 1 to 60 seconds (tests use 1).
 pub const FLUSH_SETTING: &str = "OPS_FLUSH_SECONDS";
 /// The setting holding price overrides, a JSON object of
 /// `edgeway_protocol::cost::Prices` fields.
@@ -71,9 +73,9 @@ pub const PRICES_SETTING: &str = "OPS_PRICES";
 pub const ASSUMPTIONS_SETTING: &str = "OPS_ASSUMPTIONS";
 /// The longest period one usage or cost query covers.
 const MAX_RANGE_MS: u64 = 31 * 24 * 3600 * 1000;
-/// Entries per queue message: a report of many keys goes out in parts, each
-/// well under the 128 KB message limit.
-const ENTRIES_PER_MESSAGE: usize = 40;
+/// The largest queue message a flush sends: a report of many keys goes out in
+/// parts, each well under the 128 KB message limit.
+const MAX_MESSAGE_BYTES: usize = 100 * 1024;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_usage (report TEXT NOT NULL, isolate TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, trigger TEXT NOT NULL, feature TEXT NOT NULL, route TEXT NOT NULL, stats TEXT NOT NULL, PRIMARY KEY (report, trigger, feature, route))
 CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)
@@ -97,7 +99,6 @@ pub const ALERTS_TOPIC: &str = "ops-alerts";
 pub struct Ops {
     queue: &'static str,
     database: &'static str,
-    flush_seconds: u32,
 }
 
 thread_local! {
@@ -114,11 +115,7 @@ impl Ops {
     /// Tallies flushed to the queue bound as `queue`, stored in the D1
     /// database bound as `database`.
     pub const fn new(queue: &'static str, database: &'static str) -> Self {
-        Self {
-            queue,
-            database,
-            flush_seconds: 60,
-        }
+        Self { queue, database }
     }
 
     /// The usage, cost and alert routes, tagged `ops`, to
@@ -245,8 +242,8 @@ impl Ops {
                 .ok()
                 .and_then(|env| crate::platform::setting(&env, FLUSH_SETTING))
                 .and_then(|text| text.trim().parse::<u32>().ok())
-                .filter(|seconds| (1..=3600).contains(seconds))
-                .unwrap_or(self.flush_seconds);
+                .filter(|seconds| (1..=FLUSH_SECONDS).contains(seconds))
+                .unwrap_or(FLUSH_SECONDS);
             FLUSH_MS.set(f64::from(seconds) * 1000.0);
             return None;
         }
@@ -268,13 +265,8 @@ impl Ops {
         ctx.wait_until(async move {
             let sent = async {
                 let producer = Producer::<Report>::from_env(&env, queue)?;
-                for (part, entries) in report.entries.chunks(ENTRIES_PER_MESSAGE).enumerate() {
-                    let message = Report {
-                        id: format!("{}.{part}", report.id),
-                        entries: entries.to_vec(),
-                        ..report.clone()
-                    };
-                    producer.send(&message).await?;
+                for part in report.into_parts(MAX_MESSAGE_BYTES) {
+                    producer.send(&part).await?;
                 }
                 Ok::<_, Error>(())
             }
@@ -518,7 +510,7 @@ impl Ops {
         Ok(Json(UsageAnswer {
             since: range.since,
             until: range.until,
-            groups: usage::summarize(entries.iter().map(|(_, entry)| entry), by),
+            groups: usage::summarize(entries.iter().map(|(flushed, entry)| (*flushed, entry)), by),
         }))
     }
 

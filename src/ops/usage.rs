@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
 
-/// What started an invocation.
+/// What started an invocation. The `Ops` layer meters `Fetch`; the others
+/// name what a worker records itself, and what stored usage may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
@@ -57,7 +58,8 @@ pub struct Operations {
     pub kv_deletes: u64,
     /// KV list calls.
     pub kv_lists: u64,
-    /// Queue operations: each 64 KB of a message sent is one.
+    /// Queue operations: each 64 KB of a message sent, read and deleted is
+    /// one, all three counted when it is sent.
     pub queue_operations: u64,
     /// Outbound `fetch` calls (webhooks, Lambda, the legacy origin, JWKS).
     pub subrequests: u64,
@@ -238,11 +240,6 @@ impl Tally {
         }
     }
 
-    /// When the oldest invocation not yet flushed started, ms.
-    pub fn since_ms(&self) -> Option<f64> {
-        self.since_ms
-    }
-
     /// Everything counted so far, as a report from `isolate`, and starts over.
     /// `None` when nothing was counted.
     pub fn take(&mut self, isolate: &str, now_ms: f64) -> Option<Report> {
@@ -286,6 +283,39 @@ pub struct Report {
     pub entries: Vec<Entry>,
 }
 
+impl Report {
+    /// The report in parts whose JSON is at most about `max_bytes` each (an
+    /// entry larger than that goes alone), ids `<id>.0`, `<id>.1`, …: queue
+    /// messages have a size limit, and a busy isolate has many keys.
+    pub fn into_parts(self, max_bytes: usize) -> Vec<Report> {
+        // Room for the report's own fields around the entries.
+        let budget = max_bytes.saturating_sub(256);
+        let mut parts: Vec<Vec<Entry>> = vec![Vec::new()];
+        let mut size = 0;
+        for entry in self.entries {
+            let len = serde_json::to_vec(&entry).map_or(0, |json| json.len()) + 1;
+            let current = parts.last_mut().expect("one part at least");
+            if !current.is_empty() && size + len > budget {
+                parts.push(Vec::new());
+                size = 0;
+            }
+            parts.last_mut().expect("one part at least").push(entry);
+            size += len;
+        }
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(n, entries)| Report {
+                id: format!("{}.{n}", self.id),
+                isolate: self.isolate.clone(),
+                from_ms: self.from_ms,
+                to_ms: self.to_ms,
+                entries,
+            })
+            .collect()
+    }
+}
+
 /// What usage summaries are grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
@@ -316,6 +346,9 @@ pub struct Summary {
     pub route: Option<String>,
     /// By trigger: `fetch`, `queue`, `cron`, `workflow`.
     pub invocations_by_trigger: BTreeMap<&'static str, u64>,
+    /// Invocations by minute, `[minute start (ms since the epoch), count]`,
+    /// oldest first: each report counts in the minute it was flushed.
+    pub per_minute: Vec<(u64, u64)>,
     /// Invocations.
     pub invocations: u64,
     /// Errors over invocations.
@@ -360,21 +393,39 @@ impl Quantiles {
     }
 }
 
-/// Sums `entries` into one summary per group, busiest first.
-pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, by: GroupBy) -> Vec<Summary> {
-    // (feature, route) -> usage, invocations by trigger.
-    type Groups = BTreeMap<(String, Option<String>), (Stats, BTreeMap<&'static str, u64>)>;
-    let mut groups = Groups::new();
-    for entry in entries {
+/// A group's usage as it is summed: its stats, invocations by trigger, and
+/// invocations by the minute they were flushed in.
+#[derive(Default)]
+struct Group {
+    stats: Stats,
+    triggers: BTreeMap<&'static str, u64>,
+    minutes: BTreeMap<u64, u64>,
+}
+
+/// Sums `entries`, each with when it was flushed (ms), into one summary per
+/// group, busiest first.
+pub fn summarize<'a>(
+    entries: impl IntoIterator<Item = (u64, &'a Entry)>,
+    by: GroupBy,
+) -> Vec<Summary> {
+    let mut groups: BTreeMap<(String, Option<String>), Group> = BTreeMap::new();
+    for (flushed_ms, entry) in entries {
         let route = match by {
             GroupBy::Feature => None,
             GroupBy::Route => Some(entry.key.route.clone()),
         };
-        let (stats, triggers) = groups
+        let group = groups
             .entry((entry.key.feature.clone(), route))
             .or_default();
-        stats.merge(&entry.stats);
-        *triggers.entry(entry.key.trigger.as_str()).or_default() += entry.stats.invocations;
+        group.stats.merge(&entry.stats);
+        *group
+            .triggers
+            .entry(entry.key.trigger.as_str())
+            .or_default() += entry.stats.invocations;
+        *group
+            .minutes
+            .entry(flushed_ms / 60_000 * 60_000)
+            .or_default() += entry.stats.invocations;
     }
     let rate = |part: u64, whole: u64| {
         if whole == 0 {
@@ -385,21 +436,31 @@ pub fn summarize<'a>(entries: impl IntoIterator<Item = &'a Entry>, by: GroupBy) 
     };
     let mut summaries: Vec<Summary> = groups
         .into_iter()
-        .map(|((feature, route), (stats, triggers))| Summary {
-            feature,
-            route,
-            invocations_by_trigger: triggers,
-            invocations: stats.invocations,
-            error_rate: rate(stats.errors, stats.invocations),
-            client_error_rate: rate(stats.client_errors, stats.invocations),
-            wall_ms: Quantiles::of(&stats.wall),
-            cold_starts: stats.cold_starts,
-            cold_start_rate: rate(stats.cold_starts, stats.invocations),
-            cold_wall_ms: Quantiles::of(&stats.cold_wall),
-            bytes_in: stats.bytes_in,
-            bytes_out: stats.bytes_out,
-            operations: stats.operations,
-        })
+        .map(
+            |(
+                (feature, route),
+                Group {
+                    stats,
+                    triggers,
+                    minutes,
+                },
+            )| Summary {
+                feature,
+                route,
+                invocations_by_trigger: triggers,
+                per_minute: minutes.into_iter().collect(),
+                invocations: stats.invocations,
+                error_rate: rate(stats.errors, stats.invocations),
+                client_error_rate: rate(stats.client_errors, stats.invocations),
+                wall_ms: Quantiles::of(&stats.wall),
+                cold_starts: stats.cold_starts,
+                cold_start_rate: rate(stats.cold_starts, stats.invocations),
+                cold_wall_ms: Quantiles::of(&stats.cold_wall),
+                bytes_in: stats.bytes_in,
+                bytes_out: stats.bytes_out,
+                operations: stats.operations,
+            },
+        )
         .collect();
     summaries.sort_by_key(|summary| std::cmp::Reverse(summary.invocations));
     summaries
@@ -497,7 +558,16 @@ mod tests {
         b.record(&invocation("kv", "/v1/kv", 1.0), 0.0);
         b.record(&invocation("fanout", "/v1/topics/{topic}/events", 1.0), 0.0);
         let reports = [a.take("a", 1.0).unwrap(), b.take("b", 1.0).unwrap()];
-        let entries: Vec<&Entry> = reports.iter().flat_map(|r| &r.entries).collect();
+        // Isolate a flushed in minute 1, b in minute 2.
+        let entries: Vec<(u64, &Entry)> = reports
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                r.entries
+                    .iter()
+                    .map(move |e| (60_000 * (i as u64 + 1) + 7, e))
+            })
+            .collect();
 
         let by_feature = summarize(entries.iter().copied(), GroupBy::Feature);
         assert_eq!(by_feature.len(), 2);
@@ -512,11 +582,42 @@ mod tests {
         assert!(kv.wall_ms.p95.unwrap() >= 300.0);
         assert!(kv.cold_wall_ms.p99.unwrap() >= 300.0);
         assert_eq!(kv.operations.kv_reads, 101);
+        assert_eq!(kv.per_minute, [(60_000, 90), (120_000, 11)]);
 
         let by_route = summarize(entries.iter().copied(), GroupBy::Route);
         assert_eq!(by_route.len(), 3);
         assert_eq!(by_route[0].route.as_deref(), Some("/v1/kv/{*key}"));
         assert_eq!(by_route[0].invocations, 100);
+    }
+
+    #[test]
+    fn a_big_report_goes_out_in_parts_under_the_message_limit() {
+        let mut tally = Tally::default();
+        // 300 routes, each with latencies spread over many buckets.
+        for route in 0..300 {
+            let route = format!("/r/{route}");
+            for i in 0..60 {
+                tally.record(&invocation("kv", &route, 0.02 * 1.3f64.powi(i)), 0.0);
+            }
+        }
+        let report = tally.take("i", 1.0).unwrap();
+        let whole = serde_json::to_vec(&report).unwrap().len();
+        assert!(whole > 200 * 1024, "{whole}");
+        let parts = report.clone().into_parts(100 * 1024);
+        assert!(parts.len() >= 3);
+        for (n, part) in parts.iter().enumerate() {
+            assert_eq!(part.id, format!("{}.{n}", report.id));
+            assert!(serde_json::to_vec(part).unwrap().len() <= 100 * 1024);
+        }
+        let entries: usize = parts.iter().map(|p| p.entries.len()).sum();
+        assert_eq!(entries, 300);
+        // A small report is one part.
+        let mut small = Tally::default();
+        small.record(&invocation("kv", "/kv", 1.0), 0.0);
+        assert_eq!(
+            small.take("i", 1.0).unwrap().into_parts(100 * 1024).len(),
+            1
+        );
     }
 
     #[test]

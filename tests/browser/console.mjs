@@ -95,6 +95,33 @@ try {
   await page.click("#key-add button[type=submit]");
   await page.waitForSelector('[data-error=keys]:has-text("kvv")');
 
+  // Usage and cost. A cold-start rule draws its threshold; the console's own
+  // requests are metered: refresh until they are reported, then read the plots.
+  await page.evaluate(async (key) => {
+    const rules = [{ name: "kv-cold", metric: "cold_start_p99_ms", feature: "kv", threshold: 250 }];
+    const res = await fetch("/v1/ops/alerts", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(rules),
+    });
+    if (!res.ok) throw new Error(`PUT /v1/ops/alerts: ${res.status}`);
+  }, apiKey);
+  const plotted = page.locator('#usage-rate [data-feature="kv"]');
+  for (let i = 0; i < 60 && (await plotted.count()) === 0; i++) {
+    await page.waitForTimeout(1000);
+    await page.click("#usage-form button[type=submit]");
+  }
+  if ((await plotted.count()) === 0) fail("the kv feature's requests were never plotted");
+  const legend = await page.textContent("#usage-legend");
+  if (!/kv: \d+ \(\d+ cold\)/.test(legend)) fail(`usage legend: ${legend}`);
+  const bars = await page.locator("#usage-latency rect").evaluateAll((rects) => rects.map((r) => r.getAttribute("aria-label")));
+  if (!bars.some((b) => /^kv P99 [\d.]+ ms$/.test(b))) fail(`latency bars: ${bars}`);
+  if ((await page.locator('#usage-latency line[data-rule="kv-cold"]').count()) !== 1) fail("no threshold line for the kv rule");
+  const bills = await page.locator("#usage-cost rect").evaluateAll((rects) => rects.map((r) => r.getAttribute("aria-label")));
+  if (bills.length !== 3 || !bills.every((b) => /\$\d/.test(b))) fail(`cost bars: ${bills}`);
+  if (!/Containers/.test(await page.textContent("#usage-break-even"))) fail("no break-even sentence");
+  await page.locator("#usage").screenshot({ path: screenshot.replace(/\.png$/, "-usage.png") });
+
   // Recent request timings are listed.
   const timed = await page.locator("#requests-list tr").count();
   if (timed < 3) fail(`only ${timed} recent requests listed`);

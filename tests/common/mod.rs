@@ -63,6 +63,8 @@ pub fn gateway_builder(
         .var("LAMBDA_ENDPOINT", endpoint)
         .var("JOBS_FUNCTION", function)
         .var("WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+        // Usage reported every second, so tests see it without waiting a minute.
+        .var("OPS_FLUSH_SECONDS", "1")
         .ready_path("/healthz")
 }
 

@@ -9,6 +9,7 @@ process ended). It serves:
                     rotated in
   GET  /fetches     how many times /jwks.json has been read, as JSON
   GET  /missing/jwks.json  always 404: an issuer that cannot be reached
+  GET  /missing/fetches    how many times that has been asked for
   POST /outage      {"down": bool}: while down, /jwks.json answers 503
   POST /rotate      adds a fresh ES256 key, ec-<n>, to the JWKS; answers its kid
   POST /sign        {"alg", "kid"?, "as_kid"?, "claims"} -> the compact token, as
@@ -24,14 +25,12 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 import threading
-from http.server import ThreadingHTTPServer
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from quiet_http import QuietHandler
+from quiet_http import QuietHandler, serve_until_parent_goes
 
 lock = threading.Lock()
 keys = {
@@ -40,6 +39,7 @@ keys = {
 }
 foreign = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
 fetches = 0
+missing_fetches = 0
 down = False
 
 
@@ -82,6 +82,14 @@ class Handler(QuietHandler):
         if self.path == "/fetches":
             with lock:
                 return self.reply(200, json.dumps(fetches).encode())
+        if self.path == "/missing/jwks.json":
+            global missing_fetches
+            with lock:
+                missing_fetches += 1
+            return self.reply(404)
+        if self.path == "/missing/fetches":
+            with lock:
+                return self.reply(200, json.dumps(missing_fetches).encode())
         return self.reply(404)
 
     def do_POST(self):
@@ -103,13 +111,4 @@ class Handler(QuietHandler):
         return self.reply(404)
 
 
-def exit_when_parent_goes():
-    # The test holds our stdin; EOF means it is gone, however it ended.
-    sys.stdin.read()
-    server.shutdown()
-
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(json.dumps({"port": server.server_address[1]}), flush=True)
-threading.Thread(target=exit_when_parent_goes, daemon=True).start()
-server.serve_forever()
+serve_until_parent_goes(Handler)

@@ -14,3 +14,23 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def serve_until_parent_goes(handler):
+    """Serves `handler` on a free port of 127.0.0.1, announces {"port": N} on
+    stdout, and returns once stdin closes: the test holds it, so EOF means the
+    test is gone, however it ended."""
+    import json
+    import sys
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+
+    def exit_when_parent_goes():
+        sys.stdin.read()
+        server.shutdown()
+
+    threading.Thread(target=exit_when_parent_goes, daemon=True).start()
+    server.serve_forever()

@@ -23,9 +23,8 @@ import json
 import sys
 import threading
 import time
-from http.server import ThreadingHTTPServer
 
-from quiet_http import QuietHandler
+from quiet_http import QuietHandler, serve_until_parent_goes
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -114,13 +113,4 @@ def stream_without_end(self):
 Handler.stream_without_end = stream_without_end
 
 
-def exit_when_parent_goes():
-    # The test holds our stdin; EOF means it is gone, however it ended.
-    sys.stdin.read()
-    server.shutdown()
-
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(json.dumps({"port": server.server_address[1]}), flush=True)
-threading.Thread(target=exit_when_parent_goes, daemon=True).start()
-server.serve_forever()
+serve_until_parent_goes(Handler)

@@ -1,7 +1,7 @@
 // Benchmark anchor for the authentication rows of (d): the same route behind
 // Hono's `bearerAuth` (the secret from the environment, as Hono's docs show for
 // Workers) and behind its `jwk` (RS256 from a fixed JWKS, checking `iss` and
-// `aud` as edgeway does). bench/apps/auth is its edgeway twin.
+// `aud` as edgeway does). bench/apps/bindings is its edgeway twin.
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { jwk } from "hono/jwk";

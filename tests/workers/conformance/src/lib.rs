@@ -174,7 +174,7 @@ fn app() -> App {
     const KEYS: ApiKeys = ApiKeys::new("API_KEYS")
         .tokens(TOKENS)
         .lookups(RateLimit::new("KEY_LOOKUPS", 5, 60));
-    let keys_or_tokens = orders(App::new().layer(KEYS));
+    let keys_or_tokens = orders(App::new().layer(KEYS)).nest("/keys", KEYS.admin());
     let misconfigured = orders(App::new().layer(MISCONFIGURED));
     // An issuer whose JWKS cannot be fetched: a 502, not a 401.
     const UNREACHABLE: Jwt = Jwt::new(
