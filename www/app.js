@@ -349,7 +349,14 @@ function drawRate(groups, since, until) {
     svg("text", { x: width - pad, y: height - 8, "text-anchor": "end" }, "now"),
   ];
   groups.forEach((g, i) => {
-    const points = g.per_minute.map(([minute, n]) => `${x(minute + 30_000).toFixed(1)},${y(n).toFixed(1)}`);
+    // Every minute of the window, zero where nothing was reported, so a quiet
+    // spell reads as one.
+    const counts = new Map(g.per_minute);
+    const points = [];
+    for (let minute = Math.floor(since / 60_000) * 60_000; minute < until; minute += 60_000) {
+      const mid = Math.min(Math.max(minute + 30_000, since), until);
+      points.push(`${x(mid).toFixed(1)},${y(counts.get(minute) ?? 0).toFixed(1)}`);
+    }
     // A single minute is a dot, more are a line.
     const color = COLORS[i % COLORS.length];
     children.push(points.length > 1
@@ -373,7 +380,8 @@ function drawLatency(groups, rules) {
   const thresholds = rules.filter((r) => r.metric === "cold_start_p99_ms");
   const top = Math.max(1, ...shown.flatMap((g) => [g.wall_ms.p99 ?? 0, g.cold_wall_ms.p99 ?? 0]),
     ...thresholds.map((r) => r.threshold)) * 1.1;
-  const x = (ms) => label + (ms / top) * (width - label - pad);
+  // Room on the right for the longest bar's figures.
+  const x = (ms) => label + (ms / top) * (width - label - 190);
   const children = [];
   shown.forEach((g, i) => {
     const y0 = pad + i * row;
@@ -388,7 +396,8 @@ function drawLatency(groups, rules) {
     }
     children.push(svg("text", { x: x(Math.max(p99, cold ?? 0)) + 4, y: y0 + 15 },
       `${times(p99)} ms${cold !== null ? `, cold ${times(cold)} ms` : ""}`));
-    for (const rule of thresholds.filter((r) => !r.feature || r.feature === g.feature)) {
+    // Per-route rules have no place on a per-feature bar.
+    for (const rule of thresholds.filter((r) => !r.route && (!r.feature || r.feature === g.feature))) {
       children.push(svg("line", { x1: x(rule.threshold), x2: x(rule.threshold), y1: y0, y2: y0 + row - 2,
         stroke: "#b3261e", "stroke-width": 2, "data-rule": rule.name }));
     }
@@ -399,7 +408,7 @@ function drawLatency(groups, rules) {
 /** The month's bill on each platform as bars, and the break-even in words. */
 function drawCost(cost) {
   const bills = [["Workers", cost.workers], ["Lambda + API Gateway", cost.lambda], ["Containers", cost.containers]];
-  const [width, label, row, pad] = [600, 150, 30, 8];
+  const [width, label, row, pad] = [600, 175, 30, 8];
   const top = Math.max(...bills.map(([, b]) => b.total_usd)) * 1.2 || 1;
   $("#usage-cost").replaceChildren(...bills.flatMap(([name, bill], i) => {
     const y0 = pad + i * row;
@@ -420,8 +429,10 @@ function drawCost(cost) {
 
 async function loadUsage() {
   const minutes = Number(new FormData($("#usage-form")).get("minutes"));
-  const until = Date.now() + 60_000;
-  const since = until - 60_000 - minutes * 60_000;
+  // A second ahead, so a report flushed just now is in; the cost's period is
+  // the window itself.
+  const until = Date.now() + 1_000;
+  const since = until - minutes * 60_000;
   const range = `since=${since}&until=${until}`;
   const [usage, alerts, cost] = await Promise.all([
     api("GET", `/v1/ops/usage?by=feature&${range}`, { quiet: true }),

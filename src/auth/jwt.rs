@@ -231,7 +231,7 @@ impl Jwt {
                     Error::new(
                         ErrorKind::Upstream,
                         format!(
-                            "the issuer's JWKS could not be fetched;                              the next try is within {} s",
+                            "the issuer's JWKS could not be fetched; the next try is within {} s",
                             self.cooldown_seconds
                         ),
                     )

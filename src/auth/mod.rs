@@ -132,7 +132,8 @@ impl ApiKeys {
     }
 
     /// The admin routes, tagged `keys`, to [nest](crate::App::nest) behind this
-    /// layer: `POST /` makes a key (`{"name", "scopes"}`; the answer carries the
+    /// layer: `POST /` makes a key (with an API key only: one made with a
+    /// bearer token would outlive it) (`{"name", "scopes"}`; the answer carries the
     /// key, once), `GET /` lists the keys within the caller's scopes (never
     /// their secrets or hashes) and `DELETE /{id}` revokes one of them.
     pub fn admin(self) -> App {
