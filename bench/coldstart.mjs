@@ -84,7 +84,8 @@ async function firstResponse(worker, config) {
 }
 
 const js = { name: "js", label: "empty JS worker (anchor)", modules: [["index.mjs", join(root, "bench/baselines/js/index.mjs")]] };
-const isolates = [js, ...(await workerDefinitions())];
+// A worker sharing another's process is the same bundle: measured once.
+const isolates = [js, ...(await workerDefinitions()).filter((d) => !d.sharesProcessOf)];
 const configs = new Map();
 for (const w of isolates) configs.set(w.name, await prepareWorker(w));
 const times = new Map(isolates.map((w) => [w.name, []]));

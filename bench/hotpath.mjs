@@ -74,7 +74,7 @@ const workloads = [
   },
   {
     id: "a-ops",
-    title: "(a) the Ops layer: the text hello metered (`GET /metered/hello`) against the same worker's unmetered one (`GET /hello`)",
+    title: "(a) the Ops layer: the text hello metered (`GET /metered/hello`) against the unmetered one (`GET /hello`), in one workerd process, in turns",
     path: "/hello",
     paths: { "edgeway-metered": "/metered/hello" },
     workers: ["edgeway-unmetered", "edgeway-metered"],
@@ -203,8 +203,13 @@ const samples = new Map(); // `${workload}/${worker}` -> samples
 try {
   const definitions = await workerDefinitions();
   const needed = new Set(workloads.flatMap((w) => w.workers));
-  for (const def of definitions.filter((d) => needed.has(d.name))) {
+  for (const def of definitions.filter((d) => needed.has(d.name) && !d.sharesProcessOf)) {
     running.set(def.name, { ...def, ...(await startWorker(def)) });
+  }
+  // A worker that shares another's process is measured on it, path by path.
+  for (const def of definitions.filter((d) => needed.has(d.name) && d.sharesProcessOf)) {
+    const host = running.get(def.sharesProcessOf);
+    running.set(def.name, { ...def, proc: host.proc, port: host.port, url: host.url, shared: true });
   }
   for (const load of workloads) {
     await load.check?.(load.workers.map((name) => running.get(name)));
@@ -235,7 +240,7 @@ try {
     }
   }
 } finally {
-  for (const w of running.values()) w.proc.kill("SIGKILL");
+  for (const w of running.values()) if (!w.shared) w.proc.kill("SIGKILL");
 }
 
 const { stdout: wrkVersion } = await run("wrk", ["--version"]).catch((e) => ({ stdout: e.stdout ?? "" }));
