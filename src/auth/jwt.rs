@@ -161,7 +161,13 @@ impl Jwt {
                 None,
             );
         };
-        match self.authenticate(&req, &token).await {
+        self.answer(req, &token, next).await
+    }
+
+    /// Lets the request through as the caller `token` stands for, or answers
+    /// why not: 401 for the token, 403 for a missing scope, 5xx for this side.
+    pub(super) async fn answer(self, req: Request, token: &str, next: Next) -> Response {
+        match self.authenticate(&req, token).await {
             Ok(Ok(caller)) => super::admit(req, caller, next).await,
             Ok(Err(rejection)) => {
                 super::challenge(rejection.to_string(), Some("error=\"invalid_token\""))
@@ -172,7 +178,7 @@ impl Jwt {
 
     /// The caller `token` stands for, or why it is refused. An `Err` is this
     /// side's failure (no JWKS to check with), not the token's.
-    pub(super) async fn authenticate(
+    async fn authenticate(
         self,
         req: &Request,
         token: &str,

@@ -159,10 +159,8 @@ impl ApiKeys {
     }
 
     async fn guard(self, req: Request, next: Next) -> Response {
-        let token = key::presented(
-            req.header("authorization").as_deref(),
-            req.header("x-api-key").as_deref(),
-        );
+        let authorization = req.header("authorization");
+        let token = key::presented(authorization.as_deref(), req.header("x-api-key").as_deref());
         let Some(token) = token else {
             return challenge(
                 "this route needs an API key: send `authorization: Bearer <key>`".into(),
@@ -173,15 +171,9 @@ impl ApiKeys {
         #[cfg(feature = "jwt")]
         if let Some(tokens) = self
             .tokens
-            .filter(|_| token::looks_like_jwt(&token) && req.header("authorization").is_some())
+            .filter(|_| authorization.is_some() && token::looks_like_jwt(&token))
         {
-            return match tokens.authenticate(&req, &token).await {
-                Ok(Ok(caller)) => admit(req, caller, next).await,
-                Ok(Err(rejection)) => {
-                    challenge(rejection.to_string(), Some("error=\"invalid_token\""))
-                }
-                Err(err) => err.into_response(),
-            };
+            return tokens.answer(req, &token, next).await;
         }
         match self.authenticate(&req, &token).await {
             Ok(Some(caller)) => admit(req, caller, next).await,

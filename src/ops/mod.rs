@@ -309,14 +309,13 @@ impl Ops {
         let db = self.db(env)?;
         self.ready(&db).await?;
         let text = db
-            .all(
+            .query(
                 "SELECT trigger, feature, route, to_ms, stats FROM edgeway_usage WHERE to_ms >= ?1 AND to_ms < ?2",
-                &serde_json::json!([range.since, range.until]).to_string(),
+                serde_json::json!([range.since, range.until]),
+                "ops usage",
             )
-            .await
-            .map_err(|e| Error::internal(format!("read ops usage: {e}")))?;
-        let rows: Vec<Row> = serde_json::from_str(&text)
-            .map_err(|e| Error::internal(format!("read ops usage: {e}")))?;
+            .await?;
+        let rows: Vec<Row> = rows(&text, "ops usage")?;
         rows.into_iter()
             .map(|row| {
                 let stats: Stats = serde_json::from_str(&row.stats)
@@ -341,14 +340,13 @@ impl Ops {
             value: String,
         }
         let text = db
-            .all(
+            .query(
                 "SELECT value FROM edgeway_ops_settings WHERE name = 'alert_rules'",
-                "[]",
+                serde_json::json!([]),
+                "the alert rules",
             )
-            .await
-            .map_err(|e| Error::internal(format!("read the alert rules: {e}")))?;
-        let rows: Vec<Setting> = serde_json::from_str(&text)
-            .map_err(|e| Error::internal(format!("read the alert rules: {e}")))?;
+            .await?;
+        let rows: Vec<Setting> = rows(&text, "the alert rules")?;
         match rows.first() {
             None => Ok(Vec::new()),
             Some(row) => alert::parse_rules(&row.value).map_err(|problems| {
@@ -360,14 +358,13 @@ impl Ops {
     /// The open incidents: rule, incident id, when it opened.
     async fn incidents(self, db: &Database) -> Result<Vec<Incident>, Error> {
         let text = db
-            .all(
+            .query(
                 "SELECT rule, incident, opened_ms FROM edgeway_alert_incidents ORDER BY rule",
-                "[]",
+                serde_json::json!([]),
+                "the alert incidents",
             )
-            .await
-            .map_err(|e| Error::internal(format!("read the alert incidents: {e}")))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::internal(format!("read the alert incidents: {e}")))
+            .await?;
+        rows(&text, "the alert incidents")
     }
 
     async fn alerts(self, env: Env) -> Result<Json<serde_json::Value>, Error> {
@@ -652,50 +649,50 @@ impl Database {
         Ok(Self(db))
     }
 
-    #[cfg(target_arch = "wasm32")]
     async fn exec(&self, sql: &str) -> Result<(), String> {
-        crate::js::d1::exec(&self.0, sql).await
+        #[cfg(target_arch = "wasm32")]
+        return crate::js::d1::exec(&self.0, sql).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        no_d1(sql)
     }
 
-    #[cfg(target_arch = "wasm32")]
     async fn batch(&self, sql: &str, rows: &str) -> Result<(), String> {
-        crate::js::d1::batch(&self.0, sql, rows).await
+        #[cfg(target_arch = "wasm32")]
+        return crate::js::d1::batch(&self.0, sql, rows).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        no_d1((sql, rows))
     }
 
-    #[cfg(target_arch = "wasm32")]
-    async fn all(&self, sql: &str, args: &str) -> Result<String, String> {
-        crate::js::d1::all(&self.0, sql, args).await
-    }
-
-    #[cfg(target_arch = "wasm32")]
     async fn run(&self, sql: &str, args: &str) -> Result<u64, String> {
-        crate::js::d1::run(&self.0, sql, args).await
+        #[cfg(target_arch = "wasm32")]
+        return crate::js::d1::run(&self.0, sql, args).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        no_d1((sql, args))
     }
 
-    // Natively there is no D1: only the pure parts of this module run there.
-    #[cfg(not(target_arch = "wasm32"))]
-    async fn exec(&self, _: &str) -> Result<(), String> {
-        Err(NO_D1.to_owned())
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    async fn batch(&self, _: &str, _: &str) -> Result<(), String> {
-        Err(NO_D1.to_owned())
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    async fn all(&self, _: &str, _: &str) -> Result<String, String> {
-        Err(NO_D1.to_owned())
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    async fn run(&self, _: &str, _: &str) -> Result<u64, String> {
-        Err(NO_D1.to_owned())
+    /// The rows `sql` selects with the parameters `args`, as JSON text; `what`
+    /// names the read in an error. (Not generic: [`rows`] decodes, so one
+    /// copy of the call serves every row type.)
+    async fn query(&self, sql: &str, args: serde_json::Value, what: &str) -> Result<String, Error> {
+        #[cfg(target_arch = "wasm32")]
+        let text = crate::js::d1::all(&self.0, sql, &args.to_string()).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        let text = no_d1((sql, args));
+        text.map_err(|e| Error::internal(format!("read {what}: {e}")))
     }
 }
 
+/// `text`, rows from [`Database::query`], decoded; `what` names them in an
+/// error.
+fn rows<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<Vec<T>, Error> {
+    serde_json::from_str(text).map_err(|e| Error::internal(format!("read {what}: {e}")))
+}
+
+/// Natively there is no D1: only the pure parts of this module run there.
 #[cfg(not(target_arch = "wasm32"))]
-const NO_D1: &str = "D1 is only in the Workers runtime";
+fn no_d1<T>(_unused: impl Sized) -> Result<T, String> {
+    Err("D1 is only in the Workers runtime".to_owned())
+}
 
 #[cfg(test)]
 mod tests {
