@@ -62,10 +62,19 @@ impl Schedule {
 
 type ErasedHandler = Rc<dyn Fn(Schedule) -> LocalBoxFuture<'static, Result<(), Error>>>;
 
+/// A handler, with the cron expression it runs for and its feature tag.
+struct Entry {
+    cron: String,
+    feature: Option<String>,
+    handler: ErasedHandler,
+}
+
 /// The worker's scheduled-event handlers, by cron expression.
 #[derive(Default)]
 pub struct Cron {
-    handlers: Vec<(String, ErasedHandler)>,
+    handlers: Vec<Entry>,
+    #[cfg(feature = "ops")]
+    ops: Option<crate::ops::Ops>,
 }
 
 impl Cron {
@@ -82,7 +91,37 @@ impl Cron {
         Fut: Future<Output = Result<(), Error>> + 'static,
     {
         let erased: ErasedHandler = Rc::new(move |schedule| Box::pin(handler(schedule)));
-        self.handlers.push((normalize(cron), erased));
+        self.handlers.push(Entry {
+            cron: normalize(cron),
+            feature: None,
+            handler: erased,
+        });
+        self
+    }
+
+    /// Tags the handler added last with `feature`, as
+    /// [`App::tag`](crate::App::tag) tags a route: its runs are attributed
+    /// to it when [metered](Self::metered) (untagged, to `cron`).
+    ///
+    /// # Panics
+    ///
+    /// When no handler has been added yet: a programming error.
+    pub fn tag(mut self, feature: &str) -> Self {
+        let last = self
+            .handlers
+            .last_mut()
+            .expect("Cron::tag follows Cron::on");
+        last.feature = Some(feature.to_owned());
+        self
+    }
+
+    /// Attributes every run through `ops` (feature `ops`): to the handler's
+    /// tag, with its expression as the route, its wall time, whether it was
+    /// its isolate's first invocation, whether it succeeded, and the billable
+    /// operations it made.
+    #[cfg(feature = "ops")]
+    pub fn metered(mut self, ops: crate::ops::Ops) -> Self {
+        self.ops = Some(ops);
         self
     }
 
@@ -92,19 +131,45 @@ impl Cron {
         let cron = schedule.cron.clone();
         let scheduled_time_ms = schedule.scheduled_time_ms;
         let key = normalize(&cron);
-        let result = match self.handlers.iter().find(|(c, _)| *c == key) {
-            Some((_, handler)) => crate::panic::catch_panic_future(handler(schedule))
-                .await
-                .unwrap_or_else(|panic| Err(Error::internal(panic))),
-            None => Err(Error::internal(format!(
-                "no handler for cron {cron:?} (handled: {})",
-                self.handlers
-                    .iter()
-                    .map(|(c, _)| format!("{c:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+        let entry = self.handlers.iter().find(|entry| entry.cron == key);
+        #[cfg(feature = "ops")]
+        let attribution = self.ops.map(|ops| {
+            let cold = crate::observe::take_cold_start();
+            ops.attribution(crate::ops::usage::Trigger::Cron, cold)
+        });
+        #[cfg(feature = "ops")]
+        let env = schedule.env().clone();
+        let work = async {
+            match entry {
+                Some(entry) => crate::panic::catch_panic_future((entry.handler)(schedule))
+                    .await
+                    .unwrap_or_else(|panic| Err(Error::internal(panic))),
+                None => Err(Error::internal(format!(
+                    "no handler for cron {cron:?} (handled: {})",
+                    self.handlers
+                        .iter()
+                        .map(|entry| format!("{:?}", entry.cron))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
         };
+        #[cfg(feature = "ops")]
+        let result = match attribution {
+            Some(attribution) => {
+                let result = attribution.meter(work).await;
+                let outcome = match result {
+                    Ok(()) => crate::ops::usage::Outcome::Succeeded,
+                    Err(_) => crate::ops::usage::Outcome::Failed,
+                };
+                let feature = entry.and_then(|e| e.feature.as_deref()).unwrap_or("cron");
+                attribution.finish(feature, &key, outcome, &env).await;
+                result
+            }
+            None => work.await,
+        };
+        #[cfg(not(feature = "ops"))]
+        let result = work.await;
         match &result {
             Ok(()) => log(
                 Level::Info,

@@ -1,5 +1,5 @@
-//! Attribution in workerd: the gateway meters every request, flushes each
-//! isolate's tally (here every second, `OPS_FLUSH_SECONDS`) through a queue
+//! Attribution in workerd: the gateway meters every request, queue message
+//! and cron run, flushes each isolate's tally (here every second, `OPS_FLUSH_SECONDS`) through a queue
 //! into D1, and `/v1/ops/usage` reports exact counts per feature: invocations,
 //! cold starts (forced by restarting the worker) and the KV and queue
 //! operations of handlers whose operations are known. `/v1/ops/cost` projects
@@ -121,6 +121,30 @@ fn usage_has_exact_invocations_cold_starts_and_operations_per_feature() {
     });
     assert_eq!(health["cold_starts"], 1, "{health}");
     assert!(health["cold_wall_ms"]["p99"].as_f64().is_some(), "{health}");
+    // The queued write's message, attributed to its kind: one KV write.
+    let put = usage_of(&w, since, "kv.put", |g| g["invocations"] == 1);
+    assert_eq!(put["invocations_by_trigger"]["queue"], 1, "{put}");
+    assert_eq!(put["operations"]["kv_writes"], 1, "{put}");
+    assert_eq!(put["error_rate"], 0.0, "{put}");
+    // A cron run, attributed to its handler's tag: the jobs sweep lists the
+    // running jobs once.
+    run_cron(&w, "*/5 * * * *");
+    let sweep = usage_of(&w, since, "jobs", |g| g["invocations"] == 1);
+    assert_eq!(sweep["invocations_by_trigger"]["cron"], 1, "{sweep}");
+    assert_eq!(sweep["operations"]["kv_lists"], 1, "{sweep}");
+    assert_eq!(sweep["error_rate"], 0.0, "{sweep}");
+    // The reports' own messages are not attributed (each would report itself).
+    let features = w
+        .get(&format!(
+            "/v1/ops/usage?by=feature&since={since}&until={}",
+            now_ms() + 60_000
+        ))
+        .unwrap()
+        .json();
+    assert!(
+        !features.to_string().contains("queue:edgeway-ops-usage"),
+        "{features}"
+    );
 
     // Two restarts: two more isolates, each with one cold start.
     for expected in [2, 3] {
@@ -158,10 +182,10 @@ fn usage_has_exact_invocations_cold_starts_and_operations_per_feature() {
         .unwrap()["quantity"]
         .as_f64()
         .unwrap();
-    // 3 writes in the range, projected to a month.
+    // 4 writes in the range (3 PUTs and the queued one), projected to a month.
     let month_multiple = cost["month_multiple"].as_f64().unwrap();
     assert!(
-        (kv_writes - 3.0 * month_multiple).abs() < 1e-6 * kv_writes,
+        (kv_writes - 4.0 * month_multiple).abs() < 1e-6 * kv_writes,
         "{cost}"
     );
 }
@@ -192,10 +216,20 @@ fn bad_usage_queries_are_400_problems_and_the_api_needs_a_key() {
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
-/// Runs the every-minute cron, as the scheduler would.
-fn run_cron(w: &Worker) {
-    let res = w.get("/cdn-cgi/local/scheduled?cron=*+*+*+*+*").unwrap();
+/// Runs the handler of `cron`, as the scheduler would.
+fn run_cron(w: &Worker, cron: &str) {
+    let res = w
+        .get(&format!(
+            "/cdn-cgi/local/scheduled?cron={}",
+            cron.replace(' ', "+")
+        ))
+        .unwrap();
     assert_eq!(res.status, 200, "{}", res.text());
+}
+
+/// Runs the every-minute cron: the alert rules are evaluated.
+fn check_alerts(w: &Worker) {
+    run_cron(w, "* * * * *");
 }
 
 fn put_rules(w: &Worker, rules: Value) -> edgeway::testing::TestResponse {
@@ -257,7 +291,7 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     flush(&w);
     usage_of(&w, since, "health", |g| g["cold_starts"] == 1);
 
-    run_cron(&w);
+    check_alerts(&w);
     let fired = w.wait_for("the fired alert", Duration::from_secs(30), || {
         alerts_received()
             .into_iter()
@@ -268,8 +302,8 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     let open = w.get("/v1/ops/alerts").unwrap().json();
     assert_eq!(open["incidents"].as_array().unwrap().len(), 1, "{open}");
     // Still breached: more runs fire nothing more.
-    run_cron(&w);
-    run_cron(&w);
+    check_alerts(&w);
+    check_alerts(&w);
     // Deliveries go through a queue: give a duplicate time to arrive.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(
@@ -282,14 +316,14 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
 
     // The threshold raised above it: the incident resolves, once.
     assert_eq!(put_rules(&w, rule(1e9)).status, 200);
-    run_cron(&w);
+    check_alerts(&w);
     let resolved = w.wait_for("the resolved alert", Duration::from_secs(30), || {
         alerts_received()
             .into_iter()
             .find(|r| r["type"] == "ops.alert.resolved")
     });
     assert_eq!(resolved["verified"], true, "{resolved}");
-    run_cron(&w);
+    check_alerts(&w);
     std::thread::sleep(Duration::from_secs(4));
     let all = alerts_received();
     assert_eq!(all.len(), 2, "{all:?}");

@@ -66,6 +66,70 @@ fn steps(doc: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every attempt of every step is one invocation of the workflow's feature,
+/// with the step as its route: a step that fails twice is three, two of them
+/// errors. Replays run nothing and count nothing.
+#[test]
+fn each_step_attempt_is_attributed_to_the_workflow() {
+    let w = worker();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 1000;
+    // The sleep puts the last step past the flush interval (1 s), so the
+    // isolate running it flushes the whole run.
+    let res = w
+        .post_json(
+            "/metered-flows/metered",
+            &json!({"flaky_failures": 2, "sleep_ms": 1500}),
+        )
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+    w.wait_for(
+        "the metered instance to end",
+        Duration::from_secs(60),
+        || {
+            let status = w.get("/metered-flows/metered").unwrap().json();
+            (status["status"] == "complete").then_some(())
+        },
+    );
+    let usage = |by: &str| -> Vec<Value> {
+        let res = w
+            .get(&format!(
+                "/ops/usage?by={by}&since={since}&until={}",
+                since + 3_600_000
+            ))
+            .unwrap();
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()["groups"].as_array().unwrap().clone()
+    };
+    let flow = w.wait_for("the steps' usage", Duration::from_secs(30), || {
+        usage("feature")
+            .into_iter()
+            .find(|g| g["feature"] == "metered-flow" && g["invocations"] == 6)
+    });
+    // reserve, charge three times, slow, finish.
+    assert_eq!(flow["invocations_by_trigger"]["workflow"], 6, "{flow}");
+    assert!(
+        (flow["error_rate"].as_f64().unwrap() - 2.0 / 6.0).abs() < 1e-9,
+        "{flow}"
+    );
+    // Each attempt of `charge` counted one KV read and one write.
+    assert_eq!(flow["operations"]["kv_reads"], 5, "{flow}");
+    assert_eq!(flow["operations"]["kv_writes"], 5, "{flow}");
+    let charge = usage("route")
+        .into_iter()
+        .find(|g| g["route"] == "charge")
+        .expect("charge's usage");
+    assert_eq!(charge["invocations"], 3, "{charge}");
+    // The unmetered workflow's steps are nowhere.
+    assert!(
+        !usage("feature").iter().any(|g| g["feature"] == "flow"),
+        "only the metered workflow is attributed"
+    );
+}
+
 #[test]
 fn the_happy_path_runs_every_step_once_and_traces_it() {
     assert_eq!(start("happy", json!({})).status, 201);

@@ -6,7 +6,7 @@
 //! out after, as `tracing` does with spans. A binding call starts inside a
 //! poll, so it is counted against the invocation that made it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -28,15 +28,32 @@ pub(crate) enum Op {
     LambdaInvocation,
 }
 
+/// What one invocation has made so far.
+#[derive(Default)]
+pub(crate) struct Counter {
+    pub(crate) operations: RefCell<Operations>,
+    /// Set by [`exclude`]: the invocation is not recorded.
+    pub(crate) excluded: Cell<bool>,
+}
+
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<RefCell<Operations>>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Rc<Counter>>> = const { RefCell::new(None) };
+}
+
+/// Leaves the invocation being polled out of the tally.
+pub(crate) fn exclude() {
+    CURRENT.with(|current| {
+        if let Some(counter) = &*current.borrow() {
+            counter.excluded.set(true);
+        }
+    });
 }
 
 /// Counts `op` against the invocation being polled, if one is metered.
 pub(crate) fn count(op: Op) {
     CURRENT.with(|current| {
-        if let Some(operations) = &*current.borrow() {
-            let mut ops = operations.borrow_mut();
+        if let Some(counter) = &*current.borrow() {
+            let mut ops = counter.operations.borrow_mut();
             match op {
                 Op::KvRead => ops.kv_reads += 1,
                 Op::KvWrite => ops.kv_writes += 1,
@@ -57,17 +74,17 @@ pub(crate) fn count(op: Op) {
 }
 
 /// `inner`, with the operations made while it is polled counted into
-/// `operations`.
+/// `counter`.
 pub(crate) struct Metered<F> {
     inner: Pin<Box<F>>,
-    operations: Rc<RefCell<Operations>>,
+    counter: Rc<Counter>,
 }
 
 impl<F: Future> Metered<F> {
-    pub(crate) fn new(inner: F, operations: Rc<RefCell<Operations>>) -> Self {
+    pub(crate) fn new(inner: F, counter: Rc<Counter>) -> Self {
         Self {
             inner: Box::pin(inner),
-            operations,
+            counter,
         }
     }
 }
@@ -77,7 +94,7 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        let outer = CURRENT.with(|current| current.replace(Some(this.operations.clone())));
+        let outer = CURRENT.with(|current| current.replace(Some(this.counter.clone())));
         let polled = this.inner.as_mut().poll(cx);
         CURRENT.with(|current| *current.borrow_mut() = outer);
         polled
@@ -111,8 +128,8 @@ mod tests {
 
     #[test]
     fn interleaved_invocations_count_their_own_operations() {
-        let a = Rc::new(RefCell::new(Operations::default()));
-        let b = Rc::new(RefCell::new(Operations::default()));
+        let a = Rc::new(Counter::default());
+        let b = Rc::new(Counter::default());
         let mut first = Box::pin(Metered::new(twice(Op::KvRead), a.clone()));
         let mut second = Box::pin(Metered::new(twice(Op::QueueSend(200 * 1024)), b.clone()));
         let mut cx = Context::from_waker(Waker::noop());
@@ -121,13 +138,26 @@ mod tests {
         assert!(second.as_mut().poll(&mut cx).is_pending());
         assert!(first.as_mut().poll(&mut cx).is_ready());
         assert!(second.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(a.borrow().kv_reads, 2);
-        assert_eq!(a.borrow().queue_operations, 0);
+        let (a, b) = (a.operations.borrow(), b.operations.borrow());
+        assert_eq!(a.kv_reads, 2);
+        assert_eq!(a.queue_operations, 0);
         // 200 KB is four 64 KB units, each written, read and deleted, twice.
-        assert_eq!(b.borrow().queue_operations, 24);
-        assert_eq!(b.borrow().kv_reads, 0);
+        assert_eq!(b.queue_operations, 24);
+        assert_eq!(b.kv_reads, 0);
         // Outside a metered poll nothing is counted, and nothing fails.
         count(Op::KvWrite);
-        assert_eq!(a.borrow().kv_writes + b.borrow().kv_writes, 0);
+        exclude();
+        assert_eq!(a.kv_writes + b.kv_writes, 0);
+    }
+
+    #[test]
+    fn an_invocation_can_leave_itself_out() {
+        let counter = Rc::new(Counter::default());
+        let mut run = Box::pin(Metered::new(async { exclude() }, counter.clone()));
+        assert!(run
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready());
+        assert!(counter.excluded.get());
     }
 }

@@ -1,10 +1,12 @@
-//! Serverless as an economic decision (feature `ops`): every request
-//! attributed to its feature and route with its wall time, cold start,
-//! outcome, bytes and billable operations; tallied per isolate, flushed at
-//! most once a minute as one queue message, stored in D1, and served as usage
-//! summaries and a cost projection against Lambda and containers.
+//! Serverless as an economic decision (feature `ops`): every request, queue
+//! message, cron run and workflow step attempt attributed to its feature and
+//! route with its wall time, cold start, outcome, bytes and billable
+//! operations; tallied per isolate, flushed at most once a minute as one queue
+//! message, stored in D1, and served as usage summaries and a cost projection
+//! against Lambda and containers.
 //!
 //! ```no_run
+//! use edgeway::cron::{Cron, Schedule};
 //! use edgeway::ops::usage::Report;
 //! use edgeway::ops::Ops;
 //! use edgeway::queue::{Consumer, Message};
@@ -22,7 +24,16 @@
 //! }
 //!
 //! fn consumer() -> Consumer {
-//!     Consumer::new().on_queue("edgeway-ops-usage", |m: Message<Report>| OPS.store(m))
+//!     Consumer::new()
+//!         .on_queue("edgeway-ops-usage", |m: Message<Report>| OPS.store(m))
+//!         .metered(OPS) // each message, to its kind
+//! }
+//!
+//! fn cron() -> Cron {
+//!     Cron::new()
+//!         .on("0 * * * *", |_: Schedule| async { Ok(()) })
+//!         .tag("reports")
+//!         .metered(OPS) // each run, to its tag
 //! }
 //! # app().build().unwrap();
 //! ```
@@ -55,7 +66,7 @@ use crate::queue::{Failure, Message, Producer};
 use crate::request::Request;
 use crate::response::Response;
 use crate::App;
-use meter::Metered;
+use meter::{Counter, Metered};
 use usage::{
     Entry, GroupBy, Invocation, Key, Operations, Outcome, Report, Stats, Summary, Tally, Trigger,
 };
@@ -93,8 +104,12 @@ pub const ALERTS_TOPIC: &str = "ops-alerts";
 /// the app serves: its route's tag and pattern, wall time, whether it was its
 /// isolate's first, its status, bytes in and out, and the KV reads, writes,
 /// deletes and lists, queue operations, subrequests and Lambda invocations it
-/// made through edgeway. The tally stays in the isolate and is flushed, with
-/// `waitUntil`, by the first request after the flush interval (60 s).
+/// made through edgeway. [`Consumer::metered`](crate::queue::Consumer::metered),
+/// [`Cron::metered`](crate::cron::Cron::metered) and
+/// `workflow::Definition::metered` (feature `workflows`) do the same
+/// for queue messages, cron runs and workflow step attempts. The tally stays
+/// in the isolate and is flushed by its first invocation after the flush
+/// interval (60 s): a request with `waitUntil`, the others before they return.
 #[derive(Clone, Copy, Debug)]
 pub struct Ops {
     queue: &'static str,
@@ -144,8 +159,11 @@ impl Ops {
     }
 
     /// Stores a flushed report (the consumer's handler for the ops queue).
-    /// Storing it twice keeps one copy.
+    /// Storing it twice keeps one copy. A [metered](crate::queue::Consumer::metered)
+    /// consumer leaves these messages out of the tally: counting them would make
+    /// every report send another.
     pub async fn store(self, message: Message<Report>) -> Result<(), Failure> {
+        meter::exclude();
         let db = self.db(message.env()).map_err(Failure::from)?;
         self.ready(&db).await.map_err(Failure::from)?;
         let report = &message.body;
@@ -193,9 +211,13 @@ impl Ops {
                 .and_then(|length| length.parse().ok())
                 .unwrap_or(0),
         };
-        let flush_to = self.due(&req, started);
-        let operations = Rc::new(RefCell::new(Operations::default()));
-        let response = Metered::new(next.run(req), operations.clone()).await;
+        let flush_to = if due(started, || req.env().ok()) {
+            req.env().ok().zip(req.context().ok())
+        } else {
+            None
+        };
+        let counter = Rc::new(Counter::default());
+        let response = Metered::new(next.run(req), counter.clone()).await;
         let ended = crate::platform::now_ms();
         let bytes_out = response
             .body()
@@ -212,72 +234,59 @@ impl Ops {
             Some((pattern, feature)) => (&**pattern, feature.as_deref().unwrap_or("-")),
             None => ("-", "-"),
         };
-        let invocation = Invocation {
-            trigger: Trigger::Fetch,
-            feature,
-            route: pattern,
-            wall_ms: ended - started,
-            cold,
-            outcome: Outcome::Status(response.status().as_u16()),
-            bytes_in,
-            bytes_out,
-            operations: *operations.borrow(),
-        };
-        TALLY.with(|tally| tally.borrow_mut().record(&invocation, ended));
+        record(
+            &counter,
+            Invocation {
+                trigger: Trigger::Fetch,
+                feature,
+                route: pattern,
+                wall_ms: ended - started,
+                cold,
+                outcome: Outcome::Status(response.status().as_u16()),
+                bytes_in,
+                bytes_out,
+                operations: Operations::default(),
+            },
+            ended,
+        );
         if let Some((env, ctx)) = flush_to {
-            self.flush(env, ctx, ended);
+            if let Some(report) = take_report(ended) {
+                ctx.wait_until(self.send(env, report));
+            }
         }
         response
     }
 
-    /// The environment and context to flush with, when the interval has
-    /// passed since this isolate last flushed.
-    fn due(self, req: &Request, now: f64) -> Option<(worker::Env, worker::Context)> {
-        let last = LAST_FLUSH.get();
-        if last == 0.0 {
-            // The isolate's first request starts the first interval.
-            LAST_FLUSH.set(now);
-            let seconds = req
-                .env()
-                .ok()
-                .and_then(|env| crate::platform::setting(&env, FLUSH_SETTING))
-                .and_then(|text| text.trim().parse::<u32>().ok())
-                .filter(|seconds| (1..=FLUSH_SECONDS).contains(seconds))
-                .unwrap_or(FLUSH_SECONDS);
-            FLUSH_MS.set(f64::from(seconds) * 1000.0);
-            return None;
+    /// Starts attributing one invocation that is not a request (a queue
+    /// message, a cron run, a workflow step attempt): wrap its work in
+    /// [`Attribution::meter`], then [`Attribution::finish`] it.
+    pub(crate) fn attribution(self, trigger: Trigger, cold: bool) -> Attribution {
+        Attribution {
+            ops: self,
+            trigger,
+            cold,
+            started: crate::platform::now_ms(),
+            counter: Rc::new(Counter::default()),
         }
-        if now - last < FLUSH_MS.get() {
-            return None;
-        }
-        LAST_FLUSH.set(now);
-        req.env().ok().zip(req.context().ok())
     }
 
-    /// Sends the tally, with `waitUntil`, and starts a new one.
-    fn flush(self, env: worker::Env, ctx: worker::Context, now: f64) {
-        let Some(report) =
-            ISOLATE.with(|isolate| TALLY.with(|t| t.borrow_mut().take(isolate, now)))
-        else {
-            return;
-        };
-        let queue = self.queue;
-        ctx.wait_until(async move {
-            let sent = async {
-                let producer = Producer::<Report>::from_env(&env, queue)?;
-                for part in report.into_parts(MAX_MESSAGE_BYTES) {
-                    producer.send(&part).await?;
-                }
-                Ok::<_, Error>(())
+    /// Sends `report` to the queue, in parts; a failure is logged, not
+    /// raised: attribution never fails the invocation it measures.
+    async fn send(self, env: worker::Env, report: Report) {
+        let sent = async {
+            let producer = Producer::<Report>::from_env(&env, self.queue)?;
+            for part in report.into_parts(MAX_MESSAGE_BYTES) {
+                producer.send(&part).await?;
             }
-            .await;
-            if let Err(err) = sent {
-                crate::observe::log(
-                    crate::observe::Level::Warn,
-                    serde_json::json!({"msg": "ops usage flush failed", "detail": err.detail()}),
-                );
-            }
-        });
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(err) = sent {
+            crate::observe::log(
+                crate::observe::Level::Warn,
+                serde_json::json!({"msg": "ops usage flush failed", "detail": err.detail()}),
+            );
+        }
     }
 
     fn db(self, env: &worker::Env) -> Result<Database, Error> {
@@ -536,6 +545,97 @@ impl Ops {
             .map(Json)
             .map_err(|e| Error::internal(e.detail().to_owned()))
     }
+}
+
+/// One invocation that is not a request, being attributed: from
+/// [`Ops::attribution`] to [`Attribution::finish`].
+pub(crate) struct Attribution {
+    ops: Ops,
+    trigger: Trigger,
+    cold: bool,
+    started: f64,
+    counter: Rc<Counter>,
+}
+
+impl Attribution {
+    /// `work`, with the billable operations it makes counted against this
+    /// invocation.
+    pub(crate) fn meter<F: std::future::Future>(&self, work: F) -> Metered<F> {
+        Metered::new(work, self.counter.clone())
+    }
+
+    /// Records the invocation as `feature` and `route` with its `outcome`,
+    /// and, when the flush interval has passed, sends the tally before it
+    /// returns: these invocations have no response to outlive, and their
+    /// promise keeps the isolate until the send is done.
+    pub(crate) async fn finish(
+        self,
+        feature: &str,
+        route: &str,
+        outcome: Outcome,
+        env: &worker::Env,
+    ) {
+        let ended = crate::platform::now_ms();
+        let flush = due(self.started, || Some(env.clone()));
+        record(
+            &self.counter,
+            Invocation {
+                trigger: self.trigger,
+                feature,
+                route,
+                wall_ms: ended - self.started,
+                cold: self.cold,
+                outcome,
+                bytes_in: 0,
+                bytes_out: 0,
+                operations: Operations::default(),
+            },
+            ended,
+        );
+        if flush {
+            if let Some(report) = take_report(ended) {
+                self.ops.send(env.clone(), report).await;
+            }
+        }
+    }
+}
+
+/// Adds `invocation`, with the operations `counter` holds, to this isolate's
+/// tally, unless it left itself out.
+fn record(counter: &Counter, mut invocation: Invocation<'_>, now: f64) {
+    if counter.excluded.get() {
+        return;
+    }
+    invocation.operations = *counter.operations.borrow();
+    TALLY.with(|tally| tally.borrow_mut().record(&invocation, now));
+}
+
+/// Whether the flush interval has passed since this isolate last flushed
+/// (then a new one starts). Its first invocation starts the first interval,
+/// reading the interval from `env`.
+fn due(now: f64, env: impl FnOnce() -> Option<worker::Env>) -> bool {
+    let last = LAST_FLUSH.get();
+    if last == 0.0 {
+        LAST_FLUSH.set(now);
+        let seconds = env()
+            .and_then(|env| crate::platform::setting(&env, FLUSH_SETTING))
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .filter(|seconds| (1..=FLUSH_SECONDS).contains(seconds))
+            .unwrap_or(FLUSH_SECONDS);
+        FLUSH_MS.set(f64::from(seconds) * 1000.0);
+        return false;
+    }
+    if now - last < FLUSH_MS.get() {
+        return false;
+    }
+    LAST_FLUSH.set(now);
+    true
+}
+
+/// This isolate's tally as a report, and a new tally started; `None` when
+/// nothing was recorded.
+fn take_report(now: f64) -> Option<Report> {
+    ISOLATE.with(|isolate| TALLY.with(|t| t.borrow_mut().take(isolate, now)))
 }
 
 impl Middleware for Ops {

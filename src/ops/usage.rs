@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
 
-/// What started an invocation. The `Ops` layer meters `Fetch`; the others
-/// name what a worker records itself, and what stored usage may hold.
+/// What started an invocation: the `Ops` layer meters requests; a
+/// [metered](crate::queue::Consumer::metered) consumer, cron and workflow the
+/// others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {

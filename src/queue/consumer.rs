@@ -3,7 +3,7 @@
 //! (the pure [`decide`]) → ack, retry with backoff, or dead-letter with a reason.
 //! Messages on the dead-letter queue itself are recorded in KV, then acked.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
@@ -205,6 +205,7 @@ type BatchRunner = for<'a> fn(
     &'a str,
     &'a worker::Env,
     &'a RefCell<HashSet<String>>,
+    &'a Cell<bool>,
 ) -> LocalBoxFuture<'a, Vec<JsMessage>>;
 
 /// One run of a batch handler: the envelopes whose body did not decode (by
@@ -257,6 +258,28 @@ pub struct Consumer {
     /// The claims namespace and how long a handled id is remembered.
     #[cfg_attr(not(feature = "objects"), allow(dead_code))]
     idempotency: Option<(String, u64)>,
+    /// Where each message's attribution goes, when metered.
+    #[cfg(feature = "ops")]
+    ops: Option<crate::ops::Ops>,
+}
+
+/// How a message's delivery ended, for attribution; a batch handler's run
+/// ended as the worst of its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Settled {
+    Ack,
+    Retry,
+    DeadLetter,
+}
+
+impl From<&Action> for Settled {
+    fn from(action: &Action) -> Self {
+        match action {
+            Action::Ack => Self::Ack,
+            Action::Retry { .. } => Self::Retry,
+            Action::DeadLetter { .. } => Self::DeadLetter,
+        }
+    }
 }
 
 impl Default for Consumer {
@@ -280,6 +303,8 @@ impl Consumer {
             dead_letter: None,
             dead_letter_log: None,
             idempotency: None,
+            #[cfg(feature = "ops")]
+            ops: None,
         }
     }
 
@@ -357,8 +382,8 @@ impl Consumer {
             }
         });
         self.batch_handlers.push((kind.to_owned(), erased));
-        self.batch_runner = Some(|consumer, messages, queue, env, in_batch| {
-            Box::pin(consumer.run_batch_kinds(messages, queue, env, in_batch))
+        self.batch_runner = Some(|consumer, messages, queue, env, in_batch, cold| {
+            Box::pin(consumer.run_batch_kinds(messages, queue, env, in_batch, cold))
         });
         self
     }
@@ -387,6 +412,18 @@ impl Consumer {
         self.plain_queues
             .push((queue_name.to_owned(), kind.clone()));
         self.on(&kind, handler)
+    }
+
+    /// Attributes every message to its kind (the feature) and queue (the
+    /// route) through `ops` (feature `ops`): its wall time, whether it was its
+    /// isolate's first invocation, whether it was acked, retried or
+    /// dead-lettered, and the billable operations its handler made. A batch
+    /// handler's run is one invocation. [`Ops::store`](crate::ops::Ops::store)'s
+    /// own messages are left out.
+    #[cfg(feature = "ops")]
+    pub fn metered(mut self, ops: crate::ops::Ops) -> Self {
+        self.ops = Some(ops);
+        self
     }
 
     /// Deliveries before a transiently failing message is dead-lettered.
@@ -467,9 +504,16 @@ impl Consumer {
         // Ids already taken by a message of this batch: two copies of one envelope in
         // the same batch would otherwise both pass the KV check before either records.
         let in_batch = RefCell::new(HashSet::new());
+        // The batch is a cold start when it is the isolate's first invocation;
+        // its first message to start carries that.
+        #[cfg(feature = "ops")]
+        let cold = Cell::new(self.ops.is_some() && crate::observe::take_cold_start());
+        #[cfg(not(feature = "ops"))]
+        let cold = Cell::new(false);
+        let cold = &cold;
         let messages = match self.batch_runner {
             Some(run) if !is_dead_letter_queue => {
-                run(&self, messages, &queue, &env, &in_batch).await
+                run(&self, messages, &queue, &env, &in_batch, cold).await
             }
             _ => messages,
         };
@@ -480,14 +524,44 @@ impl Consumer {
                 let queue = queue.clone();
                 let in_batch = &in_batch;
                 async move {
-                    if is_dead_letter_queue {
-                        this.record(message, &queue, &env).await;
+                    let work: LocalBoxFuture<'_, (String, Settled)> = if is_dead_letter_queue {
+                        Box::pin(async {
+                            this.record(message, &queue, &env).await;
+                            (DEAD_LETTER_KIND.to_owned(), Settled::Ack)
+                        })
                     } else {
-                        this.process(message, &queue, &env, in_batch).await;
-                    }
+                        Box::pin(this.process(message, &queue, &env, in_batch))
+                    };
+                    this.attributed(&queue, &env, cold, work).await;
                 }
             })
             .await;
+    }
+
+    /// Runs `work`, one message's (or one batch handler's) invocation, and
+    /// attributes it to the kind it returns when the consumer is metered.
+    async fn attributed(
+        &self,
+        queue: &str,
+        env: &worker::Env,
+        cold: &Cell<bool>,
+        work: LocalBoxFuture<'_, (String, Settled)>,
+    ) {
+        #[cfg(feature = "ops")]
+        if let Some(ops) = self.ops {
+            use crate::ops::usage::{Outcome, Trigger};
+            let attribution = ops.attribution(Trigger::Queue, cold.replace(false));
+            let (kind, settled) = attribution.meter(work).await;
+            let outcome = match settled {
+                Settled::Ack => Outcome::Ack,
+                Settled::Retry => Outcome::Retry,
+                Settled::DeadLetter => Outcome::DeadLetter,
+            };
+            attribution.finish(&kind, queue, outcome, env).await;
+            return;
+        }
+        let _ = (queue, env, cold);
+        work.await;
     }
 
     /// Runs the batch handlers on the messages of their kinds, and returns the
@@ -498,6 +572,7 @@ impl Consumer {
         queue: &str,
         env: &worker::Env,
         in_batch: &RefCell<HashSet<String>>,
+        cold: &Cell<bool>,
     ) -> Vec<JsMessage> {
         let mut rest = Vec::new();
         let mut groups: Vec<Vec<(JsMessage, Envelope)>> =
@@ -516,7 +591,8 @@ impl Consumer {
         }
         for (i, group) in groups.into_iter().enumerate() {
             if !group.is_empty() {
-                self.run_group(i, group, queue, env, in_batch).await;
+                let run = self.run_group(i, group, queue, env, in_batch);
+                self.attributed(queue, env, cold, Box::pin(run)).await;
             }
         }
         rest
@@ -531,12 +607,17 @@ impl Consumer {
         queue: &str,
         env: &worker::Env,
         in_batch: &RefCell<HashSet<String>>,
-    ) {
+    ) -> (String, Settled) {
+        let kind = self.batch_handlers[handler].0.clone();
+        let mut settled = Settled::Ack;
         let mut claimed = Vec::new();
         for (message, envelope) in group {
             let attempts = message.attempts();
             match self.seen(env, &envelope.id, &message.id(), in_batch).await {
-                Err(err) => retry_later(message, &self.backoff, attempts, err.detail()),
+                Err(err) => {
+                    settled = Settled::Retry;
+                    retry_later(message, &self.backoff, attempts, err.detail())
+                }
                 Ok(Seen::Duplicate) => {
                     log(
                         Level::Info,
@@ -545,15 +626,15 @@ impl Consumer {
                     message.ack();
                 }
                 Ok(Seen::Busy) => {
+                    settled = Settled::Retry;
                     message.retry(&retry_options(self.backoff.delay_now(attempts)));
                 }
                 Ok(seen) => claimed.push((message, envelope, seen)),
             }
         }
         if claimed.is_empty() {
-            return;
+            return (kind, settled);
         }
-        let kind = self.batch_handlers[handler].0.clone();
         let inputs = claimed
             .iter()
             .map(|(message, envelope, _)| (envelope.clone(), message.attempts()))
@@ -617,10 +698,12 @@ impl Consumer {
                     other => other,
                 },
             };
+            settled = settled.max(Settled::from(&action));
             let original = || serde_json::to_value(&envelope).unwrap_or_default();
             self.act(action, message, seen, env, queue, &envelope.id, original)
                 .await;
         }
+        (kind, settled)
     }
 
     /// Carries out one message's decision: ends its claim (done only on an ack;
@@ -650,22 +733,29 @@ impl Consumer {
     }
 
     /// One message, through the pipeline: decode → skip a duplicate → dispatch →
-    /// decide → ack, retry or dead-letter.
+    /// decide → ack, retry or dead-letter. Returns its kind (`-` when it did not
+    /// decode) and how it ended.
     async fn process(
         &self,
         message: JsMessage,
         queue: &str,
         env: &worker::Env,
         in_batch: &RefCell<HashSet<String>>,
-    ) {
+    ) -> (String, Settled) {
         let attempts = message.attempts();
         let envelope = match self.decode(&message, queue) {
             Ok(envelope) => envelope,
-            Err((id, letter)) => return self.dead_letter(message, env, &id, letter).await,
+            Err((id, letter)) => {
+                self.dead_letter(message, env, &id, letter).await;
+                return ("-".to_owned(), Settled::DeadLetter);
+            }
         };
         let seen = match self.seen(env, &envelope.id, &message.id(), in_batch).await {
             Ok(seen) => seen,
-            Err(err) => return retry_later(message, &self.backoff, attempts, err.detail()),
+            Err(err) => {
+                retry_later(message, &self.backoff, attempts, err.detail());
+                return (envelope.kind, Settled::Retry);
+            }
         };
         match seen {
             Seen::Duplicate => {
@@ -673,14 +763,16 @@ impl Consumer {
                     Level::Info,
                     serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
                 );
-                return message.ack();
+                message.ack();
+                return (envelope.kind, Settled::Ack);
             }
             Seen::Busy => {
                 log(
                     Level::Info,
                     serde_json::json!({"msg": "another copy is running; retrying later", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
                 );
-                return message.retry(&retry_options(self.backoff.delay_now(attempts)));
+                message.retry(&retry_options(self.backoff.delay_now(attempts)));
+                return (envelope.kind, Settled::Retry);
             }
             Seen::Untracked | Seen::Claimed(_) => {}
         }
@@ -705,8 +797,10 @@ impl Consumer {
             },
             serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": result.as_ref().err().map(Failure::reason)}),
         );
+        let settled = Settled::from(&action);
         self.act(action, message, seen, env, queue, &id, move || original)
-            .await
+            .await;
+        (kind, settled)
     }
 
     /// The envelope: the message itself, or, on a plain queue

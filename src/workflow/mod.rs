@@ -93,6 +93,8 @@ pub struct Definition {
     name: &'static str,
     trace: Option<&'static str>,
     run: Runner,
+    #[cfg(feature = "ops")]
+    ops: Option<crate::ops::Ops>,
 }
 
 impl Definition {
@@ -111,6 +113,8 @@ impl Definition {
         Self {
             name,
             trace: None,
+            #[cfg(feature = "ops")]
+            ops: None,
             run: Rc::new(move |payload, instance_id, timestamp_ms, env, step| {
                 let run = run.clone();
                 Box::pin(async move {
@@ -138,6 +142,16 @@ impl Definition {
     /// Records every instance and step in the D1 database bound as `binding`.
     pub fn trace(mut self, binding: &'static str) -> Self {
         self.trace = Some(binding);
+        self
+    }
+
+    /// Attributes every step attempt through `ops` (feature `ops`): to this
+    /// workflow as the feature and the step's name as the route, with its wall
+    /// time, whether it succeeded and the billable operations it made. Replays
+    /// of finished steps run nothing and are not counted.
+    #[cfg(feature = "ops")]
+    pub fn metered(mut self, ops: crate::ops::Ops) -> Self {
+        self.ops = Some(ops);
         self
     }
 
@@ -176,12 +190,20 @@ pub(crate) async fn run(
     let recorder = trace::Recorder::new(trace, definition.name, instance_id.as_str().into());
     recorder.run_started(now_ms()).await;
     let interrupted = Rc::new(std::cell::Cell::new(false));
+    #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+    let mut step = Step::new(step, recorder.clone(), interrupted.clone());
+    #[cfg(feature = "ops")]
+    {
+        step.metering = definition
+            .ops
+            .map(|ops| Rc::new((ops, definition.name, env.clone())));
+    }
     let result = (definition.run)(
         glue::event_payload(&event),
         instance_id,
         glue::event_timestamp(&event) as u64,
         env,
-        Step::new(step, recorder.clone(), interrupted.clone()),
+        step,
     )
     .await;
     // An interrupted run has not ended: the engine replays it later.

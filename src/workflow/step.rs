@@ -29,6 +29,11 @@ pub struct Step {
     /// Set when the engine interrupted a sleep or a wait (a pause, a restart):
     /// the run did not end, it will be replayed.
     interrupted: Rc<Cell<bool>>,
+    /// Where each step attempt is attributed, with the workflow's name and the
+    /// bindings the tally is flushed with.
+    #[cfg(feature = "ops")]
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) metering: Option<Rc<(crate::ops::Ops, &'static str, worker::Env)>>,
 }
 
 impl Step {
@@ -38,6 +43,8 @@ impl Step {
             recorder,
             next: Cell::new(0),
             interrupted,
+            #[cfg(feature = "ops")]
+            metering: None,
         }
     }
 
@@ -236,6 +243,8 @@ mod wasm {
         let recorder = step.recorder.clone();
         let step_name: Rc<str> = name.into();
         let timeout = config.attempt_timeout().map(|t| super::millis(t) as f64);
+        #[cfg(feature = "ops")]
+        let metering = step.metering.clone();
         let callback = {
             let last_error = last_error.clone();
             // Panics in `work` are caught below, so no half-updated state leaks.
@@ -251,6 +260,8 @@ mod wasm {
                     step_name.clone(),
                     last_error.0.clone(),
                 );
+                #[cfg(feature = "ops")]
+                let metering = metering.clone();
                 future_to_promise(AssertUnwindSafe(async move {
                     recorder
                         .step_started(seq, attempt, &name, Kind::Run, now_ms())
@@ -268,7 +279,29 @@ mod wasm {
                             )?;
                             Ok(text)
                         }));
+                    // Each attempt is one invocation, attributed to the workflow
+                    // with the step as its route.
+                    #[cfg(feature = "ops")]
+                    let attribution = metering.as_ref().map(|m| {
+                        let cold = crate::observe::take_cold_start();
+                        m.0.attribution(crate::ops::usage::Trigger::Workflow, cold)
+                    });
+                    #[cfg(feature = "ops")]
+                    let work_done = match &attribution {
+                        Some(attribution) => Box::pin(attribution.meter(work_done)),
+                        None => work_done,
+                    };
                     let result = attempt_within(&name, timeout, work_done).await;
+                    #[cfg(feature = "ops")]
+                    if let (Some(attribution), Some(metering)) = (attribution, &metering) {
+                        let outcome = match &result {
+                            Ok(_) => crate::ops::usage::Outcome::Succeeded,
+                            Err(_) => crate::ops::usage::Outcome::Failed,
+                        };
+                        attribution
+                            .finish(metering.1, &name, outcome, &metering.2)
+                            .await;
+                    }
 
                     let (outcome, error) = match &result {
                         Ok(_) => ("ok", None),

@@ -320,6 +320,7 @@ fn consumer() -> Consumer {
         .dead_letter_queue("EVENTS_DLQ", "edgeway-events-dlq")
         .record_dead_letters("STORE")
         .idempotent("CLAIMS", 86_400)
+        .metered(OPS)
 }
 
 /// Every five minutes, jobs whose function never called back are failed;
@@ -327,11 +328,14 @@ fn consumer() -> Consumer {
 fn cron() -> Cron {
     Cron::new()
         .on("*/5 * * * *", jobs::sweep)
+        .tag("jobs")
         .on("* * * * *", |schedule: Schedule| async move {
             let env = schedule.env().clone();
             OPS.check_alerts(schedule.env(), |alert| publish_alert(env.clone(), alert))
                 .await
         })
+        .tag("ops")
+        .metered(OPS)
 }
 
 /// An alert as an event on the `ops-alerts` topic: to signed webhooks like

@@ -152,8 +152,39 @@ pub fn definition() -> Definition {
     Definition::new("flow", flow).trace("TRACE")
 }
 
+/// The same workflow as `metered-flow`, registered as class `MeteredFlow`:
+/// each step attempt is attributed through `OPS`. Only one test starts it, so
+/// its usage is exact.
+pub fn metered_definition() -> Definition {
+    Definition::new("metered-flow", flow).metered(crate::OPS)
+}
+
 fn flows(env: &Env) -> Result<Workflow<Plan>, Error> {
     Workflow::from_env(env, "FLOW")
+}
+
+fn metered_flows(env: &Env) -> Result<Workflow<Plan>, Error> {
+    Workflow::from_env(env, "METERED_FLOW")
+}
+
+async fn start_metered(
+    env: Env,
+    Path(id): Path<String>,
+    Json(plan): Json<Plan>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let id = metered_flows(&env)?.create(Some(&id), &plan).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+async fn metered_status(env: Env, Path(id): Path<String>) -> Result<Json<InstanceStatus>, Error> {
+    Ok(Json(metered_flows(&env)?.status(&id).await?))
+}
+
+/// `/metered-flows` routes: start an instance, and its engine status.
+pub fn metered_routes() -> App {
+    App::new()
+        .post("/{id}", start_metered)
+        .get("/{id}", metered_status)
 }
 
 async fn start(

@@ -11,6 +11,8 @@ mod ledger;
 use edgeway::cron::{Cron, Schedule};
 use edgeway::kv::PutOptions;
 use edgeway::object::Counters;
+use edgeway::ops::usage::Report;
+use edgeway::ops::Ops;
 use edgeway::queue::{Backoff, Consumer, Envelope, Failure, Message, SendOptions};
 use edgeway::{App, Error, Json, Path, Query, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -218,12 +220,19 @@ fn app() -> App {
         .post("/clicks", click)
         .post("/clicks/raw", any_click)
         .nest("/flows", flows::routes())
+        .nest("/metered-flows", flows::metered_routes())
+        .nest("/ops", OPS.api())
         .post("/counters/{name}", add_to_counter)
         .get("/counters/{name}", read_counter)
         .post("/ledgers/{name}/{*rest}", to_ledger)
         .get("/ledgers/{name}/{*rest}", to_ledger)
         .get("/", || async { "queues" })
+        // Its polls flush the tallies of the metered workflow's steps.
+        .layer(OPS)
 }
+
+/// Attribution of the metered workflow's steps (tests/workflows.rs).
+pub const OPS: Ops = Ops::new("OPS_USAGE", "OPS_DB");
 
 #[derive(Deserialize)]
 struct Set {
@@ -392,6 +401,9 @@ fn consumer() -> Consumer {
             max_seconds: 2,
         })
         .concurrency(8)
+        .on_queue("edgeway-queues-ops", |report: Message<Report>| {
+            OPS.store(report)
+        })
         .dead_letter_queue("DLQ", "edgeway-work-dlq")
         .record_dead_letters("STATE")
         .idempotent("CLAIMS", 3600)
@@ -417,7 +429,7 @@ edgeway::entry!(
     fetch: app,
     queue: consumer,
     scheduled: cron,
-    workflows: { Flow: flows::definition },
+    workflows: { Flow: flows::definition, MeteredFlow: flows::metered_definition },
     objects: {
         Counter: edgeway::object::counter,
         Ledger: ledger::definition,
