@@ -327,7 +327,7 @@ impl Ops {
         let rows: Vec<Row> = rows(&text, "ops usage")?;
         rows.into_iter()
             .map(|row| {
-                let stats: Stats = serde_json::from_str(&row.stats)
+                let stats: Stats = serde_json::from_slice(row.stats.as_bytes())
                     .map_err(|e| Error::internal(format!("a stored ops usage row: {e}")))?;
                 let trigger = Trigger::parse(&row.trigger).ok_or_else(|| {
                     Error::internal(format!("a stored trigger {:?}", row.trigger))
@@ -785,7 +785,10 @@ impl Database {
 /// `text`, rows from [`Database::query`], decoded; `what` names them in an
 /// error.
 fn rows<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<Vec<T>, Error> {
-    serde_json::from_str(text).map_err(|e| Error::internal(format!("read {what}: {e}")))
+    // The slice reader, as everywhere: the string reader would be a second
+    // copy of every deserializer.
+    serde_json::from_slice(text.as_bytes())
+        .map_err(|e| Error::internal(format!("read {what}: {e}")))
 }
 
 /// Natively there is no D1: only the pure parts of this module run there.
