@@ -324,9 +324,34 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     });
     assert_eq!(resolved["verified"], true, "{resolved}");
     check_alerts(&w);
+
+    // Breached again: a second incident. Removing the rule resolves it, once.
+    assert_eq!(put_rules(&w, rule(0.001)).status, 200);
+    check_alerts(&w);
+    let fired_again = w.wait_for("the second incident", Duration::from_secs(30), || {
+        let fired: Vec<Value> = alerts_received()
+            .into_iter()
+            .filter(|r| r["type"] == "ops.alert.fired")
+            .collect();
+        (fired.len() == 2).then(|| fired[1].clone())
+    });
+    assert_eq!(put_rules(&w, serde_json::json!([])).status, 200);
+    check_alerts(&w);
+    let resolved_again = w.wait_for(
+        "the removed rule's resolution",
+        Duration::from_secs(30),
+        || {
+            let resolved: Vec<Value> = alerts_received()
+                .into_iter()
+                .filter(|r| r["type"] == "ops.alert.resolved")
+                .collect();
+            (resolved.len() == 2).then(|| resolved[1].clone())
+        },
+    );
+    check_alerts(&w);
     std::thread::sleep(Duration::from_secs(4));
     let all = alerts_received();
-    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all.len(), 4, "{all:?}");
     // Both events carry the same incident.
     let incident = |delivery: &Value| {
         let id = delivery["id"].as_str().unwrap();
@@ -334,6 +359,8 @@ fn an_alert_fires_once_reaches_a_signed_webhook_and_resolves_once() {
     };
     assert_eq!(incident(&fired), incident(&resolved));
     assert!(incident(&fired).is_string());
+    assert_eq!(incident(&fired_again), incident(&resolved_again));
+    assert_ne!(incident(&fired), incident(&fired_again));
     let open = w.get("/v1/ops/alerts").unwrap().json();
     assert_eq!(open["incidents"], serde_json::json!([]), "{open}");
 }

@@ -91,7 +91,7 @@ const MAX_MESSAGE_BYTES: usize = 100 * 1024;
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_usage (report TEXT NOT NULL, isolate TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, trigger TEXT NOT NULL, feature TEXT NOT NULL, route TEXT NOT NULL, stats TEXT NOT NULL, PRIMARY KEY (report, trigger, feature, route))
 CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)
 CREATE TABLE IF NOT EXISTS edgeway_ops_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
-CREATE TABLE IF NOT EXISTS edgeway_alert_incidents (rule TEXT PRIMARY KEY, incident TEXT NOT NULL, opened_ms INTEGER NOT NULL)";
+CREATE TABLE IF NOT EXISTS edgeway_alert_incidents (rule TEXT PRIMARY KEY, incident TEXT NOT NULL, opened_ms INTEGER NOT NULL, definition TEXT NOT NULL)";
 
 /// The topic alerts are published to, by whatever `publish` a worker gives
 /// [`Ops::check_alerts`] (the gateway's fan-out).
@@ -368,7 +368,7 @@ impl Ops {
     async fn incidents(self, db: &Database) -> Result<Vec<Incident>, Error> {
         let text = db
             .query(
-                "SELECT rule, incident, opened_ms FROM edgeway_alert_incidents ORDER BY rule",
+                "SELECT rule, incident, opened_ms, definition FROM edgeway_alert_incidents ORDER BY rule",
                 serde_json::json!([]),
                 "the alert incidents",
             )
@@ -414,7 +414,8 @@ impl Ops {
     /// `publish`es `ops.alert.fired`, a cleared one closes it and publishes
     /// `ops.alert.resolved`. Each happens once per incident, however many runs
     /// overlap: the incident row is the lock. When `publish` fails, the
-    /// change is undone, so the next run tries again.
+    /// change is undone, so the next run tries again. An incident whose rule
+    /// was removed resolves on the next run, with the rule as it fired.
     pub async fn check_alerts<F, Fut>(self, env: &Env, publish: F) -> Result<(), Error>
     where
         F: Fn(alert::Alert) -> Fut,
@@ -423,12 +424,24 @@ impl Ops {
         let db = self.db(env)?;
         self.ready(&db).await?;
         let rules = self.rules(&db).await?;
-        if rules.is_empty() {
+        let open = self.incidents(&db).await?;
+        // Rules removed while their incident was open: resolved now, with the
+        // rule as it fired.
+        let removed: Vec<alert::Rule> = open
+            .iter()
+            .filter(|incident| !rules.iter().any(|rule| rule.name == incident.rule))
+            .filter_map(|incident| serde_json::from_slice(incident.definition.as_bytes()).ok())
+            .collect();
+        if rules.is_empty() && removed.is_empty() {
             return Ok(());
         }
         let now = crate::platform::now_ms() as u64;
-        let open = self.incidents(&db).await?;
-        let widest = rules.iter().map(|r| r.window_minutes).max().unwrap_or(1);
+        let widest = rules
+            .iter()
+            .chain(&removed)
+            .map(|r| r.window_minutes)
+            .max()
+            .unwrap_or(1);
         let stored = self
             .entries(
                 env,
@@ -439,7 +452,8 @@ impl Ops {
             )
             .await?;
         let mut failed = Vec::new();
-        for rule in &rules {
+        let checked = rules.iter().map(|rule| (rule, false));
+        for (rule, is_removed) in checked.chain(removed.iter().map(|rule| (rule, true))) {
             let since = now.saturating_sub(u64::from(rule.window_minutes) * 60_000);
             let observation = rule.observe(
                 stored
@@ -448,14 +462,16 @@ impl Ops {
                     .map(|(_, entry)| entry),
             );
             let incident = open.iter().find(|i| i.rule == rule.name);
-            let changed = match alert::transition(rule.breached(&observation), incident.is_some()) {
+            let breached = !is_removed && rule.breached(&observation);
+            let definition = serde_json::to_string(rule).expect("a rule serializes");
+            let changed = match alert::transition(breached, incident.is_some()) {
                 alert::Transition::Stay => continue,
                 alert::Transition::Fire => {
                     let id = crate::platform::new_id();
                     let opened = db
                         .run(
-                            "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3)",
-                            &serde_json::json!([rule.name, id, now]).to_string(),
+                            "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3, ?4)",
+                            &serde_json::json!([rule.name, id, now, definition]).to_string(),
                         )
                         .await
                         .map_err(|e| Error::internal(format!("open an incident: {e}")))?;
@@ -485,8 +501,8 @@ impl Ops {
                     )
                 } else {
                     (
-                        "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3)",
-                        serde_json::json!([rule.name, id, now]),
+                        "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3, ?4)",
+                        serde_json::json!([rule.name, id, now, definition]),
                     )
                 };
                 let _ = db.run(undo.0, &undo.1.to_string()).await;
@@ -686,6 +702,10 @@ struct Incident {
     rule: String,
     incident: String,
     opened_ms: u64,
+    /// The rule as it was when the incident opened (JSON): what resolves the
+    /// incident once the rule is removed.
+    #[serde(skip_serializing)]
+    definition: String,
 }
 
 /// The usage API's answer.
