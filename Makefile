@@ -66,15 +66,8 @@ E2E_WORKERS := examples/gateway examples/hello tests/workers/conformance tests/w
 # bench-smoke's workers too: they build while the e2e tests wait on workerd.
 BENCH_WORKERS := bench/baselines/workers-rs bench/baselines/workers-rs-router bench/apps/edgeway bench/apps/bindings
 
-test-native: ## Native unit tests, doctests and e2e tests in workerd
-	cargo build --quiet -p edgeway-cli
-	# The binary itself, not `cargo run`, which would wait for the test compile's lock;
-	# in a session of its own, so an interrupt or a failed test stops it too.
-	setsid bash -c 'for w in $(E2E_WORKERS) $(BENCH_WORKERS); do (cd $$w && timeout 900 $(ROOT)/target/debug/edgeway build) || true; done' >target/prebuild.log 2>&1 & \
-	prebuild=$$!; trap 'kill -- -$$prebuild 2>/dev/null' INT TERM; \
-	status=0; cargo test --workspace --features $(TEST_FEATURES) || status=$$?; \
-	if [ $$status -ne 0 ]; then kill -- -$$prebuild 2>/dev/null || true; fi; \
-	wait $$prebuild || true; exit $$status
+test-native: ## Native unit tests, doctests and e2e tests in workerd (two lanes at once: scripts/test-native.sh)
+	scripts/test-native.sh $(TEST_FEATURES) $(E2E_WORKERS) $(BENCH_WORKERS)
 
 soak: toolchain ## The full fault-injected soak (5,000 events, 3 subscribers, 200 jobs); figures in target/soak/report.json
 	SOAK_EVENTS=5000 SOAK_JOBS=200 SOAK_OUTAGE_SECONDS=30 cargo test --features $(TEST_FEATURES) --test soak -- --nocapture
