@@ -430,7 +430,12 @@ impl Ops {
         let removed: Vec<alert::Rule> = open
             .iter()
             .filter(|incident| !rules.iter().any(|rule| rule.name == incident.rule))
-            .filter_map(|incident| serde_json::from_slice(incident.definition.as_bytes()).ok())
+            // Through `parse_rules`, which the stored rules take too: one
+            // decoder of rules in the module, not two.
+            .filter_map(|incident| {
+                let mut one = alert::parse_rules(&format!("[{}]", incident.definition)).ok()?;
+                one.pop()
+            })
             .collect();
         if rules.is_empty() && removed.is_empty() {
             return Ok(());
