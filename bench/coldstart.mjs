@@ -12,7 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { arg, HELLO_BODY, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
+import { arg, HELLO_BODY, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const checks = Number(arg("checks", "10"));
@@ -67,9 +67,9 @@ async function firstResponse(worker, config) {
     const deadline = started + 30_000;
     for (;;) {
       try {
-        const res = await fetch(`http://127.0.0.1:${config.port}/`);
+        const res = await fetch(`http://127.0.0.1:${config.port}${worker.path ?? "/"}`);
         const body = await res.text();
-        if (res.ok && body === HELLO_BODY) return performance.now() - started;
+        if (res.ok && (worker.path || body === HELLO_BODY)) return performance.now() - started;
         throw new Error(`${worker.name} answered ${res.status}`);
       } catch (err) {
         if (err.message.includes("answered")) throw err;
@@ -85,7 +85,15 @@ async function firstResponse(worker, config) {
 
 const js = { name: "js", label: "empty JS worker (anchor)", modules: [["index.mjs", join(root, "bench/baselines/js/index.mjs")]] };
 // A worker sharing another's process is the same bundle: measured once.
-const isolates = [js, ...(await workerDefinitions()).filter((d) => !d.sharesProcessOf)];
+// The whole gateway as wrangler ships it, without its bindings: start-up and
+// `GET /healthz` touch none, and a bare workerd has no D1 or queues to give it.
+const gateway = {
+  name: "gateway",
+  label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
+  modules: await shipped("gateway", "wrangler.toml"),
+  path: "/healthz",
+};
+const isolates = [js, ...(await workerDefinitions()).filter((d) => !d.sharesProcessOf), gateway];
 const configs = new Map();
 for (const w of isolates) configs.set(w.name, await prepareWorker(w));
 const times = new Map(isolates.map((w) => [w.name, []]));
