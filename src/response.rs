@@ -174,11 +174,16 @@ impl IntoResponse for () {
     }
 }
 
+/// The content type of text answers: exactly what the runtime gives a
+/// `Response` made from a string, so a text answer can be made that way
+/// (`runtime::respond`).
+pub(crate) const TEXT_PLAIN: &str = "text/plain;charset=UTF-8";
+
 fn text(body: Body) -> Response {
     let mut response = Response::new(StatusCode::OK, body);
     response
         .headers
-        .push_trusted("content-type".into(), "text/plain; charset=utf-8".into());
+        .push_trusted("content-type".into(), TEXT_PLAIN.into());
     response
 }
 
@@ -268,7 +273,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers().get("content-type"),
-            Some("text/plain; charset=utf-8")
+            Some("text/plain;charset=UTF-8")
         );
         assert_eq!(response.body_text(), "hi");
     }

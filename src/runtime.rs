@@ -16,7 +16,7 @@ use crate::body::{Body, Inner};
 use crate::error::Error;
 use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::Method;
-use crate::js::{respond_bytes, respond_stream, JsBody, JsRequest};
+use crate::js::{respond_bytes, respond_stream, respond_text, JsBody, JsRequest};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -295,6 +295,15 @@ fn dispatch(
 /// The JS `Response` for `response`, in one call across the boundary.
 fn respond(response: Response) -> web_sys::Response {
     let (status, headers, body) = response.into_parts();
+    // A plain text answer needs no header init: the runtime sets its content
+    // type from a string body (the init costs workerd more than the decode).
+    if status == crate::http::StatusCode::OK && is_only_text_plain(&headers) {
+        match &body.0 {
+            Inner::Bytes(text) => return respond_text(text),
+            Inner::Static(text) => return respond_text(text),
+            _ => {}
+        }
+    }
     let mut flat = String::with_capacity(headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
     for (name, value) in headers.iter() {
         flat.push_str(name);
@@ -315,6 +324,15 @@ fn respond(response: Response) -> web_sys::Response {
             None => bytes(&[]),
         },
     }
+}
+
+/// Whether `headers` is the text content type alone.
+fn is_only_text_plain(headers: &crate::http::HeaderMap) -> bool {
+    let mut all = headers.iter();
+    matches!(
+        (all.next(), all.next()),
+        (Some((name, value)), None) if name == "content-type" && value == crate::response::TEXT_PLAIN
+    )
 }
 
 impl Body {

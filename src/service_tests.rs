@@ -83,7 +83,7 @@ fn routes_and_404_405_head_options() {
     assert_eq!(res.body_text(), "");
     assert_eq!(
         res.headers().get("content-type"),
-        Some("text/plain; charset=utf-8")
+        Some("text/plain;charset=UTF-8")
     );
 
     let res = call(notes(), Request::new(Method::Options, "/notes"));

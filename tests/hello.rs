@@ -17,10 +17,7 @@ fn serves_routes_and_problem_json_then_leaves_no_process_behind() {
     let res = worker.get("/").unwrap();
     assert_eq!(res.status, 200);
     assert_eq!(res.text(), "Hello from edgeway!");
-    assert_eq!(
-        res.header("content-type"),
-        Some("text/plain; charset=utf-8")
-    );
+    assert_eq!(res.header("content-type"), Some("text/plain;charset=UTF-8"));
 
     let res = worker.get("/hello/w%C3%B6rld?greeting=hi").unwrap();
     assert_eq!(res.status, 200);

@@ -33,6 +33,20 @@ fn wait_for(path: &str, what: &str, done: impl Fn(&TestResponse) -> bool) -> Tes
     })
 }
 
+/// A text answer goes out as a string body with no header init (the runtime
+/// sets its content type); one whose bytes are not UTF-8 must keep them. This
+/// worker adds no header to answers, so both take that path.
+#[test]
+fn text_answers_keep_their_bytes_and_content_type() {
+    let res = worker().get("/").unwrap();
+    assert_eq!(res.text(), "queues");
+    assert_eq!(res.header("content-type"), Some("text/plain;charset=UTF-8"));
+    let res = worker().get("/mislabelled").unwrap();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, b"caf\xe9");
+    assert_eq!(res.header("content-type"), Some("text/plain;charset=UTF-8"));
+}
+
 #[test]
 fn round_trip_a_handler_enqueues_and_the_consumer_applies_the_effect() {
     enqueue(

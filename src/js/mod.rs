@@ -23,4 +23,4 @@ pub(crate) mod workflow;
 
 pub(crate) use body::{JsBody, ReadError};
 pub(crate) use request::JsRequest;
-pub(crate) use response::{respond_bytes, respond_stream};
+pub(crate) use response::{respond_bytes, respond_stream, respond_text};

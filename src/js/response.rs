@@ -37,6 +37,20 @@ function init(status, flat) {
   }
   return found;
 }
+// A 200 text answer whose only header is the text content type goes out as
+// Hono's `c.text()` does: a string body and no init, the runtime setting that
+// content type itself. Bytes that are not UTF-8 keep the general path.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const textInit = { status: 200, headers: { "content-type": "text/plain;charset=UTF-8" } };
+export function respond_text(body) {
+  let text;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return new Response(body, textInit);
+  }
+  return new Response(text);
+}
 export function respond_bytes(status, headers, body) {
   return new Response(body.length === 0 ? null : body, init(status, headers));
 }
@@ -48,6 +62,8 @@ extern "C" {
     /// A `Response` with `status`, `headers` as `name\nvalue\n` pairs (one string
     /// across the boundary, not one per name and value) and `body` (none if empty).
     pub(crate) fn respond_bytes(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
+    /// A 200 `text/plain;charset=UTF-8` answer of `body`, with no other header.
+    pub(crate) fn respond_text(body: &[u8]) -> web_sys::Response;
     /// The same, streaming `stream` as the body.
     pub(crate) fn respond_stream(
         status: u16,

@@ -227,6 +227,14 @@ fn app() -> App {
         .post("/ledgers/{name}/{*rest}", to_ledger)
         .get("/ledgers/{name}/{*rest}", to_ledger)
         .get("/", || async { "queues" })
+        // Labelled as text answers are, but Latin-1. This worker adds no
+        // header, so this answer takes the text path (a string body) and must
+        // fall back to sending its bytes as they are (tests/queues.rs).
+        .get("/mislabelled", || async {
+            edgeway::Response::builder(StatusCode::OK)
+                .header("content-type", "text/plain;charset=UTF-8")
+                .body(b"caf\xe9".to_vec())
+        })
         // Its polls flush the tallies of the metered workflow's steps.
         .layer(OPS)
 }
