@@ -41,6 +41,8 @@ fn text_answers_keep_their_bytes_and_content_type() {
     let res = worker().get("/").unwrap();
     assert_eq!(res.text(), "queues");
     assert_eq!(res.header("content-type"), Some("text/plain;charset=UTF-8"));
+    let res = worker().get("/bom").unwrap();
+    assert_eq!(res.body, b"\xef\xbb\xbfbom");
     let res = worker().get("/mislabelled").unwrap();
     assert_eq!(res.status, 200);
     assert_eq!(res.body, b"caf\xe9");

@@ -40,7 +40,8 @@ function init(status, flat) {
 // A 200 text answer whose only header is the text content type goes out as
 // Hono's `c.text()` does: a string body and no init, the runtime setting that
 // content type itself. Bytes that are not UTF-8 keep the general path.
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// `ignoreBOM`: a leading byte-order mark is part of the body, not dropped.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const textInit = { status: 200, headers: { "content-type": "text/plain;charset=UTF-8" } };
 export function respond_text(body) {
   let text;

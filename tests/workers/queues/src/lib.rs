@@ -230,6 +230,8 @@ fn app() -> App {
         // Labelled as text answers are, but Latin-1. This worker adds no
         // header, so this answer takes the text path (a string body) and must
         // fall back to sending its bytes as they are (tests/queues.rs).
+        // A text answer that starts with a byte-order mark, which is part of it.
+        .get("/bom", || async { "\u{feff}bom" })
         .get("/mislabelled", || async {
             edgeway::Response::builder(StatusCode::OK)
                 .header("content-type", "text/plain;charset=UTF-8")
