@@ -65,6 +65,7 @@ type ErasedHandler = Rc<dyn Fn(Schedule) -> LocalBoxFuture<'static, Result<(), E
 /// A handler, with the cron expression it runs for and its feature tag.
 struct Entry {
     cron: String,
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))] // read only to attribute runs
     feature: Option<String>,
     handler: ErasedHandler,
 }
@@ -101,7 +102,7 @@ impl Cron {
 
     /// Tags the handler added last with `feature`, as
     /// [`App::tag`](crate::App::tag) tags a route: its runs are attributed
-    /// to it when [metered](Self::metered) (untagged, to `cron`).
+    /// to it when the cron is metered (feature `ops`; untagged, to `cron`).
     ///
     /// # Panics
     ///
@@ -158,10 +159,7 @@ impl Cron {
         let result = match attribution {
             Some(attribution) => {
                 let result = attribution.meter(work).await;
-                let outcome = match result {
-                    Ok(()) => crate::ops::usage::Outcome::Succeeded,
-                    Err(_) => crate::ops::usage::Outcome::Failed,
-                };
+                let outcome = crate::ops::usage::Outcome::of(&result);
                 let feature = entry.and_then(|e| e.feature.as_deref()).unwrap_or("cron");
                 attribution.finish(feature, &key, outcome, &env).await;
                 result

@@ -60,7 +60,8 @@ thread_local! {
     static COLD: Cell<bool> = const { Cell::new(true) };
 }
 
-/// `true` exactly once per isolate: for the first request it serves.
+/// `true` exactly once per isolate: for the first invocation that asks (every
+/// request asks, and metered queue batches, cron runs and step attempts).
 pub(crate) fn take_cold_start() -> bool {
     COLD.with(|cold| cold.replace(false))
 }

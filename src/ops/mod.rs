@@ -91,7 +91,10 @@ const MAX_MESSAGE_BYTES: usize = 100 * 1024;
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_usage (report TEXT NOT NULL, isolate TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL, trigger TEXT NOT NULL, feature TEXT NOT NULL, route TEXT NOT NULL, stats TEXT NOT NULL, PRIMARY KEY (report, trigger, feature, route))
 CREATE INDEX IF NOT EXISTS edgeway_usage_to ON edgeway_usage (to_ms)
 CREATE TABLE IF NOT EXISTS edgeway_ops_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
-CREATE TABLE IF NOT EXISTS edgeway_alert_incidents (rule TEXT PRIMARY KEY, incident TEXT NOT NULL, opened_ms INTEGER NOT NULL, definition TEXT NOT NULL)";
+CREATE TABLE IF NOT EXISTS edgeway_alert_incidents (rule TEXT PRIMARY KEY, incident TEXT NOT NULL, opened_ms INTEGER NOT NULL)";
+/// The incident's rule as it fired (JSON), added to tables made without it.
+const ADD_DEFINITION: &str =
+    "ALTER TABLE edgeway_alert_incidents ADD COLUMN definition TEXT NOT NULL DEFAULT ''";
 
 /// The topic alerts are published to, by whatever `publish` a worker gives
 /// [`Ops::check_alerts`] (the gateway's fan-out).
@@ -118,7 +121,7 @@ pub struct Ops {
 
 thread_local! {
     static TALLY: RefCell<Tally> = RefCell::new(Tally::default());
-    /// When this isolate last flushed (ms); 0 before its first request.
+    /// When this isolate last flushed (ms); 0 before its first invocation.
     static LAST_FLUSH: Cell<f64> = const { Cell::new(0.0) };
     /// The flush interval this isolate uses, ms (read from settings once).
     static FLUSH_MS: Cell<f64> = const { Cell::new(0.0) };
@@ -270,6 +273,19 @@ impl Ops {
         }
     }
 
+    /// Sends this isolate's tally when the flush interval has passed, and
+    /// returns once it is sent: for invocations that are not requests, which
+    /// have no response to outlive and whose promise keeps the isolate until
+    /// the send is done.
+    pub(crate) async fn flush_if_due(self, env: &worker::Env) {
+        let now = crate::platform::now_ms();
+        if due(now, || Some(env.clone())) {
+            if let Some(report) = take_report(now) {
+                self.send(env.clone(), report).await;
+            }
+        }
+    }
+
     /// Sends `report` to the queue, in parts; a failure is logged, not
     /// raised: attribution never fails the invocation it measures.
     async fn send(self, env: worker::Env, report: Report) {
@@ -300,6 +316,15 @@ impl Ops {
         db.exec(SCHEMA)
             .await
             .map_err(|e| Error::internal(format!("create the ops usage table: {e}")))?;
+        // Incident tables made before incidents kept their rule: add the
+        // column (their open incidents have no rule to resolve with).
+        if let Err(e) = db.exec(ADD_DEFINITION).await {
+            if !e.contains("duplicate column") {
+                return Err(Error::internal(format!(
+                    "add the incidents' rule column: {e}"
+                )));
+            }
+        }
         SCHEMA_READY.set(true);
         Ok(())
     }
@@ -433,8 +458,16 @@ impl Ops {
             // Through `parse_rules`, which the stored rules take too: one
             // decoder of rules in the module, not two.
             .filter_map(|incident| {
-                let mut one = alert::parse_rules(&format!("[{}]", incident.definition)).ok()?;
-                one.pop()
+                match alert::parse_rules(&format!("[{}]", incident.definition)) {
+                    Ok(mut one) => one.pop(),
+                    Err(problems) => {
+                        crate::observe::log(
+                            crate::observe::Level::Warn,
+                            serde_json::json!({"msg": "an open incident's rule was removed and its definition is unreadable; it stays open", "rule": incident.rule, "incident": incident.incident, "problems": problems}),
+                        );
+                        None
+                    }
+                }
             })
             .collect();
         if rules.is_empty() && removed.is_empty() {
@@ -475,7 +508,7 @@ impl Ops {
                     let id = crate::platform::new_id();
                     let opened = db
                         .run(
-                            "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3, ?4)",
+                            "INSERT OR IGNORE INTO edgeway_alert_incidents (rule, incident, opened_ms, definition) VALUES (?1, ?2, ?3, ?4)",
                             &serde_json::json!([rule.name, id, now, definition]).to_string(),
                         )
                         .await
@@ -506,7 +539,7 @@ impl Ops {
                     )
                 } else {
                     (
-                        "INSERT OR IGNORE INTO edgeway_alert_incidents VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT OR IGNORE INTO edgeway_alert_incidents (rule, incident, opened_ms, definition) VALUES (?1, ?2, ?3, ?4)",
                         serde_json::json!([rule.name, id, now, definition]),
                     )
                 };
@@ -586,9 +619,7 @@ impl Attribution {
     }
 
     /// Records the invocation as `feature` and `route` with its `outcome`,
-    /// and, when the flush interval has passed, sends the tally before it
-    /// returns: these invocations have no response to outlive, and their
-    /// promise keeps the isolate until the send is done.
+    /// then [flushes](Ops::flush_if_due) the tally when the interval has passed.
     pub(crate) async fn finish(
         self,
         feature: &str,
@@ -596,8 +627,16 @@ impl Attribution {
         outcome: Outcome,
         env: &worker::Env,
     ) {
+        let ops = self.ops;
+        self.record(feature, route, outcome);
+        ops.flush_if_due(env).await;
+    }
+
+    /// Records the invocation as `feature` and `route` with its `outcome`, and
+    /// leaves the flush to a later call (a step attempt: the engine's timeout
+    /// covers its whole callback).
+    pub(crate) fn record(self, feature: &str, route: &str, outcome: Outcome) {
         let ended = crate::platform::now_ms();
-        let flush = due(self.started, || Some(env.clone()));
         record(
             &self.counter,
             Invocation {
@@ -613,11 +652,6 @@ impl Attribution {
             },
             ended,
         );
-        if flush {
-            if let Some(report) = take_report(ended) {
-                self.ops.send(env.clone(), report).await;
-            }
-        }
     }
 }
 
@@ -627,23 +661,30 @@ fn record(counter: &Counter, mut invocation: Invocation<'_>, now: f64) {
     if counter.excluded.get() {
         return;
     }
+    // The isolate's first tallied invocation starts its first interval.
+    if LAST_FLUSH.get() == 0.0 {
+        LAST_FLUSH.set(now);
+    }
     invocation.operations = *counter.operations.borrow();
     TALLY.with(|tally| tally.borrow_mut().record(&invocation, now));
 }
 
 /// Whether the flush interval has passed since this isolate last flushed
-/// (then a new one starts). Its first invocation starts the first interval,
-/// reading the interval from `env`.
+/// (then a new one starts). The first call reads the interval from `env`; the
+/// first call or tallied invocation, whichever comes first, starts the first
+/// interval.
 fn due(now: f64, env: impl FnOnce() -> Option<worker::Env>) -> bool {
-    let last = LAST_FLUSH.get();
-    if last == 0.0 {
-        LAST_FLUSH.set(now);
+    if FLUSH_MS.get() == 0.0 {
         let seconds = env()
             .and_then(|env| crate::platform::setting(&env, FLUSH_SETTING))
             .and_then(|text| text.trim().parse::<u32>().ok())
             .filter(|seconds| (1..=FLUSH_SECONDS).contains(seconds))
             .unwrap_or(FLUSH_SECONDS);
         FLUSH_MS.set(f64::from(seconds) * 1000.0);
+    }
+    let last = LAST_FLUSH.get();
+    if last == 0.0 {
+        LAST_FLUSH.set(now);
         return false;
     }
     if now - last < FLUSH_MS.get() {
@@ -827,6 +868,47 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn invocation(route: &str) -> Invocation<'_> {
+        Invocation {
+            trigger: Trigger::Queue,
+            feature: "kind",
+            route,
+            wall_ms: 2.0,
+            cold: false,
+            outcome: Outcome::Deferred,
+            bytes_in: 0,
+            bytes_out: 0,
+            operations: Operations::default(),
+        }
+    }
+
+    #[test]
+    fn the_first_tallied_invocation_starts_the_interval_and_excluded_ones_are_not_tallied() {
+        // Each test has its own thread, so its own isolate state.
+        let counted = Counter::default();
+        counted.operations.borrow_mut().kv_reads = 2;
+        record(&counted, invocation("q"), 1_000.0);
+        let left_out = Counter::default();
+        left_out.excluded.set(true);
+        record(&left_out, invocation("ops"), 1_500.0);
+        // No setting outside workerd: the default minute, from the first record.
+        assert!(!due(60_999.0, || None));
+        assert!(due(61_000.0, || None));
+        assert!(!due(61_001.0, || None));
+        let report = take_report(61_000.0).expect("one invocation was tallied");
+        // The report covers the invocation from its start (2 ms before it ended).
+        assert_eq!(report.from_ms, 998);
+        assert_eq!(report.entries.len(), 1);
+        let stats = &report.entries[0].stats;
+        assert_eq!(
+            (stats.invocations, stats.errors),
+            (1, 0),
+            "deferred is no error"
+        );
+        assert_eq!(stats.operations.kv_reads, 2);
+        assert!(take_report(62_000.0).is_none());
+    }
 
     #[test]
     fn ranges_default_to_the_last_hour_and_bad_ones_are_400s() {

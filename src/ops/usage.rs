@@ -88,6 +88,8 @@ pub enum Outcome {
     Status(u16),
     /// A queue message acknowledged.
     Ack,
+    /// A queue message put back because another copy of it was running.
+    Deferred,
     /// A queue message retried.
     Retry,
     /// A queue message dead-lettered.
@@ -99,13 +101,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A cron run's or step attempt's outcome: succeeded or failed.
+    pub(crate) fn of<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Self::Succeeded
+        } else {
+            Self::Failed
+        }
+    }
+
     /// Whether it counts as an error: a 5xx, a retry, a dead letter or a
     /// failure. A 4xx is the client's error, counted apart.
     fn is_error(self) -> bool {
         match self {
             Self::Status(status) => status >= 500,
             Self::Retry | Self::DeadLetter | Self::Failed => true,
-            Self::Ack | Self::Succeeded => false,
+            Self::Ack | Self::Deferred | Self::Succeeded => false,
         }
     }
 }

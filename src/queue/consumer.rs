@@ -263,11 +263,14 @@ pub struct Consumer {
     ops: Option<crate::ops::Ops>,
 }
 
-/// How a message's delivery ended, for attribution; a batch handler's run
-/// ended as the worst of its messages.
+/// How a message's delivery ended, for attribution (`ops::usage::Outcome`
+/// holds the same, and exists only with feature `ops`); a batch handler's run
+/// ended as the worst of its messages, in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Settled {
     Ack,
+    /// Put back because another copy of it was running: not an error.
+    Deferred,
     Retry,
     DeadLetter,
 }
@@ -526,8 +529,8 @@ impl Consumer {
                 async move {
                     let work: LocalBoxFuture<'_, (String, Settled)> = if is_dead_letter_queue {
                         Box::pin(async {
-                            this.record(message, &queue, &env).await;
-                            (DEAD_LETTER_KIND.to_owned(), Settled::Ack)
+                            let settled = this.record(message, &queue, &env).await;
+                            (DEAD_LETTER_KIND.to_owned(), settled)
                         })
                     } else {
                         Box::pin(this.process(message, &queue, &env, in_batch))
@@ -554,6 +557,7 @@ impl Consumer {
             let (kind, settled) = attribution.meter(work).await;
             let outcome = match settled {
                 Settled::Ack => Outcome::Ack,
+                Settled::Deferred => Outcome::Deferred,
                 Settled::Retry => Outcome::Retry,
                 Settled::DeadLetter => Outcome::DeadLetter,
             };
@@ -615,7 +619,7 @@ impl Consumer {
             let attempts = message.attempts();
             match self.seen(env, &envelope.id, &message.id(), in_batch).await {
                 Err(err) => {
-                    settled = Settled::Retry;
+                    settled = settled.max(Settled::Retry);
                     retry_later(message, &self.backoff, attempts, err.detail())
                 }
                 Ok(Seen::Duplicate) => {
@@ -626,7 +630,7 @@ impl Consumer {
                     message.ack();
                 }
                 Ok(Seen::Busy) => {
-                    settled = Settled::Retry;
+                    settled = settled.max(Settled::Deferred);
                     message.retry(&retry_options(self.backoff.delay_now(attempts)));
                 }
                 Ok(seen) => claimed.push((message, envelope, seen)),
@@ -772,7 +776,7 @@ impl Consumer {
                     serde_json::json!({"msg": "another copy is running; retrying later", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
                 );
                 message.retry(&retry_options(self.backoff.delay_now(attempts)));
-                return (envelope.kind, Settled::Retry);
+                return (envelope.kind, Settled::Deferred);
             }
             Seen::Untracked | Seen::Claimed(_) => {}
         }
@@ -935,8 +939,9 @@ impl Consumer {
         }
     }
 
-    /// A message on the DLQ: record it in KV with its reason, then ack.
-    async fn record(&self, message: JsMessage, queue: &str, env: &worker::Env) {
+    /// A message on the DLQ: record it in KV with its reason, then ack (or
+    /// retry, when KV fails).
+    async fn record(&self, message: JsMessage, queue: &str, env: &worker::Env) -> Settled {
         let text = body_text(&message.body());
         let letter = match Envelope::from_json(&text) {
             Ok(envelope) if envelope.kind == DEAD_LETTER_KIND => envelope
@@ -987,7 +992,7 @@ impl Consumer {
                 serde_json::json!({"msg": "dead letter", "id": id, "letter": letter}),
             );
             message.ack();
-            return;
+            return Settled::Ack;
         };
         let stored = match Kv::from_env(env, binding) {
             Ok(kv) => {
@@ -997,10 +1002,14 @@ impl Consumer {
             Err(err) => Err(err),
         };
         match stored {
-            Ok(()) => message.ack(),
+            Ok(()) => {
+                message.ack();
+                Settled::Ack
+            }
             Err(err) => {
                 let attempts = message.attempts();
-                retry_later(message, &self.backoff, attempts, err.detail())
+                retry_later(message, &self.backoff, attempts, err.detail());
+                Settled::Retry
             }
         }
     }

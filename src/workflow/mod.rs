@@ -194,10 +194,13 @@ pub(crate) async fn run(
     let mut step = Step::new(step, recorder.clone(), interrupted.clone());
     #[cfg(feature = "ops")]
     {
-        step.metering = definition
-            .ops
-            .map(|ops| Rc::new((ops, definition.name, env.clone())));
+        step.metering = definition.ops.map(|ops| step::StepMetering {
+            ops,
+            workflow: definition.name,
+        });
     }
+    #[cfg(feature = "ops")]
+    let flush_with = definition.ops.map(|ops| (ops, env.clone()));
     let result = (definition.run)(
         glue::event_payload(&event),
         instance_id,
@@ -210,6 +213,11 @@ pub(crate) async fn run(
     if !interrupted.get() {
         let error = result.as_ref().err().map(|e| e.detail().to_owned());
         recorder.run_ended(now_ms(), error.as_deref()).await;
+    }
+    // The step attempts this run recorded, sent when the interval has passed.
+    #[cfg(feature = "ops")]
+    if let Some((ops, env)) = flush_with {
+        ops.flush_if_due(&env).await;
     }
     result
 }

@@ -29,11 +29,20 @@ pub struct Step {
     /// Set when the engine interrupted a sleep or a wait (a pause, a restart):
     /// the run did not end, it will be replayed.
     interrupted: Rc<Cell<bool>>,
-    /// Where each step attempt is attributed, with the workflow's name and the
-    /// bindings the tally is flushed with.
+    /// Where each step attempt is attributed, when the workflow is metered.
     #[cfg(feature = "ops")]
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    pub(crate) metering: Option<Rc<(crate::ops::Ops, &'static str, worker::Env)>>,
+    pub(crate) metering: Option<StepMetering>,
+}
+
+/// Attribution of a metered workflow's step attempts: through `ops`, to the
+/// workflow's name as the feature.
+#[cfg(feature = "ops")]
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) struct StepMetering {
+    pub(crate) ops: crate::ops::Ops,
+    pub(crate) workflow: &'static str,
 }
 
 impl Step {
@@ -244,7 +253,7 @@ mod wasm {
         let step_name: Rc<str> = name.into();
         let timeout = config.attempt_timeout().map(|t| super::millis(t) as f64);
         #[cfg(feature = "ops")]
-        let metering = step.metering.clone();
+        let metering = step.metering;
         let callback = {
             let last_error = last_error.clone();
             // Panics in `work` are caught below, so no half-updated state leaks.
@@ -261,7 +270,7 @@ mod wasm {
                     last_error.0.clone(),
                 );
                 #[cfg(feature = "ops")]
-                let metering = metering.clone();
+                let metering = metering;
                 future_to_promise(AssertUnwindSafe(async move {
                     recorder
                         .step_started(seq, attempt, &name, Kind::Run, now_ms())
@@ -282,9 +291,10 @@ mod wasm {
                     // Each attempt is one invocation, attributed to the workflow
                     // with the step as its route.
                     #[cfg(feature = "ops")]
-                    let attribution = metering.as_ref().map(|m| {
+                    let attribution = metering.map(|m| {
                         let cold = crate::observe::take_cold_start();
-                        m.0.attribution(crate::ops::usage::Trigger::Workflow, cold)
+                        m.ops
+                            .attribution(crate::ops::usage::Trigger::Workflow, cold)
                     });
                     #[cfg(feature = "ops")]
                     let work_done = match &attribution {
@@ -292,15 +302,12 @@ mod wasm {
                         None => work_done,
                     };
                     let result = attempt_within(&name, timeout, work_done).await;
+                    // Recorded only: the run flushes when it returns, outside
+                    // the engine's timeout of this callback.
                     #[cfg(feature = "ops")]
-                    if let (Some(attribution), Some(metering)) = (attribution, &metering) {
-                        let outcome = match &result {
-                            Ok(_) => crate::ops::usage::Outcome::Succeeded,
-                            Err(_) => crate::ops::usage::Outcome::Failed,
-                        };
-                        attribution
-                            .finish(metering.1, &name, outcome, &metering.2)
-                            .await;
+                    if let (Some(attribution), Some(metering)) = (attribution, metering) {
+                        let outcome = crate::ops::usage::Outcome::of(&result);
+                        attribution.record(metering.workflow, &name, outcome);
                     }
 
                     let (outcome, error) = match &result {
