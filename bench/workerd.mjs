@@ -47,7 +47,6 @@ const run = promisify(execFile);
  * runs the config's `[build]` command (`edgeway build`, a no-op when up to date)
  * and bundles the result. Returns the modules: the bundle, then its wasm.
  */
-/** The worker `config` as `wrangler deploy --dry-run` ships it: its modules, by import name. */
 export async function shipped(name, config) {
   const outdir = join(root, "bench/results/shipped", name);
   await rm(outdir, { recursive: true, force: true });

@@ -4,8 +4,8 @@
 # The e2e tests spend most of their time waiting on workerd, queues and
 # sidecars, not computing, so they run in two lanes at once: lane A holds the
 # ones that compute (a new crate's build, Chromium, the soak), lane B every
-# other test file (found by listing tests/ and cli/tests/, so a new file
-# cannot be left out), the unit tests and the doctests. Each lane's output goes to a log that is printed when both
+# other integration test of the workspace (listed by `cargo metadata`, so a
+# new one cannot be left out), the unit tests and the doctests. Each lane's output goes to a log that is printed when both
 # are done.
 #
 # Meanwhile the workers the tests and the bench smoke use are built in the
@@ -25,13 +25,14 @@ mkdir -p "$logs"
 cargo build --quiet -p edgeway-cli
 # The binary itself, not `cargo run`, which would wait for the test compile's
 # lock; in a session of its own, so an interrupt or a failed test stops it too.
-setsid bash -c 'for w in "$@"; do (cd "$w" && timeout 900 '"$root"'/target/debug/edgeway build) || true; done' \
-    prebuild "$@" >target/prebuild.log 2>&1 &
+edgeway="$root/target/debug/edgeway"
+setsid bash -c 'edgeway=$1; shift; for w in "$@"; do (cd "$w" && timeout 900 "$edgeway" build) || true; done' \
+    prebuild "$edgeway" "$@" >target/prebuild.log 2>&1 &
 prebuild=$!
 lanes=()
 stop() {
     kill -- -"$prebuild" 2>/dev/null || true
-    for lane in "${lanes[@]}"; do kill -- -"$lane" 2>/dev/null || true; done
+    for lane in ${lanes[@]+"${lanes[@]}"}; do kill -- -"$lane" 2>/dev/null || true; done
 }
 trap 'stop; exit 130' INT TERM
 
@@ -44,9 +45,21 @@ fi
 # compile above did: `-p` or `--exclude` would build edgeway again with fewer.
 lane_a=(new_project console soak gateway strangler conformance layering)
 lane_b=()
-for file in tests/*.rs cli/tests/*.rs; do
-    name=$(basename "$file" .rs)
+all_tests=$(cargo metadata --no-deps --format-version 1 | node -e '
+  let json = "";
+  process.stdin.on("data", (d) => (json += d)).on("end", () => {
+    for (const pkg of JSON.parse(json).packages)
+      for (const t of pkg.targets) if (t.kind.includes("test")) console.log(t.name);
+  });')
+for name in $all_tests; do
     [[ " ${lane_a[*]} " == *" $name "* ]] || lane_b+=("$name")
+done
+for name in "${lane_a[@]}"; do
+    [[ " $all_tests " == *[[:space:]]"$name"[[:space:]]* ]] || {
+        echo "test-native: lane A names $name, which is no test target" >&2
+        stop
+        exit 1
+    }
 done
 as_flags() { for name in "$@"; do printf -- '--test %s ' "$name"; done; }
 cargo_test="cargo test --workspace --features $features"
