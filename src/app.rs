@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind};
 use crate::handler::{into_endpoint, BoxFuture, Endpoint, Handler};
 use crate::http::{Method, StatusCode};
 use crate::middleware::{wrap, Middleware, Next, REQUEST_ID_HEADER};
-use crate::observe::{log, Level};
+use crate::observe::Level;
 use crate::panic::catch_panic_future;
 use crate::request::{Extensions, Request, DEFAULT_BODY_LIMIT};
 use crate::response::{IntoResponse, Response};
@@ -368,15 +368,12 @@ impl Service {
 #[cold]
 #[inline(never)]
 fn log_failure(response: &Response, detail: &str) {
-    log(
-        Level::Error,
-        serde_json::json!({
-            "msg": "request failed",
-            "status": response.status().as_u16(),
-            "detail": detail,
-            "request_id": response.headers().get(REQUEST_ID_HEADER),
-        }),
-    );
+    crate::observe::Line::new()
+        .field("msg", "request failed")
+        .field("status", &response.status().as_u16())
+        .field("detail", detail)
+        .field("request_id", &response.headers().get(REQUEST_ID_HEADER))
+        .write(Level::Error);
 }
 
 /// The endpoint for a request no route matched: 405 with `Allow`, OPTIONS, a

@@ -314,15 +314,43 @@ impl Error {
         } else {
             &self.detail
         };
-        let mut doc = serde_json::Map::new();
-        doc.insert("type".into(), self.type_uri().into());
-        doc.insert("title".into(), self.status.reason().into());
-        doc.insert("status".into(), self.status.as_u16().into());
-        doc.insert("detail".into(), detail.into());
+        // Written member by member rather than built as a map: the map code
+        // would be linked into every worker for this one document.
+        let mut out = Vec::with_capacity(128 + detail.len());
+        let mut member = |name: &str, value: &dyn erased::Value| {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            let _ = serde_json::to_writer(&mut out, name);
+            out.push(b':');
+            value.write(&mut out);
+        };
+        member("type", &self.type_uri());
+        member("title", &self.status.reason());
+        member("status", &self.status.as_u16());
+        member("detail", &detail);
         for (name, value) in &self.extra {
-            doc.insert((*name).into(), value.clone());
+            // The standard members are not overridden by an extension.
+            if !matches!(*name, "type" | "title" | "status" | "detail") {
+                member(name, value);
+            }
         }
-        serde_json::Value::Object(doc).to_string()
+        out.push(b'}');
+        // Only JSON text was written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// A JSON value that writes itself, so the problem writer is one function
+/// rather than one per member type.
+mod erased {
+    pub(super) trait Value {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize + ?Sized> Value for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Serializing to a Vec cannot fail for these values.
+            let _ = serde_json::to_writer(out, self);
+        }
     }
 }
 
@@ -428,8 +456,15 @@ mod tests {
     fn extension_members_are_rendered() {
         let body = Error::bad_request("x")
             .with_member("param", "id")
+            .with_json_member("errors", serde_json::json!([{"path": "a"}]))
+            // An extension cannot replace a standard member.
+            .with_member("status", "nope")
             .to_problem_json();
-        assert!(body.contains(r#""param":"id""#));
+        let doc: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
+        assert_eq!(doc["param"], "id");
+        assert_eq!(doc["errors"][0]["path"], "a");
+        assert_eq!(doc["status"], 400);
+        assert_eq!(body.matches("\"status\"").count(), 1, "{body}");
     }
 
     #[test]

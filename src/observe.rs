@@ -27,18 +27,57 @@ impl Level {
 /// Writes `fields` as one JSON line with `level` and `ts` (ms since the epoch) added.
 /// Non-object values are wrapped as `{"msg": value}`.
 pub fn log(level: Level, fields: serde_json::Value) {
-    let mut fields = match fields {
-        serde_json::Value::Object(map) => map,
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("msg".into(), other);
-            map
+    let mut line = Line::new();
+    match &fields {
+        serde_json::Value::Object(map) => {
+            for (name, value) in map {
+                // `level` and `ts` are the logger's own.
+                if name != "level" && name != "ts" {
+                    line.field(name, value);
+                }
+            }
         }
-    };
-    fields.insert("level".into(), level.as_str().into());
-    fields.insert("ts".into(), (crate::platform::now_ms() as u64).into());
-    let line = serde_json::Value::Object(fields).to_string();
-    write_line(level, &line);
+        other => {
+            line.field("msg", other);
+        }
+    }
+    line.write(level);
+}
+
+/// One log line written field by field, straight to JSON text: no map is
+/// built, so a worker whose only JSON objects are its logs and problems
+/// links no map code.
+pub(crate) struct Line(Vec<u8>);
+
+impl Line {
+    /// An empty line.
+    pub(crate) fn new() -> Self {
+        Line(Vec::with_capacity(128))
+    }
+
+    /// Adds `name` with `value`.
+    pub(crate) fn field(
+        &mut self,
+        name: &str,
+        value: &(impl serde::Serialize + ?Sized),
+    ) -> &mut Self {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        // Serializing to a Vec cannot fail, and these values have no maps with
+        // non-string keys.
+        let _ = serde_json::to_writer(&mut self.0, name);
+        self.0.push(b':');
+        let _ = serde_json::to_writer(&mut self.0, value);
+        self
+    }
+
+    /// Adds `level` and `ts` and writes the line.
+    pub(crate) fn write(&mut self, level: Level) {
+        self.field("level", level.as_str());
+        self.field("ts", &(crate::platform::now_ms() as u64));
+        self.0.push(b'}');
+        // Only JSON text was written.
+        write_line(level, std::str::from_utf8(&self.0).unwrap_or_default());
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

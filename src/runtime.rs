@@ -248,10 +248,10 @@ pub fn serve(
         let service = cell.get_or_init(|| {
             let built = build().build();
             if let Err(err) = &built {
-                crate::observe::log(
-                    crate::observe::Level::Error,
-                    serde_json::json!({"msg": "the app failed to build", "detail": err.detail()}),
-                );
+                crate::observe::Line::new()
+                    .field("msg", "the app failed to build")
+                    .field("detail", err.detail())
+                    .write(crate::observe::Level::Error);
             }
             built
         });
