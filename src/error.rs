@@ -316,41 +316,18 @@ impl Error {
         };
         // Written member by member rather than built as a map: the map code
         // would be linked into every worker for this one document.
-        let mut out = Vec::with_capacity(128 + detail.len());
-        let mut member = |name: &str, value: &dyn erased::Value| {
-            out.push(if out.is_empty() { b'{' } else { b',' });
-            let _ = serde_json::to_writer(&mut out, name);
-            out.push(b':');
-            value.write(&mut out);
-        };
-        member("type", &self.type_uri());
-        member("title", &self.status.reason());
-        member("status", &self.status.as_u16());
-        member("detail", &detail);
+        let mut doc = crate::json_object::JsonObject::with_capacity(128 + detail.len());
+        doc.field("type", &self.type_uri())
+            .field("title", self.status.reason())
+            .field("status", &self.status.as_u16())
+            .field("detail", detail);
         for (name, value) in &self.extra {
             // The standard members are not overridden by an extension.
             if !matches!(*name, "type" | "title" | "status" | "detail") {
-                member(name, value);
+                doc.field(name, value);
             }
         }
-        out.push(b'}');
-        // Only JSON text was written.
-        String::from_utf8(out).unwrap_or_default()
-    }
-}
-
-/// A JSON value that writes itself, so the problem writer is one function
-/// rather than one per member type.
-mod erased {
-    pub(super) trait Value {
-        fn write(&self, out: &mut Vec<u8>);
-    }
-
-    impl<T: serde::Serialize + ?Sized> Value for T {
-        fn write(&self, out: &mut Vec<u8>) {
-            // Serializing to a Vec cannot fail for these values.
-            let _ = serde_json::to_writer(out, self);
-        }
+        doc.finish()
     }
 }
 

@@ -69,6 +69,7 @@ mod http;
 pub mod jobs;
 #[cfg(target_arch = "wasm32")]
 mod js;
+mod json_object;
 #[cfg(feature = "bindings")]
 pub mod kv;
 pub mod middleware;

@@ -3,6 +3,8 @@
 
 use std::cell::Cell;
 
+use crate::json_object::JsonObject;
+
 /// A log line's severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -44,15 +46,14 @@ pub fn log(level: Level, fields: serde_json::Value) {
     line.write(level);
 }
 
-/// One log line written field by field, straight to JSON text: no map is
-/// built, so a worker whose only JSON objects are its logs and problems
-/// links no map code.
-pub(crate) struct Line(Vec<u8>);
+/// One log line written field by field, straight to JSON text (no map is
+/// built).
+pub(crate) struct Line(JsonObject);
 
 impl Line {
     /// An empty line.
     pub(crate) fn new() -> Self {
-        Line(Vec::with_capacity(128))
+        Line(JsonObject::with_capacity(128))
     }
 
     /// Adds `name` with `value`.
@@ -61,12 +62,7 @@ impl Line {
         name: &str,
         value: &(impl serde::Serialize + ?Sized),
     ) -> &mut Self {
-        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
-        // Serializing to a Vec cannot fail, and these values have no maps with
-        // non-string keys.
-        let _ = serde_json::to_writer(&mut self.0, name);
-        self.0.push(b':');
-        let _ = serde_json::to_writer(&mut self.0, value);
+        self.0.field(name, value);
         self
     }
 
@@ -74,9 +70,7 @@ impl Line {
     pub(crate) fn write(&mut self, level: Level) {
         self.field("level", level.as_str());
         self.field("ts", &(crate::platform::now_ms() as u64));
-        self.0.push(b'}');
-        // Only JSON text was written.
-        write_line(level, std::str::from_utf8(&self.0).unwrap_or_default());
+        write_line(level, &self.0.finish());
     }
 }
 

@@ -1,0 +1,60 @@
+//! A JSON object written member by member straight to text, for the two
+//! objects every worker writes (log lines and problem documents): no
+//! `serde_json` map is built, so a worker that writes no other map links no
+//! map code.
+
+/// A JSON object being written.
+pub(crate) struct JsonObject(Vec<u8>);
+
+impl JsonObject {
+    /// An empty object with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        JsonObject(Vec::with_capacity(capacity))
+    }
+
+    /// Adds the member `name` with `value`.
+    pub(crate) fn field(
+        &mut self,
+        name: &str,
+        value: &(impl serde::Serialize + ?Sized),
+    ) -> &mut Self {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        // Serializing to a Vec cannot fail, and these values have no maps
+        // with non-string keys.
+        let _ = serde_json::to_writer(&mut self.0, name);
+        self.0.push(b':');
+        let _ = serde_json::to_writer(&mut self.0, value);
+        self
+    }
+
+    /// The object's JSON text.
+    pub(crate) fn finish(&mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push(b'{');
+        }
+        self.0.push(b'}');
+        // Only JSON text was written.
+        String::from_utf8(std::mem::take(&mut self.0)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn members_are_written_in_order_and_escaped() {
+        let mut object = JsonObject::with_capacity(16);
+        assert_eq!(JsonObject::with_capacity(0).finish(), "{}");
+        object
+            .field("msg", "a \"quoted\"\nline")
+            .field("n", &3u16)
+            .field("none", &None::<&str>);
+        assert_eq!(
+            object.finish(),
+            r#"{"msg":"a \"quoted\"\nline","n":3,"none":null}"#
+        );
+    }
+}
