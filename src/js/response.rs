@@ -42,13 +42,12 @@ function init(status, flat) {
 // content type itself. Bytes that are not UTF-8 keep the general path.
 // `ignoreBOM`: a leading byte-order mark is part of the body, not dropped.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const textInit = { status: 200, headers: { "content-type": "text/plain;charset=UTF-8" } };
 export function respond_text(body) {
   let text;
   try {
     text = utf8.decode(body);
   } catch {
-    return new Response(body, textInit);
+    return new Response(body, init(200, "content-type\ntext/plain;charset=UTF-8\n"));
   }
   return new Response(text);
 }

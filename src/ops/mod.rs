@@ -501,7 +501,8 @@ impl Ops {
             );
             let incident = open.iter().find(|i| i.rule == rule.name);
             let breached = !is_removed && rule.breached(&observation);
-            let definition = serde_json::to_string(rule).expect("a rule serializes");
+            // Kept with an incident that opens (or is opened again).
+            let definition = || serde_json::to_string(rule).expect("a rule serializes");
             let changed = match alert::transition(breached, incident.is_some()) {
                 alert::Transition::Stay => continue,
                 alert::Transition::Fire => {
@@ -509,7 +510,7 @@ impl Ops {
                     let opened = db
                         .run(
                             "INSERT OR IGNORE INTO edgeway_alert_incidents (rule, incident, opened_ms, definition) VALUES (?1, ?2, ?3, ?4)",
-                            &serde_json::json!([rule.name, id, now, definition]).to_string(),
+                            &serde_json::json!([rule.name, id, now, definition()]).to_string(),
                         )
                         .await
                         .map_err(|e| Error::internal(format!("open an incident: {e}")))?;
@@ -540,7 +541,7 @@ impl Ops {
                 } else {
                     (
                         "INSERT OR IGNORE INTO edgeway_alert_incidents (rule, incident, opened_ms, definition) VALUES (?1, ?2, ?3, ?4)",
-                        serde_json::json!([rule.name, id, now, definition]),
+                        serde_json::json!([rule.name, id, now, definition()]),
                     )
                 };
                 let _ = db.run(undo.0, &undo.1.to_string()).await;

@@ -419,8 +419,9 @@ impl Consumer {
 
     /// Attributes every message to its kind (the feature) and queue (the
     /// route) through `ops` (feature `ops`): its wall time, whether it was its
-    /// isolate's first invocation, whether it was acked, retried or
-    /// dead-lettered, and the billable operations its handler made. A batch
+    /// isolate's first invocation, whether it was acked, deferred (another
+    /// copy was running), retried or dead-lettered, and the billable
+    /// operations its handler made. A batch
     /// handler's run is one invocation. [`Ops::store`](crate::ops::Ops::store)'s
     /// own messages are left out.
     #[cfg(feature = "ops")]

@@ -269,8 +269,6 @@ mod wasm {
                     step_name.clone(),
                     last_error.0.clone(),
                 );
-                #[cfg(feature = "ops")]
-                let metering = metering;
                 future_to_promise(AssertUnwindSafe(async move {
                     recorder
                         .step_started(seq, attempt, &name, Kind::Run, now_ms())
