@@ -5,8 +5,8 @@
 # sidecars, not computing, so they run in two lanes at once: lane A holds the
 # ones that compute (a new crate's build, Chromium, the soak), lane B every
 # other integration test of the workspace (listed by `cargo metadata`, so a
-# new one cannot be left out), the unit tests and the doctests. Each lane's output goes to a log that is printed when both
-# are done.
+# new one cannot be left out), the unit tests and the doctests. Each lane's
+# output goes to a log that is printed when both are done.
 #
 # Meanwhile the workers the tests and the bench smoke use are built in the
 # background, one at a time: `edgeway build` locks its output, so a test that

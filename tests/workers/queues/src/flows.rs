@@ -172,8 +172,7 @@ async fn start_metered(
     Path(id): Path<String>,
     Json(plan): Json<Plan>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let id = metered_flows(&env)?.create(Some(&id), &plan).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    create(metered_flows(&env)?, &id, &plan).await
 }
 
 async fn metered_status(env: Env, Path(id): Path<String>) -> Result<Json<InstanceStatus>, Error> {
@@ -192,7 +191,16 @@ async fn start(
     Path(id): Path<String>,
     Json(plan): Json<Plan>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let id = flows(&env)?.create(Some(&id), &plan).await?;
+    create(flows(&env)?, &id, &plan).await
+}
+
+/// Creates instance `id` of `workflow` with `plan`: 201 with its id.
+async fn create(
+    workflow: Workflow<Plan>,
+    id: &str,
+    plan: &Plan,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let id = workflow.create(Some(id), plan).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }
 
