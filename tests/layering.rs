@@ -24,10 +24,17 @@ const CORE: &[&str] = &[
     "router",
 ];
 
-/// Leaves the core may use: the clock, randomness and settings, logging, panic
-/// capture, the synchronous poll, and the JS glue (`js/`, wasm only), which
-/// knows no edgeway type.
-const LEAF: &[&str] = &["platform", "observe", "panic", "fast_path", "js"];
+/// Leaves the core may use: the clock, randomness and settings, logging, the
+/// JSON object writer, panic capture, the synchronous poll, and the JS glue
+/// (`js/`, wasm only), which knows no edgeway type.
+const LEAF: &[&str] = &[
+    "platform",
+    "observe",
+    "json_object",
+    "panic",
+    "fast_path",
+    "js",
+];
 
 /// Every module's source (tests cut off, comments removed), by path under `src/`
 /// without `.rs` (`queue/consumer`, `queue` for `queue/mod.rs`).
