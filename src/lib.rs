@@ -61,6 +61,8 @@ mod extract;
 #[cfg(feature = "fanout")]
 pub mod fanout;
 // Used by the wasm entry; compiled everywhere so its tests run natively too.
+#[cfg(any(feature = "ops", feature = "workflows"))]
+mod d1;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod fast_path;
 mod handler;
@@ -79,7 +81,7 @@ pub mod observe;
 #[cfg(feature = "ops")]
 pub mod ops;
 #[cfg(feature = "bindings")]
-mod outbound;
+pub mod outbound;
 mod panic;
 mod params;
 pub mod platform;

@@ -1,5 +1,5 @@
 //! Outbound HTTP from the worker: one thin `fetch` adapter shared by the Lambda
-//! client and webhook delivery.
+//! client, webhook delivery and handlers that call other services.
 //!
 //! Redirects are never followed (a 3xx is an answer, not an instruction: following
 //! one could leave the SSRF guard's checks behind), every call has a timeout, and

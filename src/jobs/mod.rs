@@ -16,7 +16,7 @@ mod model;
 mod pipeline;
 
 pub use edgeway_protocol::jobs::{JobInvocation, JobOutcome};
-pub use model::{check_kind, JobRecord, JobStatus, JobTask};
+pub use model::{check_kind, JobRecord, JobStatus, JobTask, JobWaiter};
 pub use pipeline::{Jobs, CALLBACK_TOLERANCE_SECONDS, INVOKE_KIND};
 
 use hmac::{Hmac, KeyInit, Mac};

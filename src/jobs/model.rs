@@ -56,6 +56,28 @@ pub struct JobRecord {
     /// Why it failed, or the last retryable error while it is still queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The workflow instance its outcome is sent to, when a workflow step
+    /// submitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiter: Option<JobWaiter>,
+}
+
+/// A workflow instance that waits for a job's outcome: the job's callback
+/// sends it the finished [`JobRecord`] as an event of type
+/// [`JobWaiter::event_type`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobWaiter {
+    /// The workflow binding the instance is reached through, e.g. `ORDERS`.
+    pub binding: String,
+    /// The instance's id.
+    pub instance: String,
+}
+
+impl JobWaiter {
+    /// The event type job `id`'s outcome is sent as: `job-<id>`.
+    pub fn event_type(id: &str) -> String {
+        format!("job-{id}")
+    }
 }
 
 /// The queue message that asks the consumer to invoke a job.

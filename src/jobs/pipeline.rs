@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::model::{check_kind, JobRecord, JobStatus, JobTask};
+use super::model::{check_kind, JobRecord, JobStatus, JobTask, JobWaiter};
 use super::{JobInvocation, JobOutcome};
 use super::{JobKeys, INPUT_URL_TTL_SECONDS};
 use crate::aws::lambda::{Function, Lambda, ASYNC_PAYLOAD_LIMIT};
@@ -36,6 +36,9 @@ pub struct Jobs {
     queue: Producer<Envelope>,
     keys: JobKeys,
     ttl_seconds: u64,
+    /// Where callbacks find the workflow instances that wait on their jobs.
+    #[cfg(feature = "workflows")]
+    workflows: Option<worker::Env>,
 }
 
 fn now_ms() -> u64 {
@@ -50,7 +53,18 @@ impl Jobs {
             queue,
             keys,
             ttl_seconds: 86_400,
+            #[cfg(feature = "workflows")]
+            workflows: None,
         }
+    }
+
+    /// Lets callbacks send each finished job to the workflow instance waiting
+    /// on it ([`Step::job`](crate::workflow::Step::job)), through the workflow
+    /// bindings in `env`.
+    #[cfg(feature = "workflows")]
+    pub fn wakes_workflows(mut self, env: &worker::Env) -> Self {
+        self.workflows = Some(env.clone());
+        self
     }
 
     /// How long job records and inputs are kept (seconds).
@@ -90,6 +104,20 @@ impl Jobs {
         input: &[u8],
         origin: &str,
     ) -> Result<JobRecord, Error> {
+        self.submit_for(None, kind, input_type, input, origin).await
+    }
+
+    /// [`Jobs::submit`] for a workflow instance that waits on the outcome
+    /// (`waiter`): the callback sends it the finished record, when this
+    /// pipeline [wakes workflows](Jobs::wakes_workflows).
+    pub async fn submit_for(
+        &self,
+        waiter: Option<JobWaiter>,
+        kind: &str,
+        input_type: &str,
+        input: &[u8],
+        origin: &str,
+    ) -> Result<JobRecord, Error> {
         check_kind(kind)?;
         let record = JobRecord {
             id: crate::platform::new_id(),
@@ -103,6 +131,7 @@ impl Jobs {
             finished_ms: None,
             result: None,
             error: None,
+            waiter,
         };
         self.kv
             .put_bytes(&input_key(&record.id), input, self.options())
@@ -320,12 +349,49 @@ impl Jobs {
             outcome,
             finished_ms: now_ms(),
         };
+        let finished = merge(record, Some(stored.clone()));
+        // Before the outcome is stored: when the waiting instance cannot be
+        // reached, the callback fails and the function's retry wakes it.
+        #[cfg(feature = "workflows")]
+        self.wake(&finished).await?;
         self.kv
             .put_json(&result_key(id), &stored, self.options())
             .await?;
         // Off the sweep's index; a failure here only costs the sweep a read.
         let _ = self.kv.delete(&running_key(id)).await;
-        Ok(merge(record, Some(stored)))
+        Ok(finished)
+    }
+
+    /// Sends a finished job to the workflow instance waiting on it, if any. An
+    /// instance that is gone (404) or has ended (409, after its wait timed
+    /// out) takes nothing; that is logged, not an error.
+    #[cfg(feature = "workflows")]
+    async fn wake(&self, record: &JobRecord) -> Result<(), Error> {
+        use crate::observe::{log, Level};
+        let Some(waiter) = &record.waiter else {
+            return Ok(());
+        };
+        let Some(env) = &self.workflows else {
+            log(
+                Level::Warn,
+                serde_json::json!({"msg": "job waiter not woken: build Jobs with wakes_workflows", "job": record.id, "instance": waiter.instance}),
+            );
+            return Ok(());
+        };
+        let workflow = crate::workflow::Workflow::<()>::named(env, waiter.binding.clone().into())?;
+        let sent = workflow
+            .send_event(&waiter.instance, &JobWaiter::event_type(&record.id), record)
+            .await;
+        match sent {
+            Err(err) if matches!(err.status().as_u16(), 404 | 409) => {
+                log(
+                    Level::Info,
+                    serde_json::json!({"msg": "job waiter gone", "job": record.id, "instance": waiter.instance, "detail": err.detail()}),
+                );
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 
@@ -347,7 +413,7 @@ fn overdue(record: &JobRecord, now_ms: u64, deadline_seconds: u64) -> Option<Str
 }
 
 /// The function's outcome as stored, with when it arrived.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct StoredOutcome {
     outcome: JobOutcome,
     finished_ms: u64,
@@ -414,6 +480,7 @@ mod tests {
             finished_ms: None,
             result: None,
             error: Some("attempt 1 failed".into()),
+            waiter: None,
         }
     }
 

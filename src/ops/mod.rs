@@ -55,8 +55,8 @@ use std::rc::Rc;
 
 use edgeway_protocol::cost::{self, Assumptions, Prices, Projection};
 use serde::Deserialize;
-use wasm_bindgen::JsValue;
 
+use crate::d1::{rows, Database};
 use crate::error::{Error, ErrorKind};
 use crate::extract::{Json, Query};
 use crate::handler::BoxFuture;
@@ -306,7 +306,7 @@ impl Ops {
     }
 
     fn db(self, env: &worker::Env) -> Result<Database, Error> {
-        Database::open(env, self.database)
+        Database::open(env, self.database, "ops usage")
     }
 
     async fn ready(self, db: &Database) -> Result<(), Error> {
@@ -797,71 +797,6 @@ fn observed_usage(entries: &[(u64, Entry)], range: Range) -> cost::Usage {
         queue_operations: ops.queue_operations as f64,
         ..cost::Usage::default()
     }
-}
-
-/// The D1 database usage is stored in, through the JS glue (statements and
-/// rows as JSON text).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // natively nothing reads it
-struct Database(JsValue);
-
-impl Database {
-    fn open(env: &worker::Env, binding: &str) -> Result<Self, Error> {
-        let db =
-            js_sys::Reflect::get(env, &JsValue::from_str(binding)).unwrap_or(JsValue::UNDEFINED);
-        if db.is_undefined() || db.is_null() {
-            return Err(Error::internal(format!(
-                "no D1 binding {binding:?} for ops usage"
-            )));
-        }
-        Ok(Self(db))
-    }
-
-    async fn exec(&self, sql: &str) -> Result<(), String> {
-        #[cfg(target_arch = "wasm32")]
-        return crate::js::d1::exec(&self.0, sql).await;
-        #[cfg(not(target_arch = "wasm32"))]
-        no_d1(sql)
-    }
-
-    async fn batch(&self, sql: &str, rows: &str) -> Result<(), String> {
-        #[cfg(target_arch = "wasm32")]
-        return crate::js::d1::batch(&self.0, sql, rows).await;
-        #[cfg(not(target_arch = "wasm32"))]
-        no_d1((sql, rows))
-    }
-
-    async fn run(&self, sql: &str, args: &str) -> Result<u64, String> {
-        #[cfg(target_arch = "wasm32")]
-        return crate::js::d1::run(&self.0, sql, args).await;
-        #[cfg(not(target_arch = "wasm32"))]
-        no_d1((sql, args))
-    }
-
-    /// The rows `sql` selects with the parameters `args`, as JSON text; `what`
-    /// names the read in an error. (Not generic: [`rows`] decodes, so one
-    /// copy of the call serves every row type.)
-    async fn query(&self, sql: &str, args: serde_json::Value, what: &str) -> Result<String, Error> {
-        #[cfg(target_arch = "wasm32")]
-        let text = crate::js::d1::all(&self.0, sql, &args.to_string()).await;
-        #[cfg(not(target_arch = "wasm32"))]
-        let text = no_d1((sql, args));
-        text.map_err(|e| Error::internal(format!("read {what}: {e}")))
-    }
-}
-
-/// `text`, rows from [`Database::query`], decoded; `what` names them in an
-/// error.
-fn rows<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<Vec<T>, Error> {
-    // The slice reader, as everywhere: the string reader would be a second
-    // copy of every deserializer.
-    serde_json::from_slice(text.as_bytes())
-        .map_err(|e| Error::internal(format!("read {what}: {e}")))
-}
-
-/// Natively there is no D1: only the pure parts of this module run there.
-#[cfg(not(target_arch = "wasm32"))]
-fn no_d1<T>(_unused: impl Sized) -> Result<T, String> {
-    Err("D1 is only in the Workers runtime".to_owned())
 }
 
 #[cfg(test)]

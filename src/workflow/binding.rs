@@ -1,5 +1,6 @@
 //! The `Workflow` binding: create instances and steer them from a handler.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use crate::request::Request;
 pub struct Workflow<T> {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     js: JsValue,
-    binding: &'static str,
+    binding: Cow<'static, str>,
     params: PhantomData<fn(T)>,
 }
 
@@ -85,8 +86,14 @@ impl Control {
 impl<T: Serialize> Workflow<T> {
     /// The binding named `binding` in `env`.
     pub fn from_env(env: &worker::Env, binding: &'static str) -> Result<Self, Error> {
+        Self::named(env, Cow::Borrowed(binding))
+    }
+
+    /// The binding whose name is only known at run time (a stored
+    /// [`JobWaiter`](crate::jobs::JobWaiter)'s).
+    pub(crate) fn named(env: &worker::Env, binding: Cow<'static, str>) -> Result<Self, Error> {
         let js =
-            js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(binding)).unwrap_or_default();
+            js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(&binding)).unwrap_or_default();
         if js.is_undefined() || js.is_null() {
             return Err(Error::internal(format!(
                 "no workflow binding {binding:?}: add a [[workflows]] entry with binding = {binding:?} to wrangler.toml"
@@ -210,7 +217,7 @@ impl<T: Serialize> Workflow<T> {
             .await
             .map_err(|thrown| {
                 let message = crate::js::workflow::error_message(&thrown);
-                classify(self.binding, id, &message)
+                classify(&self.binding, id, &message)
             })
     }
 }

@@ -40,6 +40,9 @@
 
 mod binding;
 mod config;
+#[cfg(feature = "jobs")]
+mod job_step;
+mod saga;
 mod step;
 mod trace;
 
@@ -54,6 +57,7 @@ pub use binding::{Control, InstanceError, InstanceStatus, Workflow};
 pub use config::{
     Backoff, StepConfig, MAX_INSTANCE_ID_BYTES, MAX_STEPS, MAX_STEP_NAME_BYTES, MAX_VALUE_BYTES,
 };
+pub use saga::Saga;
 pub use step::Step;
 pub use trace::{InstanceRecord, StepRecord, Trace};
 

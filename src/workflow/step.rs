@@ -23,7 +23,6 @@ use crate::http::StatusCode;
 pub struct Step {
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     js: JsValue,
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     recorder: Recorder,
     next: Cell<u32>,
     /// Set when the engine interrupted a sleep or a wait (a pause, a restart):
@@ -55,6 +54,11 @@ impl Step {
             #[cfg(feature = "ops")]
             metering: None,
         }
+    }
+
+    /// The id of the instance this run belongs to.
+    pub fn instance_id(&self) -> &str {
+        self.recorder.instance()
     }
 
     /// This step's place in the run; fails past [`MAX_STEPS`].
@@ -106,6 +110,15 @@ impl Step {
         let seq = self.take_seq(name)?;
         #[cfg(target_arch = "wasm32")]
         {
+            // Only this part is generic: the engine's side of a step is one
+            // copy for every step of every workflow.
+            let work: wasm::Work = Rc::new(move || {
+                let output = work();
+                Box::pin(async move {
+                    serde_json::to_string(&output.await?)
+                        .map_err(|e| Error::internal(format!("step output: {e}")).permanent())
+                })
+            });
             let text = wasm::run(self, seq, name, config, work).await?;
             serde_json::from_slice(text.as_bytes()).map_err(|e| {
                 Error::internal(format!(
@@ -221,9 +234,10 @@ mod wasm {
     use std::rc::Rc;
 
     use js_sys::Promise;
-    use serde::Serialize;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+    use futures_util::future::LocalBoxFuture;
 
     use super::super::config::{check_value_size, StepConfig};
     use super::super::trace::Kind;
@@ -231,22 +245,19 @@ mod wasm {
     use crate::js::workflow as glue;
     use crate::platform::now_ms;
 
+    /// A step's work, with its output as JSON text.
+    pub(super) type Work = Rc<dyn Fn() -> LocalBoxFuture<'static, Result<String, Error>>>;
+
     /// One `step.do`: each attempt the engine starts runs `work` once, recorded,
     /// raced against the attempt timeout, and answers the output's JSON text or a
     /// failure the engine retries unless it is permanent.
-    pub(super) async fn run<T, F, Fut>(
+    pub(super) async fn run(
         step: &Step,
         seq: u32,
         name: &str,
         config: StepConfig,
-        work: F,
-    ) -> Result<String, Error>
-    where
-        T: Serialize + 'static,
-        F: Fn() -> Fut + 'static,
-        Fut: Future<Output = Result<T, Error>> + 'static,
-    {
-        let work = Rc::new(work);
+        work: Work,
+    ) -> Result<String, Error> {
         // The last attempt's error, to hand back with its kind and status intact.
         let last_error: Rc<RefCell<Option<Error>>> = Rc::default();
         let recorder = step.recorder.clone();
@@ -276,10 +287,7 @@ mod wasm {
                     let attempt_name = name.clone();
                     let work_done: futures_util::future::LocalBoxFuture<'static, _> =
                         Box::pin(caught(async move {
-                            let output = work().await?;
-                            let text = serde_json::to_string(&output).map_err(|e| {
-                                Error::internal(format!("step output: {e}")).permanent()
-                            })?;
+                            let text = work().await?;
                             check_value_size(
                                 &text,
                                 &format!("the output of step {attempt_name:?}"),

@@ -12,9 +12,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::JsValue;
-use worker::D1Database;
+use serde_json::{json, Value};
 
+use crate::d1::{rows, Database};
 use crate::error::Error;
 use crate::observe::{log, Level};
 
@@ -70,18 +70,15 @@ pub struct StepRecord {
 /// The trace tables in a D1 database, for reading.
 #[derive(Clone)]
 pub struct Trace {
-    db: Rc<D1Database>,
+    db: Database,
 }
 
 impl Trace {
     /// The trace in the D1 database bound as `binding`.
     pub fn from_env(env: &worker::Env, binding: &str) -> Result<Self, Error> {
-        let db = env.d1(binding).map_err(|e| {
-            Error::internal(format!(
-                "no D1 binding {binding:?} for the workflow trace: {e}"
-            ))
-        })?;
-        Ok(Self { db: Rc::new(db) })
+        Ok(Self {
+            db: Database::open(env, binding, "the workflow trace")?,
+        })
     }
 
     async fn ready(&self) -> Result<(), Error> {
@@ -105,7 +102,7 @@ impl Trace {
         self.ready().await?;
         self.query(
             "SELECT * FROM edgeway_workflow_instances WHERE workflow = ?1 ORDER BY started_ms DESC, instance LIMIT ?2",
-            &[workflow.into(), f64::from(limit).into()],
+            json!([workflow, limit]),
         )
         .await
     }
@@ -120,7 +117,7 @@ impl Trace {
         let rows = self
             .query(
                 "SELECT * FROM edgeway_workflow_instances WHERE workflow = ?1 AND instance = ?2",
-                &[workflow.into(), instance.into()],
+                json!([workflow, instance]),
             )
             .await?;
         Ok(rows.into_iter().next())
@@ -131,7 +128,7 @@ impl Trace {
         self.ready().await?;
         self.query(
             "SELECT seq, attempt, name, kind, started_ms, ended_ms, outcome, error FROM edgeway_workflow_steps WHERE workflow = ?1 AND instance = ?2 ORDER BY seq, attempt",
-            &[workflow.into(), instance.into()],
+            json!([workflow, instance]),
         )
         .await
     }
@@ -139,30 +136,19 @@ impl Trace {
     async fn query<T: serde::de::DeserializeOwned>(
         &self,
         sql: &str,
-        args: &[JsValue],
+        args: Value,
     ) -> Result<Vec<T>, Error> {
-        let read = |e: worker::Error| Error::internal(format!("read the workflow trace: {e}"));
-        self.db
-            .prepare(sql)
-            .bind(args)
-            .map_err(read)?
-            .all()
-            .await
-            .map_err(read)?
-            .results()
-            .map_err(read)
+        const WHAT: &str = "the workflow trace";
+        rows(&self.db.query(sql, args, WHAT).await?, WHAT)
     }
 
-    async fn write(&self, sql: &str, args: &[JsValue]) {
+    async fn write(&self, sql: &str, args: Value) {
         let result = async {
             self.ready().await?;
             self.db
-                .prepare(sql)
-                .bind(args)
-                .map_err(|e| Error::internal(e.to_string()))?
-                .run()
+                .run(sql, &args.to_string())
                 .await
-                .map_err(|e| Error::internal(e.to_string()))?;
+                .map_err(Error::internal)?;
             Ok::<_, Error>(())
         }
         .await;
@@ -219,24 +205,23 @@ impl Recorder {
         }
     }
 
-    fn key(&self) -> [JsValue; 2] {
-        [self.workflow.into(), (*self.instance).into()]
+    /// The instance this run belongs to.
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub(crate) async fn run_started(&self, now_ms: f64) {
         let Some(trace) = &self.trace else { return };
-        let [workflow, instance] = self.key();
         trace
             .write(
                 "INSERT OR IGNORE INTO edgeway_workflow_instances (workflow, instance, started_ms, outcome) VALUES (?1, ?2, ?3, 'running')",
-                &[workflow, instance, now_ms.floor().into()],
+                json!([self.workflow, &*self.instance, now_ms.floor()]),
             )
             .await;
     }
 
     pub(crate) async fn run_ended(&self, now_ms: f64, error: Option<&str>) {
         let Some(trace) = &self.trace else { return };
-        let [workflow, instance] = self.key();
         let outcome = if error.is_some() {
             "errored"
         } else {
@@ -245,7 +230,7 @@ impl Recorder {
         trace
             .write(
                 "UPDATE edgeway_workflow_instances SET ended_ms = ?3, outcome = ?4, error = ?5 WHERE workflow = ?1 AND instance = ?2",
-                &[workflow, instance, now_ms.floor().into(), outcome.into(), reason(error)],
+                json!([self.workflow, &*self.instance, now_ms.floor(), outcome, reason(error)]),
             )
             .await;
     }
@@ -261,7 +246,6 @@ impl Recorder {
         now_ms: f64,
     ) {
         let Some(trace) = &self.trace else { return };
-        let [workflow, instance] = self.key();
         let verb = match kind {
             Kind::Run => "INSERT OR REPLACE",
             Kind::Sleep | Kind::Wait => "INSERT OR IGNORE",
@@ -269,16 +253,16 @@ impl Recorder {
         trace
             .write(
                 &format!("{verb} INTO edgeway_workflow_steps (workflow, instance, seq, attempt, name, kind, started_ms, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                &[
-                    workflow,
-                    instance,
-                    seq.into(),
-                    attempt.into(),
-                    name.into(),
-                    kind.as_str().into(),
-                    now_ms.floor().into(),
-                    kind.pending().into(),
-                ],
+                json!([
+                    self.workflow,
+                    &*self.instance,
+                    seq,
+                    attempt,
+                    name,
+                    kind.as_str(),
+                    now_ms.floor(),
+                    kind.pending(),
+                ]),
             )
             .await;
     }
@@ -294,34 +278,33 @@ impl Recorder {
         now_ms: f64,
     ) {
         let Some(trace) = &self.trace else { return };
-        let [workflow, instance] = self.key();
         trace
             .write(
                 "UPDATE edgeway_workflow_steps SET ended_ms = ?5, outcome = ?6, error = ?7 WHERE workflow = ?1 AND instance = ?2 AND seq = ?3 AND attempt = ?4 AND ended_ms IS NULL",
-                &[
-                    workflow,
-                    instance,
-                    seq.into(),
-                    attempt.into(),
-                    now_ms.floor().into(),
-                    outcome.into(),
+                json!([
+                    self.workflow,
+                    &*self.instance,
+                    seq,
+                    attempt,
+                    now_ms.floor(),
+                    outcome,
                     reason(error),
-                ],
+                ]),
             )
             .await;
     }
 }
 
 /// An error reason as stored: cut to [`MAX_REASON_BYTES`] on a char boundary.
-fn reason(error: Option<&str>) -> JsValue {
+fn reason(error: Option<&str>) -> Option<&str> {
     match error {
-        None => JsValue::NULL,
+        None => None,
         Some(text) => {
             let mut end = text.len().min(MAX_REASON_BYTES);
             while !text.is_char_boundary(end) {
                 end -= 1;
             }
-            text[..end].into()
+            Some(&text[..end])
         }
     }
 }
