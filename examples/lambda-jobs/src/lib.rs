@@ -2,7 +2,8 @@
 //!
 //! The edge invokes this function asynchronously with a [`JobInvocation`]. It fetches
 //! a large input through the invocation's signed URL, does work that does not belong
-//! at the edge (decoding and resizing an image; counting words), and POSTs a
+//! at the edge (decoding and resizing an image; counting words; printing a
+//! shipping label for the gateway's order workflow), and POSTs a
 //! [`JobOutcome`] to the callback URL, signed per Standard Webhooks with the job's
 //! secret. `main.rs` wires [`handle`] to `lambda_runtime`.
 
@@ -35,6 +36,7 @@ pub fn run(invocation: &JobInvocation) -> JobOutcome {
     let result = match invocation.kind.as_str() {
         "thumbnail" => fetch_input(invocation).and_then(|bytes| thumbnail(&bytes)),
         "wordcount" => input_json(invocation).and_then(|input| wordcount(&input)),
+        "label" => input_json(invocation).and_then(|input| shipping_label(&input)),
         other => Err(format!("this function does not run {other:?} jobs")),
     };
     match result {
@@ -127,6 +129,43 @@ pub fn wordcount(input: &Value) -> Result<Value, String> {
     }))
 }
 
+/// The address lines a label needs, in the order they are printed.
+const ADDRESS_FIELDS: [&str; 5] = ["name", "line1", "city", "postcode", "country"];
+
+/// A shipping label for `{"order_id": "…", "ship_to": {name, line1, city,
+/// postcode, country}}`: a tracking number derived from the order (so a
+/// retried job prints the same label) and the label's text.
+pub fn shipping_label(input: &Value) -> Result<Value, String> {
+    let order = input
+        .get("order_id")
+        .and_then(Value::as_str)
+        .ok_or("the input must name its order_id")?;
+    let ship_to = input
+        .get("ship_to")
+        .ok_or("the input must carry a ship_to address")?;
+    let mut lines = Vec::with_capacity(ADDRESS_FIELDS.len());
+    for field in ADDRESS_FIELDS {
+        match ship_to.get(field).and_then(Value::as_str).map(str::trim) {
+            Some(line) if !line.is_empty() => lines.push(line),
+            _ => return Err(format!("the address has no {field}")),
+        }
+    }
+    let tracking = tracking_number(order);
+    Ok(json!({
+        "carrier": "edgeway-post",
+        "tracking": tracking,
+        "text": format!("SHIP TO\n{}\nTRACKING {tracking}\nORDER {order}", lines.join("\n")),
+    }))
+}
+
+/// `EW` and ten digits, the same for the same order: FNV-1a of the order id.
+fn tracking_number(order: &str) -> String {
+    let hash = order.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("EW{:010}", hash % 10_000_000_000)
+}
+
 /// POSTs the outcome, signed with the job's secret. A 409 means the edge already
 /// has an outcome for this job (an earlier attempt got through), which is fine.
 pub fn post_callback(invocation: &JobInvocation, outcome: &JobOutcome) -> Result<(), String> {
@@ -201,6 +240,34 @@ mod tests {
         assert!(thumbnail(b"not an image")
             .unwrap_err()
             .contains("not an image"));
+    }
+
+    #[test]
+    fn labels_are_stable_per_order_and_need_a_whole_address() {
+        let input = json!({"order_id": "o-1", "ship_to": {"name": "Ada", "line1": "1 Loop St",
+            "city": "Leeds", "postcode": "LS1 1AA", "country": "GB"}});
+        let label = shipping_label(&input).unwrap();
+        assert_eq!(label, shipping_label(&input).unwrap());
+        let tracking = label["tracking"].as_str().unwrap();
+        assert!(
+            tracking.starts_with("EW") && tracking.len() == 12,
+            "{tracking}"
+        );
+        assert!(label["text"]
+            .as_str()
+            .unwrap()
+            .contains("Ada\n1 Loop St\nLeeds"));
+        let other = json!({"order_id": "o-2", "ship_to": input["ship_to"]});
+        assert_ne!(
+            shipping_label(&other).unwrap()["tracking"],
+            label["tracking"]
+        );
+        let mut no_city = input.clone();
+        no_city["ship_to"]["city"] = json!(" ");
+        assert_eq!(
+            shipping_label(&no_city).unwrap_err(),
+            "the address has no city"
+        );
     }
 
     #[test]
