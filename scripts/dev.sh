@@ -5,7 +5,9 @@
 #     -> the Invoke API front on :9000 (answers Event invocations 202, as AWS does)
 #       -> cargo lambda watch on :9001, running examples/lambda-jobs
 #         -> the signed callback back to the gateway.
-# Ctrl-C stops all three. Every credential here is a local placeholder.
+#   and a stand-in payment service on :9002 for the order workflow
+#   (tests/support/payments.py: a customer named "declined…" is declined).
+# Ctrl-C stops them all. Every credential here is a local placeholder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'trap - EXIT; kill 0' EXIT INT TERM
@@ -21,10 +23,12 @@ echo "edgeway: sign in to the console at http://127.0.0.1:8787 with the local ro
 .venv/bin/cargo-lambda lambda watch -A 127.0.0.1 -P 9001 -p lambda-jobs &
 sleep infinity | .venv/bin/python tests/support/lambda_front.py \
   --backend http://127.0.0.1:9001 --port 9000 &
+sleep infinity | .venv/bin/python tests/support/payments.py --port 9002 &
 
 wrangler dev --ip 127.0.0.1 --port 8787 --persist-to .wrangler/state \
   --var WEBHOOK_ALLOW_HOSTS:127.0.0.1 \
   --var JOBS_SIGNING_KEY:local-dev-jobs-key-not-a-secret-0123456789 \
   --var AWS_ACCESS_KEY_ID:AKIDLOCAL --var AWS_SECRET_ACCESS_KEY:local-only \
   --var AWS_REGION:us-east-1 --var LAMBDA_ENDPOINT:http://127.0.0.1:9000 \
-  --var JOBS_FUNCTION:lambda-jobs --var "EDGEWAY_ROOT_KEY:$root_key"
+  --var JOBS_FUNCTION:lambda-jobs --var PAYMENT_URL:http://127.0.0.1:9002 \
+  --var "EDGEWAY_ROOT_KEY:$root_key"

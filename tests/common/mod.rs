@@ -68,6 +68,16 @@ pub fn gateway_builder(
         .ready_path("/healthz")
 }
 
+/// `tests/support/payments.py`, the payment service the gateway's orders
+/// charge: the sidecar (keep it) and its base URL.
+pub fn start_payments() -> (Sidecar, String) {
+    let payments = Sidecar::start(python("payments.py"), "payments").expect("payments start");
+    let port = payments.announcement(Duration::from_secs(30)).unwrap()["port"]
+        .as_u64()
+        .unwrap();
+    (payments, format!("http://127.0.0.1:{port}"))
+}
+
 /// The whole jobs loop on one machine: the gateway, the Invoke front (which
 /// throttles each job's first two invocations) and `cargo lambda watch` running
 /// `examples/lambda-jobs`.
@@ -84,6 +94,14 @@ pub fn pipeline() -> &'static Pipeline {
 
 /// Starts the jobs loop with `front_args` for the Invoke front's fault injection.
 pub fn start_pipeline(front_args: &[&str]) -> Pipeline {
+    start_pipeline_with(front_args, |gateway| gateway)
+}
+
+/// [`start_pipeline`], with `configure` setting more on the gateway.
+pub fn start_pipeline_with(
+    front_args: &[&str],
+    configure: impl FnOnce(WorkerBuilder) -> WorkerBuilder,
+) -> Pipeline {
     {
         let emulator_port = free_port();
         let mut command = Command::new("cargo");
@@ -111,7 +129,14 @@ pub fn start_pipeline(front_args: &[&str]) -> Pipeline {
             .unwrap()
             .to_owned();
 
-        let gateway = gateway_for(&front_url, "AKIDLOCAL", AWS_TEST_SECRET, "lambda-jobs");
+        let gateway = configure(gateway_builder(
+            &front_url,
+            "AKIDLOCAL",
+            AWS_TEST_SECRET,
+            "lambda-jobs",
+        ))
+        .start()
+        .expect("gateway starts");
         Pipeline {
             gateway,
             front,

@@ -16,16 +16,16 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve_until_parent_goes(handler):
-    """Serves `handler` on a free port of 127.0.0.1, announces {"port": N} on
-    stdout, and returns once stdin closes: the test holds it, so EOF means the
-    test is gone, however it ended."""
+def serve_until_parent_goes(handler, port=0):
+    """Serves `handler` on `port` of 127.0.0.1 (a free one by default),
+    announces {"port": N} on stdout, and returns once stdin closes: the test
+    holds it, so EOF means the test is gone, however it ended."""
     import json
     import sys
     import threading
     from http.server import ThreadingHTTPServer
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     print(json.dumps({"port": server.server_address[1]}), flush=True)
 
     def exit_when_parent_goes():

@@ -32,7 +32,9 @@ const KINDS: &[(&str, &str)] = &[
 /// The largest input accepted (KV holds up to 25 MiB; images rarely need more).
 pub const INPUT_LIMIT: usize = 8 << 20;
 
-fn pipeline(env: &Env) -> Result<Jobs, Error> {
+/// The pipeline; job callbacks wake the order workflow's instances waiting on
+/// their label jobs.
+pub(crate) fn pipeline(env: &Env) -> Result<Jobs, Error> {
     let key = setting(env, "JOBS_SIGNING_KEY").ok_or_else(|| {
         Error::with_status(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -43,7 +45,8 @@ fn pipeline(env: &Env) -> Result<Jobs, Error> {
         Kv::from_env(env, "STORE")?,
         Producer::from_env(env, "EVENTS")?,
         JobKeys::new(&key)?,
-    ))
+    )
+    .wakes_workflows(env))
 }
 
 /// Checks the input against its kind before anything is stored.

@@ -2,7 +2,8 @@
 //! browse/get/put/delete under `/v1/kv`,
 //! a queue-backed write path with a consumer and a dead-letter log, fan-out to
 //! signed webhooks and queues under `/v1/topics` and `/v1/events`, jobs offloaded
-//! to AWS Lambda under `/v1/jobs`, and the `www/` console served by Workers Static
+//! to AWS Lambda under `/v1/jobs`, order fulfilment as a durable workflow under
+//! `/v1/orders` (`orders.rs`), and the `www/` console served by Workers Static
 //! Assets. With `ORIGIN_URL` set it fronts a legacy origin (strangler fig): what it
 //! does not serve is proxied there.
 //!
@@ -11,6 +12,7 @@
 //! listed and revoked under `/v1/keys`.
 
 mod jobs;
+mod orders;
 
 use edgeway::auth::ApiKeys;
 use edgeway::cron::{Cron, Schedule};
@@ -121,7 +123,7 @@ async fn dead_letter(store: Store, Path(id): Path<String>) -> Result<Json<Value>
 /// URLs, unless `WEBHOOK_ALLOW_HOSTS` (a comma-separated list, for local
 /// development only) names the host; `SUBSCRIPTIONS` declares subscriptions in
 /// wrangler.toml, webhook secrets as `env:NAME`.
-const FANOUT: FanoutConfig = FanoutConfig::new("STORE", "EVENTS");
+pub(crate) const FANOUT: FanoutConfig = FanoutConfig::new("STORE", "EVENTS");
 
 /// The declared `audit-trail` subscription delivers `audit.recorded` events to
 /// this worker's queue; this handler files each one in KV under `audit:<id>`.
@@ -231,7 +233,7 @@ const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
 /// Every request attributed to its feature and route, with its billable
 /// operations: tallied per isolate, flushed at most once a minute to
 /// `OPS_USAGE`, stored in `OPS_DB`, read at `/v1/ops/usage` and `/v1/ops/cost`.
-const OPS: Ops = Ops::new("OPS_USAGE", "OPS_DB");
+pub(crate) const OPS: Ops = Ops::new("OPS_USAGE", "OPS_DB");
 
 fn app() -> App {
     let kv_values = App::new()
@@ -254,6 +256,15 @@ fn app() -> App {
         .tag("fanout")
         .post("/{topic}/events", publish)
         .tag("fanout");
+    // Orders: each starts an instance of the fulfilment workflow.
+    let orders = App::new()
+        .layer(body_limit(64 * 1024))
+        .post("/", orders::place)
+        .tag("orders")
+        .get("/{id}", orders::show)
+        .tag("orders")
+        .post("/{id}/approve", orders::approve)
+        .tag("orders");
     // Called by the Lambda function, with their own signatures instead of a key.
     let job_function = App::new()
         .layer(body_limit(jobs::INPUT_LIMIT))
@@ -285,6 +296,11 @@ fn app() -> App {
         .nest("/jobs", jobs)
         .get("/jobs/{id}", jobs::show)
         .tag("jobs")
+        .nest("/orders", orders)
+        .get("/workflows/{name}/instances", orders::instances)
+        .tag("orders")
+        .get("/workflows/{name}/instances/{id}", orders::instance)
+        .tag("orders")
         .nest("/keys", API_KEYS.admin())
         .nest("/ops", OPS.api());
     App::new()
@@ -357,5 +373,6 @@ edgeway::entry!(
     fetch: app,
     queue: consumer,
     scheduled: cron,
+    workflows: { OrderFulfillment: orders::definition },
     objects: { Topics: edgeway::fanout::topics, Claims: edgeway::object::claims },
 );
