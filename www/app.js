@@ -263,6 +263,124 @@ $("#job-words").addEventListener("submit", (event) => {
   guarded("jobs", async () => followJob(await api("POST", "/v1/jobs/wordcount", { json: { text } })));
 });
 
+// ---- orders (a workflow) ------------------------------------------------------
+
+const OUTCOME_COLORS = {
+  ok: "#2a7a3a", error: "#b3261e", timeout: "#a86b00",
+  running: "#3366cc", waiting: "#3366cc", sleeping: "#3366cc",
+};
+const ENDED = ["complete", "errored", "terminated"];
+
+/** Each step attempt as a bar from its start to its end (or now, while open). */
+function drawTimeline(view) {
+  const chart = $("#order-timeline");
+  const steps = view.steps;
+  const row = 22;
+  const height = Math.max(40, steps.length * row + 24);
+  chart.setAttribute("viewBox", `0 0 600 ${height}`);
+  if (!steps.length) return chart.replaceChildren(svg("text", { x: 8, y: 24 }, "No step has started yet."));
+  // Open attempts run to now (the browser's clock; a skewed one only
+  // stretches or shortens the open bars).
+  const now = Date.now();
+  const start = Math.min(...steps.map((s) => s.started_ms));
+  const end = Math.max(...steps.map((s) => s.ended_ms ?? now));
+  const span = Math.max(end - start, 1);
+  const left = 190;
+  const x = (ms) => left + ((ms - start) / span) * (600 - left - 10);
+  const nodes = [];
+  steps.forEach((s, i) => {
+    const y = 8 + i * row;
+    const stop = s.ended_ms ?? now;
+    const took = s.ended_ms ? `${s.ended_ms - s.started_ms} ms` : "under way";
+    nodes.push(
+      svg("text", { x: 4, y: y + 13 }, `${s.name} #${s.attempt}`),
+      svg("rect", {
+        x: x(s.started_ms), y, height: 16, rx: 3,
+        width: Math.max(x(stop) - x(s.started_ms), 3),
+        fill: OUTCOME_COLORS[s.outcome] || "#8888",
+        "data-step": s.name, "data-outcome": s.outcome,
+        "aria-label": `${s.name} attempt ${s.attempt}: ${s.outcome}, ${took}`,
+      }),
+    );
+  });
+  nodes.push(svg("text", { x: left, y: height - 4 }, "0 ms"),
+    svg("text", { x: 520, y: height - 4 }, `${span} ms`));
+  chart.replaceChildren(...nodes);
+}
+
+function renderOrder(view) {
+  const engine = view.engine.status;
+  const output = view.engine.output;
+  const status = ENDED.includes(engine) && output?.status ? output.status : engine;
+  $("#order-status").replaceWith(Object.assign(badge(status), { id: "order-status" }));
+  drawTimeline(view);
+  $("#order-steps").replaceChildren(...view.steps.map((s) => el("li", {},
+    `${s.name} `, el("small", {}, `#${s.attempt} `), badge(s.outcome),
+    s.error ? el("small", {}, ` ${s.error}`) : "")));
+  if (view.steps.some((s) => s.outcome !== "ok")) $("#order-view").dataset.sawPending = "true";
+  $("#order-approve").hidden = !view.steps.some((s) => s.name === "approval" && s.outcome === "waiting");
+  const summary = $("#order-summary");
+  summary.replaceChildren();
+  if (view.engine.error) summary.append(el("span", { class: "error" }, view.engine.error.message));
+  if (output) {
+    const parts = [`${output.total_cents} cents`];
+    if (output.label?.tracking) parts.push(`label ${output.label.tracking}`);
+    if (output.approved_by) parts.push(`approved by ${output.approved_by}`);
+    if (output.reason) parts.push(output.reason);
+    summary.append(el("span", { "data-testid": "order-summary" }, parts.join("; ")));
+  }
+}
+
+let following = null;
+
+async function followOrder(id) {
+  following = id;
+  $("#order-view").hidden = false;
+  delete $("#order-view").dataset.sawPending;
+  $("#order-id").textContent = id;
+  await poll(
+    () => api("GET", `/v1/orders/${encodeURIComponent(id)}`, { quiet: true }),
+    (view) => following !== id || ENDED.includes(view.engine.status),
+    (view) => following === id && renderOrder(view),
+  );
+  await loadOrders();
+}
+
+async function loadOrders() {
+  const instances = await api("GET", "/v1/workflows/orders/instances");
+  $("#orders-list").replaceChildren(...instances.map((i) => el("tr", {},
+    el("td", {}, el("button", { class: "secondary", type: "button",
+      onclick: () => guarded("orders", () => followOrder(i.instance)) }, i.instance)),
+    el("td", {}, badge(i.outcome)),
+    el("td", {}, new Date(i.started_ms).toLocaleTimeString()))));
+}
+
+$("#order-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const f = event.target.elements;
+  const id = `web-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const order = {
+    id,
+    customer: f.customer.value,
+    items: [{ sku: "console-mug", quantity: Number(f.quantity.value), unit_cents: Number(f.unit.value) }],
+    ship_to: { name: f.customer.value, line1: "1 Edge Way", city: "Lisbon", postcode: "1000-001", country: "PT" },
+  };
+  guarded("orders", async () => {
+    await api("POST", "/v1/orders", { json: order });
+    await followOrder(id);
+  });
+});
+
+$("#orders-load").addEventListener("submit", (event) => {
+  event.preventDefault();
+  guarded("orders", loadOrders);
+});
+
+$("#order-approve").addEventListener("click", () => {
+  const id = $("#order-id").textContent;
+  guarded("orders", () => api("POST", `/v1/orders/${encodeURIComponent(id)}/approve`, { json: { by: "console" } }));
+});
+
 // ---- KV ------------------------------------------------------------------
 
 $("#kv-list").addEventListener("submit", (event) => {
@@ -473,6 +591,7 @@ async function loadPanels() {
   showSignedIn(true);
   await guarded("subs", loadSubscriptions);
   await guarded("keys", loadKeys);
+  await guarded("orders", loadOrders);
   await guarded("usage", loadUsage);
 }
 

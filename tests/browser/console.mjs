@@ -70,6 +70,26 @@ try {
   const size = await page.$eval("[data-testid=thumbnail]", (img) => [img.naturalWidth, img.naturalHeight]);
   if (size[0] !== 128) fail(`thumbnail is ${size}`);
 
+  // An order: its workflow's steps are drawn while they run, then all end ok.
+  await page.fill("#order-form input[name=quantity]", "2");
+  await page.click("#order-form button[type=submit]");
+  await page.waitForSelector("#order-view:not([hidden])");
+  await page.waitForSelector("#order-status.completed", { timeout: 90_000 });
+  if ((await page.getAttribute("#order-view", "data-saw-pending")) !== "true") {
+    fail("the order's steps were never seen under way");
+  }
+  const orderSteps = await page.locator("#order-steps li").allTextContents();
+  const expected = ["reserve stock", "charge", "label: submit", "label", "publish order.completed"];
+  const names = orderSteps.map((t) => t.replace(/ #\d+.*$/, ""));
+  if (JSON.stringify(names) !== JSON.stringify(expected)) fail(`order steps: ${orderSteps}`);
+  if (!orderSteps.every((t) => / ok$/.test(t))) fail(`order steps not all ok: ${orderSteps}`);
+  const drawn = await page.locator("#order-timeline rect").evaluateAll((rects) => rects.map((r) => r.getAttribute("data-outcome")));
+  if (drawn.length !== expected.length || !drawn.every((o) => o === "ok")) fail(`timeline bars: ${drawn}`);
+  if (!/label EW\d{10}/.test(await page.textContent("[data-testid=order-summary]"))) fail("no label in the summary");
+  const orderId = (await page.textContent("#order-id")).trim();
+  await page.locator("#orders-list button", { hasText: orderId }).waitFor();
+  await page.locator("#orders").screenshot({ path: screenshot.replace(/\.png$/, "-orders.png") });
+
   // An API error reads as a sentence, not a JSON dump.
   await page.fill("#publish-form input[name=topic]", "not a topic!");
   await page.click("#publish-form button[type=submit]");
@@ -134,7 +154,8 @@ try {
   if (consoleErrors.length) fail(`page errors: ${consoleErrors}`);
 
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(JSON.stringify({ ok: true, routes: routeCount, event: eventId, thumbnail: size, screenshot }));
+  const orderStatus = (await page.textContent("#order-status")).trim();
+  console.log(JSON.stringify({ ok: true, routes: routeCount, event: eventId, thumbnail: size, order_status: orderStatus, screenshot }));
 } finally {
   await browser.close();
 }
