@@ -97,6 +97,7 @@ bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios t
 	node bench/size.mjs --json bench/results/size.json
 	cargo bench -p edgeway-router-bench --bench router
 	cargo run --release -p edgeway-fanout-bench > bench/results/fanout.md
+	cargo run --release -p edgeway-workflow-bench > bench/results/workflows.md
 	node bench/report.mjs
 
 bench-smoke: toolchain bench-tools bench-build ## Every benchmark for a moment, so none rots; asserts no timings
@@ -106,6 +107,7 @@ bench-smoke: toolchain bench-tools bench-build ## Every benchmark for a moment, 
 	node bench/firstrequest.mjs --rounds 1 --json bench/results/firstrequest-smoke.json
 	# The debug build: the smoke only checks that it runs (make bench uses --release).
 	cargo run -p edgeway-fanout-bench -- --rounds 1
+	cargo run -p edgeway-workflow-bench -- --rounds 1 --burst 8
 	cargo test -p edgeway-router-bench --benches
 
 bench-tools:

@@ -134,6 +134,13 @@ line();
 line("`cargo run --release -p edgeway-fanout-bench`");
 line();
 line((await readFile(join(results, "fanout.md"), "utf8")).trim());
+line();
+
+line("### Workflow steps and instances against a queue round trip");
+line();
+line("`cargo run --release -p edgeway-workflow-bench`");
+line();
+line((await readFile(join(results, "workflows.md"), "utf8")).trim());
 
 const begin = "<!-- bench/report.mjs: begin -->";
 const end = "<!-- bench/report.mjs: end -->";

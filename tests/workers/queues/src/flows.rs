@@ -159,6 +159,57 @@ pub fn metered_definition() -> Definition {
     Definition::new("metered-flow", flow).metered(crate::OPS)
 }
 
+/// What a `bench-flow` instance does: `steps` no-op steps, then one that
+/// reads the clock (bench/workflows).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenchPlan {
+    steps: u32,
+}
+
+/// `steps` no-op steps and a clock reading: the instance's output is when it
+/// was created and when its last step ran, so a run with more steps shows
+/// what each costs.
+async fn bench_flow(event: WorkflowEvent<BenchPlan>, step: Step) -> Result<Value, Error> {
+    for i in 0..event.payload.steps {
+        step.run(&format!("noop {i}"), || async { Ok(()) }).await?;
+    }
+    let ended_ms: f64 = step
+        .run("clock", || async { Ok(edgeway::platform::now_ms()) })
+        .await?;
+    Ok(serde_json::json!({"created_ms": event.timestamp_ms, "ended_ms": ended_ms}))
+}
+
+/// The benchmark's workflow, registered as class `BenchFlow`; untraced, so a
+/// step costs what the engine and edgeway's step code cost.
+pub fn bench_definition() -> Definition {
+    Definition::new("bench-flow", bench_flow)
+}
+
+fn bench_flows(env: &Env) -> Result<Workflow<BenchPlan>, Error> {
+    Workflow::from_env(env, "BENCH_FLOW")
+}
+
+async fn start_bench(
+    env: Env,
+    Path(id): Path<String>,
+    Json(plan): Json<BenchPlan>,
+) -> Result<(StatusCode, Json<Value>), Error> {
+    let id = bench_flows(&env)?.create(Some(&id), &plan).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}
+
+async fn bench_status(env: Env, Path(id): Path<String>) -> Result<Json<InstanceStatus>, Error> {
+    Ok(Json(bench_flows(&env)?.status(&id).await?))
+}
+
+/// `/bench-flows` routes: start an instance, and its engine status.
+pub fn bench_routes() -> App {
+    App::new()
+        .post("/{id}", start_bench)
+        .get("/{id}", bench_status)
+}
+
 fn flows(env: &Env) -> Result<Workflow<Plan>, Error> {
     Workflow::from_env(env, "FLOW")
 }

@@ -221,6 +221,7 @@ fn app() -> App {
         .post("/clicks/raw", any_click)
         .nest("/flows", flows::routes())
         .nest("/metered-flows", flows::metered_routes())
+        .nest("/bench-flows", flows::bench_routes())
         .nest("/ops", OPS.api())
         .post("/counters/{name}", add_to_counter)
         .get("/counters/{name}", read_counter)
@@ -318,6 +319,14 @@ fn consumer() -> Consumer {
             )
             .await
             .map_err(Failure::from)
+        })
+        // bench/workflows' anchor: when a message arrived, for its round trip.
+        .on("ping", |message: Message<Value>| async move {
+            let kv = kv(message.env())?;
+            let arrived = edgeway::platform::now_ms().to_string();
+            kv.put_text(&format!("ping:{}", message.id), &arrived, PutOptions::new())
+                .await
+                .map_err(Failure::from)
         })
         .on("poison", |_job: Message<Value>| async move {
             Err(Failure::permanent(
@@ -439,7 +448,11 @@ edgeway::entry!(
     fetch: app,
     queue: consumer,
     scheduled: cron,
-    workflows: { Flow: flows::definition, MeteredFlow: flows::metered_definition },
+    workflows: {
+        Flow: flows::definition,
+        MeteredFlow: flows::metered_definition,
+        BenchFlow: flows::bench_definition,
+    },
     objects: {
         Counter: edgeway::object::counter,
         Ledger: ledger::definition,
