@@ -81,9 +81,10 @@ publish-check: toolchain ## `cargo publish --dry-run` of edgeway-protocol, edgew
 	# --allow-dirty: locally the tree may hold uncommitted edits; CI's clone is clean.
 	cargo publish --dry-run --allow-dirty -p edgeway-protocol -p edgeway -p edgeway-cli
 
-deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway; fails when one passes its size budget (bench/targets.json)
+deploy-check: toolchain ## `wrangler deploy --dry-run` of hello and the gateway (fails past a size budget in bench/targets.json), and `cargo lambda build --release` of examples/lambda-jobs, checked
 	@mkdir -p bench/results
 	node bench/size.mjs --json bench/results/size.json
+	scripts/lambda-build.sh
 
 PROFILE ?= bench/data/traffic/spiky.json
 cost: ## What a traffic profile (PROFILE, default bench/data/traffic/spiky.json) costs a month on Workers, Lambda and containers, and the break-even

@@ -26,7 +26,10 @@ cargo build --quiet -p edgeway-cli
 # The binary itself, not `cargo run`, which would wait for the test compile's
 # lock; in a session of its own, so an interrupt or a failed test stops it too.
 edgeway="$root/target/debug/edgeway"
-setsid bash -c 'edgeway=$1; shift; for w in "$@"; do (cd "$w" && timeout 900 "$edgeway" build) || true; done' \
+# Then the Lambda build `make deploy-check` checks (its own target dir, so no
+# lock is shared with the tests' `cargo lambda watch`).
+setsid bash -c 'edgeway=$1; shift; for w in "$@"; do (cd "$w" && timeout 900 "$edgeway" build) || true; done
+    timeout 900 scripts/lambda-build.sh || true' \
     prebuild "$edgeway" "$@" >target/prebuild.log 2>&1 &
 prebuild=$!
 lanes=()
