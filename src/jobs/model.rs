@@ -62,8 +62,8 @@ pub struct JobRecord {
     pub waiter: Option<JobWaiter>,
 }
 
-/// A workflow instance that waits for a job's outcome: the job's callback
-/// sends it the finished [`JobRecord`] as an event of type
+/// A workflow instance that waits for a job's outcome: when the job ends, the
+/// pipeline sends the instance the finished [`JobRecord`] as an event of type
 /// [`JobWaiter::event_type`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobWaiter {
@@ -71,9 +71,27 @@ pub struct JobWaiter {
     pub binding: String,
     /// The instance's id.
     pub instance: String,
+    /// The step that submitted the job.
+    pub step: String,
 }
 
 impl JobWaiter {
+    /// The id of the job this waiter's step submits: the same for every
+    /// attempt of the step, so a retried submission finds the job the first
+    /// one stored instead of starting a second. 32 hex characters of the
+    /// SHA-256 of the binding, the instance and the step.
+    pub fn job_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(self.binding.as_bytes())
+            .chain_update(b"\n")
+            .chain_update(self.instance.as_bytes())
+            .chain_update(b"\n")
+            .chain_update(self.step.as_bytes())
+            .finalize();
+        hex::encode(&digest[..16])
+    }
+
     /// The event type job `id`'s outcome is sent as: `job-<id>`.
     pub fn event_type(id: &str) -> String {
         format!("job-{id}")
@@ -119,6 +137,21 @@ mod tests {
         for bad in ["", "Thumb", "a/b", "x".repeat(33).as_str()] {
             assert!(check_kind(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_waiters_job_id_is_stable_and_its_own() {
+        let waiter = |instance: &str, step: &str| JobWaiter {
+            binding: "ORDERS".into(),
+            instance: instance.into(),
+            step: step.into(),
+        };
+        let id = waiter("o-1", "label").job_id();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(id, waiter("o-1", "label").job_id());
+        assert_ne!(id, waiter("o-2", "label").job_id());
+        assert_ne!(id, waiter("o-1", "invoice").job_id());
     }
 
     #[test]

@@ -36,9 +36,10 @@ pub struct Jobs {
     queue: Producer<Envelope>,
     keys: JobKeys,
     ttl_seconds: u64,
-    /// Where callbacks find the workflow instances that wait on their jobs.
+    /// The bindings through which finished jobs reach the workflow instances
+    /// waiting on them.
     #[cfg(feature = "workflows")]
-    workflows: Option<worker::Env>,
+    workflow_env: Option<worker::Env>,
 }
 
 fn now_ms() -> u64 {
@@ -54,16 +55,17 @@ impl Jobs {
             keys,
             ttl_seconds: 86_400,
             #[cfg(feature = "workflows")]
-            workflows: None,
+            workflow_env: None,
         }
     }
 
-    /// Lets callbacks send each finished job to the workflow instance waiting
-    /// on it ([`Step::job`](crate::workflow::Step::job)), through the workflow
-    /// bindings in `env`.
+    /// Sends each finished job to the workflow instance waiting on it
+    /// ([`Step::job`](crate::workflow::Step::job)), through the workflow
+    /// bindings in `env`: when its callback arrives, and when the pipeline
+    /// fails it (the invocation gave up, or the sweep found it overdue).
     #[cfg(feature = "workflows")]
     pub fn wakes_workflows(mut self, env: &worker::Env) -> Self {
-        self.workflows = Some(env.clone());
+        self.workflow_env = Some(env.clone());
         self
     }
 
@@ -108,8 +110,10 @@ impl Jobs {
     }
 
     /// [`Jobs::submit`] for a workflow instance that waits on the outcome
-    /// (`waiter`): the callback sends it the finished record, when this
-    /// pipeline [wakes workflows](Jobs::wakes_workflows).
+    /// (`waiter`): the finished record is sent to it, when this pipeline wakes
+    /// workflows (`Jobs::wakes_workflows`, feature `workflows`). The job's id
+    /// is the waiter's [`JobWaiter::job_id`], so a second submission for the
+    /// same waiter (a retried step) returns the job the first one stored.
     pub async fn submit_for(
         &self,
         waiter: Option<JobWaiter>,
@@ -119,8 +123,18 @@ impl Jobs {
         origin: &str,
     ) -> Result<JobRecord, Error> {
         check_kind(kind)?;
+        let id = match &waiter {
+            Some(waiter) => {
+                let id = waiter.job_id();
+                if let Some(existing) = self.get(&id).await? {
+                    return Ok(existing);
+                }
+                id
+            }
+            None => crate::platform::new_id(),
+        };
         let record = JobRecord {
-            id: crate::platform::new_id(),
+            id,
             kind: kind.to_owned(),
             status: JobStatus::Queued,
             attempts: 0,
@@ -227,6 +241,9 @@ impl Jobs {
             }
         }
         self.save(&record).await?;
+        if record.status == JobStatus::Failed {
+            self.wake_or_log(&record).await;
+        }
         if record.status == JobStatus::Running {
             // The sweep's index: it lists running jobs, not every job.
             self.kv
@@ -300,6 +317,7 @@ impl Jobs {
                     record.finished_ms = Some(now);
                     record.error = Some(reason);
                     self.save(&record).await?;
+                    self.wake_or_log(&record).await;
                     failed.push(record.id.clone());
                 }
                 if record.status != JobStatus::Running {
@@ -350,10 +368,15 @@ impl Jobs {
             finished_ms: now_ms(),
         };
         let finished = merge(record, Some(stored.clone()));
-        // Before the outcome is stored: when the waiting instance cannot be
-        // reached, the callback fails and the function's retry wakes it.
-        #[cfg(feature = "workflows")]
-        self.wake(&finished).await?;
+        // Before the outcome is stored: when the engine cannot be reached, the
+        // callback fails and the function's retry wakes the instance.
+        if let Err(err) = self.wake(&finished).await {
+            if err.kind() == ErrorKind::Upstream {
+                return Err(err);
+            }
+            // Anything else would fail every retry too: the outcome is kept.
+            log_unwoken(&finished, &err);
+        }
         self.kv
             .put_json(&result_key(id), &stored, self.options())
             .await?;
@@ -362,37 +385,48 @@ impl Jobs {
         Ok(finished)
     }
 
-    /// Sends a finished job to the workflow instance waiting on it, if any. An
-    /// instance that is gone (404) or has ended (409, after its wait timed
-    /// out) takes nothing; that is logged, not an error.
-    #[cfg(feature = "workflows")]
+    /// Sends a finished job to the workflow instance waiting on it, if any.
+    /// An instance that is gone (404) or has ended (409, after its wait timed
+    /// out) takes nothing, which is not an error.
     async fn wake(&self, record: &JobRecord) -> Result<(), Error> {
-        use crate::observe::{log, Level};
         let Some(waiter) = &record.waiter else {
             return Ok(());
         };
-        let Some(env) = &self.workflows else {
-            log(
-                Level::Warn,
-                serde_json::json!({"msg": "job waiter not woken: build Jobs with wakes_workflows", "job": record.id, "instance": waiter.instance}),
-            );
-            return Ok(());
-        };
-        let workflow = crate::workflow::Workflow::<()>::named(env, waiter.binding.clone().into())?;
-        let sent = workflow
-            .send_event(&waiter.instance, &JobWaiter::event_type(&record.id), record)
-            .await;
-        match sent {
-            Err(err) if matches!(err.status().as_u16(), 404 | 409) => {
-                log(
-                    Level::Info,
-                    serde_json::json!({"msg": "job waiter gone", "job": record.id, "instance": waiter.instance, "detail": err.detail()}),
-                );
-                Ok(())
-            }
-            other => other,
+        #[cfg(feature = "workflows")]
+        if let Some(env) = &self.workflow_env {
+            let workflow =
+                crate::workflow::Workflow::<()>::named(env, waiter.binding.clone().into())?;
+            let event_type = JobWaiter::event_type(&record.id);
+            return match workflow
+                .send_event(&waiter.instance, &event_type, record)
+                .await
+            {
+                Err(err) if matches!(err.status().as_u16(), 404 | 409) => Ok(()),
+                other => other,
+            };
+        }
+        Err(Error::internal(format!(
+            "instance {:?} waits on this job, but this Jobs does not wake workflows (Jobs::wakes_workflows)",
+            waiter.instance
+        )))
+    }
+
+    /// [`Jobs::wake`] where the job has failed already and its record is
+    /// stored: an instance that cannot be reached is left to its timeout.
+    async fn wake_or_log(&self, record: &JobRecord) {
+        if let Err(err) = self.wake(record).await {
+            log_unwoken(record, &err);
         }
     }
+}
+
+/// Logs that the instance waiting on `record` was not told the job ended: it
+/// takes its wait's timeout instead.
+fn log_unwoken(record: &JobRecord, err: &Error) {
+    crate::observe::log(
+        crate::observe::Level::Warn,
+        serde_json::json!({"msg": "job waiter not woken", "job": record.id, "detail": err.detail()}),
+    );
 }
 
 /// Why a job `running` since its invocation has failed by `now_ms`, if it has:

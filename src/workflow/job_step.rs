@@ -15,10 +15,12 @@ impl Step {
     ///
     /// `submit` runs as the durable step `"<name>: submit"`: it hands the job to
     /// the pipeline with the [`JobWaiter`] it is given
-    /// ([`Jobs::submit_for`](crate::jobs::Jobs::submit_for)), so the job's
-    /// callback sends the finished record to this instance through the workflow
-    /// binding `binding`. The run then waits up to `timeout` for it, as the step
-    /// `name`; an instance that sleeps or is evicted meanwhile costs nothing.
+    /// ([`Jobs::submit_for`](crate::jobs::Jobs::submit_for)), so the pipeline
+    /// sends the finished record to this instance through the workflow binding
+    /// `binding`. The waiter names the job, so an attempt of the step that is
+    /// retried after the job was stored finds that job rather than starting
+    /// another. The run then waits up to `timeout` for it, as the step `name`;
+    /// an instance that sleeps or is evicted meanwhile costs nothing.
     ///
     /// Returns the record when the function reports `done`. A reported failure
     /// is a permanent error with the function's reason; no callback within
@@ -45,10 +47,16 @@ impl Step {
         let waiter = JobWaiter {
             binding: binding.to_owned(),
             instance: self.instance_id().to_owned(),
+            step: name.to_owned(),
         };
         let submitted: JobRecord = self
             .run(&format!("{name}: submit"), move || submit(waiter.clone()))
             .await?;
+        // A retried submission can find the job already ended, its event sent
+        // before anything waited for it.
+        if submitted.status.is_final() {
+            return job_result(submitted);
+        }
         let id = submitted.id;
         let finished: JobRecord = self
             .wait_for_event(name, &JobWaiter::event_type(&id), timeout)
