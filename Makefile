@@ -49,6 +49,8 @@ clippy:
 	cargo clippy --workspace --all-targets --features $(TEST_FEATURES) -- -D warnings
 	cargo clippy $(WASM) $(WORKERS) --features edgeway/fanout,edgeway/jobs -- -D warnings
 	cargo clippy $(WASM) -p hello -- -D warnings
+	# A feature on its own, not only in the gateway's company.
+	cargo clippy $(WASM) -p edgeway --no-default-features --features workflows -- -D warnings
 	cargo clippy -p edgeway --all-targets -- -D warnings
 
 doc:

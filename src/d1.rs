@@ -35,6 +35,7 @@ impl Database {
 
     /// `sql` once per JSON array of parameters in `rows`, in one batch: all or
     /// none.
+    #[cfg_attr(not(feature = "ops"), allow(dead_code))] // only ops stores batches
     pub(crate) async fn batch(&self, sql: &str, rows: &str) -> Result<(), String> {
         #[cfg(target_arch = "wasm32")]
         return crate::js::d1::batch(&self.0, sql, rows).await;

@@ -54,6 +54,8 @@ pub mod aws;
 mod body;
 #[cfg(feature = "bindings")]
 pub mod cron;
+#[cfg(any(feature = "ops", feature = "workflows"))]
+mod d1;
 #[cfg(feature = "bindings")]
 mod env;
 mod error;
@@ -61,8 +63,6 @@ mod extract;
 #[cfg(feature = "fanout")]
 pub mod fanout;
 // Used by the wasm entry; compiled everywhere so its tests run natively too.
-#[cfg(any(feature = "ops", feature = "workflows"))]
-mod d1;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod fast_path;
 mod handler;

@@ -5,9 +5,6 @@
 //! one could leave the SSRF guard's checks behind), every call has a timeout, and
 //! no answer is read past its cap: a receiver that streams without end costs
 //! `max_response_bytes` of memory, not the isolate.
-// Without `aws` (the Lambda client, fan-out) only the strangler fig's `settle`
-// is used, and only on wasm.
-#![cfg_attr(not(feature = "aws"), allow(dead_code))]
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;

@@ -60,6 +60,7 @@ pub(crate) async fn exec(db: &JsValue, sql: &str) -> Result<(), String> {
 
 /// `sql` run once per JSON array of parameters in `rows` (a JSON array of
 /// arrays), in one batch: all or none.
+#[cfg_attr(not(feature = "ops"), allow(dead_code))] // only ops stores batches
 pub(crate) async fn batch(db: &JsValue, sql: &str, rows: &str) -> Result<(), String> {
     settle(d1_batch(db, sql, rows)).await.map(drop)
 }

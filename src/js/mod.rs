@@ -12,7 +12,7 @@ mod body;
 pub(crate) mod cache;
 #[cfg(feature = "jwt")]
 pub(crate) mod crypto;
-#[cfg(feature = "ops")]
+#[cfg(any(feature = "ops", feature = "workflows"))]
 pub(crate) mod d1;
 #[cfg(feature = "objects")]
 pub(crate) mod object;
