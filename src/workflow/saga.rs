@@ -45,19 +45,10 @@ impl Saga {
         F: Fn() -> Fut + 'static,
         Fut: Future<Output = Result<(), Error>> + 'static,
     {
-        let undo = Rc::new(undo);
         self.undos.push((
             name.into(),
-            Rc::new(move || {
-                let undo = undo.clone();
-                Box::pin(async move { undo().await })
-            }),
+            Rc::new(move || Box::pin(undo()) as LocalBoxFuture<_>),
         ));
-    }
-
-    /// The names of the registered compensations, in the order they would run.
-    pub fn pending(&self) -> impl Iterator<Item = &str> {
-        self.undos.iter().rev().map(|(name, _)| name.as_str())
     }
 
     /// Runs every registered compensation as a durable step, newest first, and
@@ -69,24 +60,5 @@ impl Saga {
             step.run(&name, move || undo()).await?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    #[test]
-    fn compensations_are_pending_newest_first() {
-        let mut saga = Saga::new();
-        assert_eq!(saga.pending().count(), 0);
-        saga.on_failure("release stock", || async { Ok(()) });
-        saga.on_failure("refund", || async { Ok(()) });
-        assert_eq!(
-            saga.pending().collect::<Vec<_>>(),
-            ["refund", "release stock"]
-        );
     }
 }
