@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{start_payments, start_pipeline_with, Pipeline};
+use common::{start_payments, start_pipeline_with, Pipeline, SIGNING_KEY};
+use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, TestResponse, Worker};
+use edgeway::webhook::WebhookSecret;
 use serde_json::{json, Value};
 
 /// Orders over this total (cents) wait for an approval.
@@ -41,6 +43,31 @@ fn shop() -> &'static Shop {
                 .var("ORDER_APPROVAL_SECONDS", APPROVAL_SECONDS.to_string())
                 .var("ORDER_LABEL_SECONDS", LABEL_SECONDS.to_string())
         });
+        // A first job, so the emulator has built and started the function
+        // before any order's label wait starts counting.
+        let warm_up = pipeline
+            .gateway
+            .send(
+                "POST",
+                "/v1/jobs/wordcount",
+                &[("content-type", "application/json")],
+                br#"{"text": "warm up"}"#.to_vec(),
+            )
+            .unwrap();
+        assert_eq!(warm_up.status, 202, "{}", warm_up.text());
+        let job = warm_up.json()["id"].as_str().unwrap().to_owned();
+        pipeline.gateway.wait_for(
+            "the warm-up job to be done",
+            Duration::from_secs(180),
+            || {
+                let record = pipeline
+                    .gateway
+                    .get(&format!("/v1/jobs/{job}"))
+                    .ok()?
+                    .json();
+                (record["status"] == "done").then_some(())
+            },
+        );
         Shop {
             pipeline,
             _payments: payments,
@@ -186,6 +213,32 @@ fn an_order_charged_on_its_third_attempt_completes_with_a_label_from_lambda() {
 }
 
 #[test]
+fn a_payment_service_that_stays_down_fails_the_order_after_its_retries() {
+    placed(&order("down-1", "down-dan", "Dan", 1));
+    let doc = ended("down-1", Duration::from_secs(60));
+    let output = &doc["engine"]["output"];
+    assert_eq!(output["status"], "failed", "{doc:#}");
+    let reason = output["reason"].as_str().unwrap();
+    assert!(reason.contains("answered 503"), "{reason}");
+    // The charge's first attempt and its three retries, then the undo.
+    assert_eq!(
+        steps(&doc),
+        [
+            "reserve stock#1 ok",
+            "charge#1 error",
+            "charge#2 error",
+            "charge#3 error",
+            "charge#4 error",
+            "refund#1 ok",
+            "release stock#1 ok",
+            "publish order.failed#1 ok",
+        ]
+    );
+    assert_eq!(ledger()["attempts"]["down-1"], 4);
+    assert_eq!(kv("stock-hold:down-1").json()["released"], true);
+}
+
+#[test]
 fn a_declined_card_releases_the_stock_and_publishes_order_failed() {
     placed(&order("declined-1", "declined-bob", "Bob", 1));
     let doc = ended("declined-1", Duration::from_secs(60));
@@ -196,17 +249,22 @@ fn a_declined_card_releases_the_stock_and_publishes_order_failed() {
         reason.contains("402") && reason.contains("card declined"),
         "{reason}"
     );
-    // A 402 is final: one attempt, then the compensation and the news.
+    // A 402 is final: one attempt, then the compensations (a refund of
+    // nothing: the key charged nothing) and the news.
     assert_eq!(
         steps(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 error",
+            "refund#1 ok",
             "release stock#1 ok",
             "publish order.failed#1 ok",
         ]
     );
-    assert_eq!(ledger()["attempts"]["declined-1"], 1);
+    let ledger = ledger();
+    assert_eq!(ledger["attempts"]["declined-1"], 1);
+    assert!(ledger["charges"].get("declined-1").is_none());
+    assert!(output.get("charge").is_none(), "{output}");
     assert_eq!(kv("stock-hold:declined-1").json()["released"], true);
     let event = published(&doc);
     assert_eq!(event["type"], "order.failed");
@@ -284,6 +342,7 @@ fn a_large_order_without_an_approval_is_cancelled_refunded_and_released() {
     let ledger = ledger();
     let charge = ledger["charges"]["large-2"]["id"].as_str().unwrap();
     assert_eq!(ledger["refunds"][charge], "large-2");
+    assert_eq!(output["charge"], charge, "the charge made, and refunded");
     assert_eq!(kv("stock-hold:large-2").json()["released"], true);
     assert_eq!(published(&doc)["type"], "order.cancelled");
 }
@@ -291,6 +350,24 @@ fn a_large_order_without_an_approval_is_cancelled_refunded_and_released() {
 #[test]
 fn a_label_function_that_never_calls_back_ends_in_the_fallback() {
     placed(&order("lost-1", "frank", LOST, 1));
+    gateway().wait_for(
+        "the order to wait for its label",
+        Duration::from_secs(60),
+        || {
+            steps(&show("lost-1"))
+                .contains(&"label#1 waiting".to_owned())
+                .then_some(())
+        },
+    );
+    // Waiting, but for its label: an approval is refused.
+    let problem = approve("lost-1", "dana").assert_problem(409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not waiting for an approval"),
+        "{problem}"
+    );
     let doc = ended("lost-1", Duration::from_secs(60 + LABEL_SECONDS));
     let output = &doc["engine"]["output"];
     assert_eq!(output["status"], "completed", "{doc:#}");
@@ -327,7 +404,63 @@ fn a_label_function_that_never_calls_back_ends_in_the_fallback() {
     );
     assert_eq!(
         job["waiter"],
-        json!({"binding": "ORDERS", "instance": "lost-1"})
+        json!({"binding": "ORDERS", "instance": "lost-1", "step": "label"})
+    );
+
+    // The function's callback, late: the job is done, the instance that gave
+    // up takes nothing, and the order stands as it ended.
+    let body = br#"{"status":"done","output":{"tracking":"EW0000000001"}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let secret = JobKeys::new(SIGNING_KEY).unwrap().callback_secret(job_id);
+    let signature = WebhookSecret::parse(&secret)
+        .unwrap()
+        .sign(job_id, now, body);
+    let res = gateway()
+        .send(
+            "POST",
+            &format!("/v1/jobs/{job_id}/result"),
+            &[
+                ("content-type", "application/json"),
+                ("webhook-id", job_id),
+                ("webhook-timestamp", &now.to_string()),
+                ("webhook-signature", &signature),
+            ],
+            body.to_vec(),
+        )
+        .unwrap();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let job = gateway().get(&format!("/v1/jobs/{job_id}")).unwrap().json();
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(show("lost-1")["engine"]["output"], *output);
+}
+
+#[test]
+fn a_label_the_function_cannot_print_ends_in_the_fallback_at_once() {
+    let mut no_city = order("unprintable-1", "gina", "Gina", 1);
+    no_city["ship_to"]["city"] = json!(" ");
+    placed(&no_city);
+    let doc = ended("unprintable-1", Duration::from_secs(60));
+    let output = &doc["engine"]["output"];
+    assert_eq!(output["status"], "completed", "{doc:#}");
+    let reason = output["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("failed: the function reported: the address has no city"),
+        "{reason}"
+    );
+    // The failure arrived as the job's event: no wait ran out.
+    assert_eq!(
+        steps(&doc),
+        [
+            "reserve stock#1 ok",
+            "charge#1 ok",
+            "label: submit#1 ok",
+            "label#1 ok",
+            "label fallback#1 ok",
+            "publish order.completed#1 ok",
+        ]
     );
 }
 
@@ -380,11 +513,15 @@ fn bad_orders_and_unknown_instances_get_clear_problems() {
         .unwrap()
         .assert_problem(404);
     approve("no-such-order", "dana").assert_problem(404);
-    // A small order never waits for an approval.
-    approve("twice-1", "dana").assert_problem(409);
     w.post_json("/v1/orders/twice-1/approve", &json!({"by": " "}))
         .unwrap()
         .assert_problem(422);
+    w.post_json(
+        "/v1/orders/twice-1/approve",
+        &json!({"by": "a", "note": "b"}),
+    )
+    .unwrap()
+    .assert_problem(422);
     // An oversized event never reaches the engine.
     w.post_json(
         "/v1/orders/twice-1/approve",
@@ -428,8 +565,8 @@ fn a_hundred_concurrent_orders_all_end_completed_or_failed_with_a_reason() {
         let status = output["status"].as_str().unwrap();
         match status {
             "completed" => assert!(
-                output["label"]["tracking"].is_string() || output["reason"].is_string(),
-                "{id}: a label, or the reason it is hand-written: {output}"
+                output["label"]["tracking"].is_string(),
+                "{id}: a label printed by Lambda: {output}"
             ),
             "failed" => {
                 assert!(id.ends_with('7'), "{id} failed: {output}");

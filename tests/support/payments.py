@@ -6,7 +6,8 @@
                    "declined…"  402 {"error": "card declined"}, every time
                    "flaky…"     503 on the first two attempts of each order
                    "down…"      503, every time
-  POST /refunds  {"charge"}: 200 {"refunded": charge}; refunding twice is a no-op.
+  POST /refunds  {"idempotency_key"}: 200 {"refunded": charge} for the charge that
+                 key made, 404 when it made none; refunding twice is a no-op.
   GET  /ledger   every charge attempt, charge and refund, by order.
 
 Prints {"port": N} once listening on 127.0.0.1 (on --port, if given) and
@@ -40,13 +41,13 @@ class Payments(QuietHandler):
         if self.path == "/charges":
             return self.charge(body)
         if self.path == "/refunds":
+            key = body.get("idempotency_key")
             with lock:
-                charge = body.get("charge")
-                order = next((c["order_id"] for c in charges.values() if c["id"] == charge), None)
-                if order is None:
-                    return self.send_json(404, {"error": f"no charge {charge}"})
-                refunds[charge] = order
-            return self.send_json(200, {"refunded": charge})
+                charge = charges.get(key)
+                if charge is None:
+                    return self.send_json(404, {"error": f"key {key} charged nothing"})
+                refunds[charge["id"]] = charge["order_id"]
+            return self.send_json(200, {"refunded": charge["id"]})
         self.send_json(404, {"error": "no such path"})
 
     def charge(self, body):

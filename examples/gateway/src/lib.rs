@@ -230,6 +230,11 @@ const KV_CACHE: ResponseCache = ResponseCache::new().ignore_credentials();
 /// submission draw on one budget).
 const WRITES: RateLimit = RateLimit::new("WRITE_LIMIT", 30, 10).by_caller();
 
+/// Placed orders: each starts a workflow instance, a charge and a Lambda job,
+/// so they are limited per API key too, on a budget of their own
+/// (`ORDER_LIMIT` in wrangler.toml): 300 a minute.
+const PLACED_ORDERS: RateLimit = RateLimit::new("ORDER_LIMIT", 300, 60).by_caller();
+
 /// Every request attributed to its feature and route, with its billable
 /// operations: tallied per isolate, flushed at most once a minute to
 /// `OPS_USAGE`, stored in `OPS_DB`, read at `/v1/ops/usage` and `/v1/ops/cost`.
@@ -257,10 +262,13 @@ fn app() -> App {
         .post("/{topic}/events", publish)
         .tag("fanout");
     // Orders: each starts an instance of the fulfilment workflow.
-    let orders = App::new()
-        .layer(body_limit(64 * 1024))
+    let placing = App::new()
+        .layer(PLACED_ORDERS)
+        .layer(body_limit(orders::BODY_LIMIT))
         .post("/", orders::place)
-        .tag("orders")
+        .tag("orders");
+    let orders = App::new()
+        .layer(body_limit(orders::BODY_LIMIT))
         .get("/{id}", orders::show)
         .tag("orders")
         .post("/{id}/approve", orders::approve)
@@ -296,6 +304,7 @@ fn app() -> App {
         .nest("/jobs", jobs)
         .get("/jobs/{id}", jobs::show)
         .tag("jobs")
+        .nest("/orders", placing)
         .nest("/orders", orders)
         .get("/workflows/{name}/instances", orders::instances)
         .tag("orders")

@@ -2,19 +2,21 @@
 //! Workflows): `POST /v1/orders` starts an instance that
 //!
 //! 1. reserves the stock (a hold per order in KV),
-//! 2. charges the payment service at `PAYMENT_URL` (retried on 5xx and network
-//!    errors; a 402 is final),
+//! 2. charges the payment service at `PAYMENT_URL` (retried on 408, 429, 5xx
+//!    and network errors; a 402 is final),
 //! 3. for orders over `ORDER_APPROVAL_CENTS`, waits for
 //!    `POST /v1/orders/{id}/approve`; no approval within
 //!    `ORDER_APPROVAL_SECONDS` cancels the order,
 //! 4. has its shipping label printed on AWS Lambda (a `label` job), waiting for
 //!    the job's signed callback for up to `ORDER_LABEL_SECONDS`; a function that
-//!    never calls back leaves the order for a hand-written label instead,
+//!    fails, or never calls back, leaves the order for a hand-written label,
 //! 5. publishes `order.completed` on the `orders` topic.
 //!
-//! A charge that keeps failing, or a cancellation, undoes what was done (the
-//! refund, then the stock), newest first, and publishes `order.failed` or
-//! `order.cancelled` with the reason. Every step of every instance is traced in
+//! A charge that fails for good, or a cancellation, undoes what was done,
+//! newest first: a refund of whatever the order's idempotency key charged (an
+//! attempt whose answer was lost may have charged), then the stock. It then
+//! publishes `order.failed` or `order.cancelled` with the reason. The settings
+//! an instance runs with are those of the moment it was placed. Every step of every instance is traced in
 //! D1 (`TRACE`) and read at `GET /v1/orders/{id}` and
 //! `GET /v1/workflows/orders/instances[/{id}]`.
 
@@ -36,13 +38,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The workflow's name, as `[[workflows]]` names it in wrangler.toml.
-pub const NAME: &str = "orders";
+const NAME: &str = "orders";
 /// Its binding.
 const BINDING: &str = "ORDERS";
 /// The D1 database its step trace is kept in.
 const TRACE: &str = "TRACE";
 /// The fan-out topic orders are published on.
-pub const TOPIC: &str = "orders";
+const TOPIC: &str = "orders";
+/// The largest order or approval body taken.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// An order as a client places it.
 #[derive(Clone, Serialize, Deserialize, garde::Validate)]
@@ -117,12 +121,15 @@ impl Order {
     }
 }
 
-/// An instance's parameters: the order, and the origin the Lambda function
-/// calls back (the one the order was placed through, unless `PUBLIC_URL`).
+/// An instance's parameters: the order, the origin the Lambda function calls
+/// back (the one the order was placed through, unless `PUBLIC_URL`) and the
+/// settings at the time. A replay must take the same steps, so the run reads
+/// its settings from here, never from vars a deploy may have changed since.
 #[derive(Clone, Serialize, Deserialize)]
 struct Placed {
     order: Order,
     origin: String,
+    settings: Settings,
 }
 
 /// How an order ended, as the instance's output.
@@ -142,7 +149,9 @@ struct Fulfilment {
     /// The label the function printed; absent when it must be written by hand.
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<Value>,
-    /// The id of the event published on the `orders` topic.
+    /// The id of the event published on the `orders` topic (set after the
+    /// event, which carries the rest, is published).
+    #[serde(skip_serializing_if = "String::is_empty")]
     event: String,
 }
 
@@ -152,17 +161,34 @@ struct Charge {
     id: String,
 }
 
-#[derive(Deserialize)]
-struct Approval {
+/// `POST /v1/orders/{id}/approve`'s body, and the event the instance waits
+/// for.
+#[derive(Serialize, Deserialize, garde::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Who approves.
+    #[garde(length(min = 1, max = 200), custom(not_blank))]
     by: String,
 }
 
-/// The workflow's knobs, from wrangler.toml's vars.
+fn not_blank(text: &str, _: &()) -> garde::Result {
+    if text.trim().is_empty() {
+        Err(garde::Error::new("must not be blank"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The step that waits for an approval, and the type of its event.
+const APPROVAL: &str = "approval";
+
+/// The workflow's knobs, from wrangler.toml's vars when the order is placed.
+#[derive(Clone, Serialize, Deserialize)]
 struct Settings {
     payment_url: String,
     approval_cents: u64,
-    approval_wait: Duration,
-    label_wait: Duration,
+    approval_seconds: u64,
+    label_seconds: u64,
 }
 
 impl Settings {
@@ -175,20 +201,17 @@ impl Settings {
                 None => Ok(default),
             }
         };
-        let payment_url = setting(env, "PAYMENT_URL")
-            .filter(|url| !url.is_empty())
-            .ok_or_else(|| {
-                Error::with_status(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "orders are not configured on this gateway: set PAYMENT_URL",
-                )
-                .permanent()
-            })?;
+        let payment_url = setting(env, "PAYMENT_URL").ok_or_else(|| {
+            Error::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "orders are not configured on this gateway: set PAYMENT_URL",
+            )
+        })?;
         Ok(Self {
             payment_url: payment_url.trim_end_matches('/').to_owned(),
             approval_cents: number("ORDER_APPROVAL_CENTS", 100_000)?,
-            approval_wait: Duration::from_secs(number("ORDER_APPROVAL_SECONDS", 86_400)?),
-            label_wait: Duration::from_secs(number("ORDER_LABEL_SECONDS", 3_600)?),
+            approval_seconds: number("ORDER_APPROVAL_SECONDS", 86_400)?,
+            label_seconds: number("ORDER_LABEL_SECONDS", 3_600)?,
         })
     }
 }
@@ -196,8 +219,11 @@ impl Settings {
 /// The run of one order.
 async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, Error> {
     let env = event.env().clone();
-    let settings = Settings::from_env(&env)?;
-    let Placed { order, origin } = event.payload;
+    let Placed {
+        order,
+        origin,
+        settings,
+    } = event.payload;
     let order = Rc::new(order);
     let total_cents = order.total_cents();
     let mut saga = Saga::new();
@@ -208,12 +234,19 @@ async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, 
     };
     step.run("reserve stock", reserve).await?;
     {
-        let (env, id) = (env.clone(), order.id.clone());
+        let (env, order) = (env.clone(), order.clone());
         saga.on_failure("release stock", move || {
-            release_stock(env.clone(), id.clone())
+            release_stock(env.clone(), order.clone())
         });
     }
 
+    // Registered before the charge: an attempt whose answer was lost may
+    // have charged, so a failed charge is refunded too, by its idempotency
+    // key (a refund of nothing is a no-op).
+    {
+        let (url, id) = (settings.payment_url.clone(), order.id.clone());
+        saga.on_failure("refund", move || refund(url.clone(), id.clone()));
+    }
     let charging = StepConfig::new()
         .retries(3, Duration::from_millis(500), Backoff::Exponential)
         .timeout(Duration::from_secs(10));
@@ -225,28 +258,25 @@ async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, 
         Ok(charge) => charge,
         Err(err) => {
             let reason = format!("the payment failed: {}", err.detail());
-            return give_up(&env, &step, &mut saga, &order, "failed", reason).await;
+            return give_up(&env, &step, &mut saga, &order, None, "failed", reason).await;
         }
     };
-    {
-        let (url, id) = (settings.payment_url.clone(), charge.id.clone());
-        saga.on_failure("refund", move || refund(url.clone(), id.clone()));
-    }
 
     let mut approved_by = None;
     if total_cents > settings.approval_cents {
-        let wait = settings.approval_wait;
+        let wait = Duration::from_secs(settings.approval_seconds);
         match step
-            .wait_for_event::<Approval>("approval", "approval", wait)
+            .wait_for_event::<Approval>(APPROVAL, APPROVAL, wait)
             .await
         {
             Ok(approval) => approved_by = Some(approval.by),
             Err(err) if err.status() == StatusCode::GATEWAY_TIMEOUT => {
                 let reason = format!(
                     "no approval within {} s for an order of {total_cents} cents",
-                    wait.as_secs()
+                    settings.approval_seconds
                 );
-                return give_up(&env, &step, &mut saga, &order, "cancelled", reason).await;
+                let charged = Some(charge.id);
+                return give_up(&env, &step, &mut saga, &order, charged, "cancelled", reason).await;
             }
             Err(err) => return Err(err),
         }
@@ -267,10 +297,8 @@ async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, 
     };
     // The fallback: an order whose label could not be printed still ships,
     // with a label written by hand.
-    let (label, reason) = match step
-        .job("label", BINDING, settings.label_wait, submit)
-        .await
-    {
+    let label_wait = Duration::from_secs(settings.label_seconds);
+    let (label, reason) = match step.job("label", BINDING, label_wait, submit).await {
         Ok(JobRecord { result, .. }) => (result, None),
         Err(err) => {
             let reason = format!("the label must be written by hand: {}", err.detail());
@@ -298,12 +326,14 @@ async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, 
 }
 
 /// The end of an order that cannot complete: undo what was done, newest
-/// first, then say why on the `orders` topic.
+/// first, then say why on the `orders` topic. `charge` is the charge that was
+/// made (and is refunded now), if one was.
 async fn give_up(
     env: &Env,
     step: &Step,
     saga: &mut Saga,
     order: &Order,
+    charge: Option<String>,
     status: &'static str,
     reason: String,
 ) -> Result<Fulfilment, Error> {
@@ -313,7 +343,7 @@ async fn give_up(
         status,
         reason: Some(reason),
         total_cents: order.total_cents(),
-        charge: None,
+        charge,
         approved_by: None,
         label: None,
         event: String::new(),
@@ -323,7 +353,9 @@ async fn give_up(
 }
 
 /// Publishes `event_type` with the fulfilment as its data, as a step; returns
-/// the event's id.
+/// the event's id. Delivery is at least once: an attempt that published and
+/// then failed (its answer lost) is retried, and publishes again, under a new
+/// event id; subscribers that must act once key on the order.
 async fn publish_step(
     env: &Env,
     step: &Step,
@@ -375,14 +407,20 @@ async fn hold_stock(env: Env, order: Rc<Order>) -> Result<(), Error> {
         .await
 }
 
-async fn release_stock(env: Env, order: String) -> Result<(), Error> {
-    let kv = store(&env)?;
-    let key = format!("stock-hold:{order}");
-    if let Some(mut hold) = kv.get_json::<Hold>(&key).await? {
-        hold.released = true;
-        kv.put_json(&key, &hold, PutOptions::new()).await?;
-    }
-    Ok(())
+/// Written whole rather than read and changed: a KV read may be stale, and a
+/// stale miss must not leave the stock held.
+async fn release_stock(env: Env, order: Rc<Order>) -> Result<(), Error> {
+    let hold = Hold {
+        items: order.items.clone(),
+        released: true,
+    };
+    store(&env)?
+        .put_json(
+            &format!("stock-hold:{}", order.id),
+            &hold,
+            PutOptions::new(),
+        )
+        .await
 }
 
 async fn mark_for_hand_label(env: Env, order: String, reason: String) -> Result<(), Error> {
@@ -392,7 +430,7 @@ async fn mark_for_hand_label(env: Env, order: String, reason: String) -> Result<
 }
 
 /// One charge attempt: 201 is the charge; 402 (declined) and other 4xx are
-/// final; 5xx and network failures are retried by the step.
+/// final; 408, 429, 5xx and network failures are retried by the step.
 async fn charge(payment_url: String, order: Rc<Order>) -> Result<Charge, Error> {
     let body = serde_json::to_vec(&json!({
         "order_id": order.id,
@@ -407,7 +445,7 @@ async fn charge(payment_url: String, order: Rc<Order>) -> Result<Charge, Error> 
                 format!("the payment service's charge does not parse: {e}"),
             )
         }),
-        status @ 400..=499 => Err(Error::new(
+        status @ 400..=499 if !matches!(status, 408 | 429) => Err(Error::new(
             ErrorKind::Upstream,
             format!(
                 "the payment service refused: {status} {}",
@@ -422,16 +460,17 @@ async fn charge(payment_url: String, order: Rc<Order>) -> Result<Charge, Error> 
     }
 }
 
-async fn refund(payment_url: String, charge: String) -> Result<(), Error> {
-    let body = serde_json::to_vec(&json!({ "charge": charge }))?;
-    let reply = post(&format!("{payment_url}/refunds"), &charge, body).await?;
-    if reply.status == 200 {
-        Ok(())
-    } else {
-        Err(Error::new(
+/// Refunds whatever the order's idempotency key charged; a key that charged
+/// nothing (404) has nothing to refund.
+async fn refund(payment_url: String, order: String) -> Result<(), Error> {
+    let body = serde_json::to_vec(&json!({ "idempotency_key": order }))?;
+    let reply = post(&format!("{payment_url}/refunds"), &order, body).await?;
+    match reply.status {
+        200 | 404 => Ok(()),
+        status => Err(Error::new(
             ErrorKind::Upstream,
-            format!("the refund of {charge} answered {}", reply.status),
-        ))
+            format!("the refund of order {order} answered {status}"),
+        )),
     }
 }
 
@@ -469,12 +508,19 @@ pub async fn place(
     Origin(origin): Origin,
     Valid(Json(order)): Valid<Json<Order>>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    Settings::from_env(&env)?;
+    let settings = Settings::from_env(&env)?;
     let origin = setting(&env, "PUBLIC_URL").unwrap_or(origin);
     let total_cents = order.total_cents();
     let id = order.id.clone();
     orders(&env)?
-        .create(Some(&id), &Placed { order, origin })
+        .create(
+            Some(&id),
+            &Placed {
+                order,
+                origin,
+                settings,
+            },
+        )
         .await
         .map_err(|err| match err.status() {
             StatusCode::CONFLICT => Error::with_status(
@@ -515,26 +561,15 @@ pub async fn show(env: Env, Path(id): Path<String>) -> Result<Json<InstanceView>
     Ok(Json(view(&env, &id).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalBody {
-    by: String,
-}
-
 /// `POST /v1/orders/{id}/approve` `{"by": "…"}`: 202 once the waiting
 /// instance has it; 404 for an unknown order, 409 for one that has ended or is
-/// not waiting for an approval.
+/// not waiting for an approval (as its trace shows: the engine's `waiting`
+/// status does not say which wait).
 pub async fn approve(
     env: Env,
     Path(id): Path<String>,
-    Json(body): Json<ApprovalBody>,
+    Valid(Json(approval)): Valid<Json<Approval>>,
 ) -> Result<StatusCode, Error> {
-    if body.by.trim().is_empty() {
-        return Err(Error::new(
-            ErrorKind::JsonShape,
-            "`by` must name who approves",
-        ));
-    }
     let shown = view(&env, &id).await?;
     if shown.engine.is_finished() {
         return Err(Error::with_status(
@@ -545,16 +580,14 @@ pub async fn approve(
     let waiting = shown
         .steps
         .iter()
-        .any(|s| s.name == "approval" && s.outcome == "waiting");
+        .any(|s| s.name == APPROVAL && s.outcome == "waiting");
     if !waiting {
         return Err(Error::with_status(
             StatusCode::CONFLICT,
             format!("order {id:?} is not waiting for an approval"),
         ));
     }
-    orders(&env)?
-        .send_event(&id, "approval", &json!({ "by": body.by }))
-        .await?;
+    orders(&env)?.send_event(&id, APPROVAL, &approval).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
