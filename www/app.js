@@ -279,10 +279,10 @@ function drawTimeline(view) {
   const height = Math.max(40, steps.length * row + 24);
   chart.setAttribute("viewBox", `0 0 600 ${height}`);
   if (!steps.length) return chart.replaceChildren(svg("text", { x: 8, y: 24 }, "No step has started yet."));
-  // Open attempts run to now (the browser's clock; a skewed one only
-  // stretches or shortens the open bars).
-  const now = Date.now();
   const start = Math.min(...steps.map((s) => s.started_ms));
+  // Open attempts run to now: the browser's clock, kept past every start so a
+  // clock behind the gateway's cannot draw a bar backwards.
+  const now = Math.max(Date.now(), ...steps.map((s) => s.started_ms));
   const end = Math.max(...steps.map((s) => s.ended_ms ?? now));
   const span = Math.max(end - start, 1);
   const left = 190;
@@ -333,16 +333,20 @@ function renderOrder(view) {
 
 let following = null;
 
+/** Follows one order until it ends or another is followed: every 0.5 s for a
+ * minute, then every 5 s (an order may wait a day for its approval). */
 async function followOrder(id) {
   following = id;
   $("#order-view").hidden = false;
   delete $("#order-view").dataset.sawPending;
   $("#order-id").textContent = id;
-  await poll(
-    () => api("GET", `/v1/orders/${encodeURIComponent(id)}`, { quiet: true }),
-    (view) => following !== id || ENDED.includes(view.engine.status),
-    (view) => following === id && renderOrder(view),
-  );
+  for (let i = 0; following === id; i++) {
+    const view = await api("GET", `/v1/orders/${encodeURIComponent(id)}`, { quiet: true });
+    if (following !== id) return;
+    renderOrder(view);
+    if (ENDED.includes(view.engine.status)) break;
+    await sleep(i < 120 ? 500 : 5000);
+  }
   await loadOrders();
 }
 
@@ -376,8 +380,10 @@ $("#orders-load").addEventListener("submit", (event) => {
   guarded("orders", loadOrders);
 });
 
+// The view keeps following the order, so the approval shows as its step ends.
 $("#order-approve").addEventListener("click", () => {
   const id = $("#order-id").textContent;
+  $("#order-approve").hidden = true;
   guarded("orders", () => api("POST", `/v1/orders/${encodeURIComponent(id)}/approve`, { json: { by: "console" } }));
 });
 
