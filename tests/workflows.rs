@@ -327,14 +327,74 @@ fn bad_input_is_a_clear_problem() {
     res.assert_problem(413);
 }
 
+/// Durability across a crash: workerd is killed while an instance waits for
+/// an event, and started again on the same local state. The event then reaches
+/// the instance, whose run the engine replays from the start: the steps that
+/// had finished (each counts its side effect in KV) never run again.
+#[test]
+fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
+    let mut w = Worker::start(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/workers/queues/wrangler.toml"
+    ))
+    .expect("a queues worker of this test's own starts");
+    let inspect = |w: &Worker| {
+        let res = w.get("/flows/crash").unwrap();
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()
+    };
+    let res = w
+        .post_json(
+            "/flows/crash",
+            &json!({"flaky_failures": 1, "approval_ms": 120000}),
+        )
+        .unwrap();
+    assert_eq!(res.status, 201, "{}", res.text());
+    w.wait_for("the instance to wait", Duration::from_secs(30), || {
+        steps(&inspect(&w))
+            .contains(&"approval#1 waiting".to_owned())
+            .then_some(())
+    });
+    w.restart().expect("workerd starts again on the same state");
+    let res = w
+        .post_json("/flows/crash/events/approve", &json!({"by": "ops"}))
+        .unwrap();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let doc = w.wait_for("the instance to end", Duration::from_secs(60), || {
+        let doc = inspect(&w);
+        ["complete", "errored", "terminated"]
+            .contains(&doc["engine"]["status"].as_str()?)
+            .then_some(doc)
+    });
+    assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
+    assert_eq!(doc["engine"]["output"]["approved_by"], "ops");
+    let effect = |name: &str| w.get(&format!("/kv/effects:crash:{name}")).unwrap().text();
+    assert_eq!(effect("reserve"), "1", "reserve ran once");
+    assert_eq!(effect("charge"), "2", "charge's two attempts, and no more");
+    assert_eq!(effect("finish"), "1");
+    assert_eq!(
+        steps(&doc),
+        [
+            "reserve#1 ok",
+            "charge#1 error",
+            "charge#2 ok",
+            "slow#1 ok",
+            "approval#1 ok",
+            "finish#1 ok"
+        ],
+        "one row per attempt, none duplicated by the replay"
+    );
+}
+
 /// Durability: an instance paused while it sleeps loses its run in memory (the
 /// engine aborts its Durable Object, as an eviction would); resumed, the engine
 /// replays the run from the start, and the steps that had finished (each counts
 /// its side effect in KV) are never run again.
 ///
-/// A workerd restart mid-sleep is not tested: Miniflare's engine keeps sleep
-/// timers in memory and has no alarm to wake an instance after a restart, so a
-/// sleeping instance stays `running` locally (production wakes it).
+/// A workerd restart while an instance waits for an event is tested above. A
+/// restart mid-sleep is not: Miniflare's engine keeps sleep timers in memory
+/// and has no alarm to wake an instance after a restart, so a sleeping
+/// instance stays `running` locally (production wakes it).
 #[test]
 fn a_paused_and_resumed_instance_finishes_without_rerunning_its_steps() {
     let w = worker();
