@@ -3,7 +3,8 @@
 #
 # The e2e tests spend most of their time waiting on workerd, queues and
 # sidecars, not computing, so they run in two lanes at once: lane A holds the
-# ones that compute (a new crate's build, Chromium, the soak), lane B every
+# ones that compute (a new crate's build, Chromium, the soak, 100 concurrent
+# orders) or take longest, lane B every
 # other integration test of the workspace (listed by `cargo metadata`, so a
 # new one cannot be left out), the unit tests and the doctests. Each lane's
 # output goes to a log that is printed when both are done.
@@ -46,7 +47,7 @@ fi
 
 # Every package is built with the workspace's features unified, as the
 # compile above did: `-p` or `--exclude` would build edgeway again with fewer.
-lane_a=(new_project console soak gateway strangler conformance layering)
+lane_a=(new_project console soak orders gateway strangler conformance layering)
 lane_b=()
 all_tests=$(cargo metadata --no-deps --format-version 1 | node -e '
   let json = "";
