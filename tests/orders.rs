@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{start_payments, start_pipeline_with, Pipeline, SIGNING_KEY};
+use common::{start_payments, start_pipeline_with, trace_lines, Pipeline, SIGNING_KEY};
 use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, TestResponse, Worker};
 use edgeway::webhook::WebhookSecret;
@@ -117,23 +117,6 @@ fn ended(id: &str, within: Duration) -> Value {
     })
 }
 
-/// The trace as `name#attempt outcome` lines, in order.
-fn steps(doc: &Value) -> Vec<String> {
-    doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            format!(
-                "{}#{} {}",
-                s["name"].as_str().unwrap(),
-                s["attempt"],
-                s["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 fn ledger() -> Value {
     ureq::get(&format!("{}/ledger", shop().payments_url))
         .call()
@@ -181,7 +164,7 @@ fn an_order_charged_on_its_third_attempt_completes_with_a_label_from_lambda() {
         .unwrap()
         .contains("Ann Smith\n1 Loop Street"));
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 error",
@@ -222,7 +205,7 @@ fn a_payment_service_that_stays_down_fails_the_order_after_its_retries() {
     assert!(reason.contains("answered 503"), "{reason}");
     // The charge's first attempt and its three retries, then the undo.
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 error",
@@ -252,7 +235,7 @@ fn a_declined_card_releases_the_stock_and_publishes_order_failed() {
     // A 402 is final: one attempt, then the compensations (a refund of
     // nothing: the key charged nothing) and the news.
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 error",
@@ -278,7 +261,7 @@ fn awaiting_approval(id: &str) {
         &format!("order {id} to wait for its approval"),
         Duration::from_secs(60),
         || {
-            steps(&show(id))
+            trace_lines(&show(id))
                 .contains(&"approval#1 waiting".to_owned())
                 .then_some(())
         },
@@ -302,7 +285,7 @@ fn a_large_order_waits_for_its_approval_and_completes_once_approved() {
     assert_eq!(output["approved_by"], "dana@shop");
     assert_eq!(output["total_cents"], 60_000);
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 ok",
@@ -329,7 +312,7 @@ fn a_large_order_without_an_approval_is_cancelled_refunded_and_released() {
     );
     // Undone newest first: the refund, then the stock.
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 ok",
@@ -354,7 +337,7 @@ fn a_label_function_that_never_calls_back_ends_in_the_fallback() {
         "the order to wait for its label",
         Duration::from_secs(60),
         || {
-            steps(&show("lost-1"))
+            trace_lines(&show("lost-1"))
                 .contains(&"label#1 waiting".to_owned())
                 .then_some(())
         },
@@ -379,7 +362,7 @@ fn a_label_function_that_never_calls_back_ends_in_the_fallback() {
         "{reason}"
     );
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 ok",
@@ -452,7 +435,7 @@ fn a_label_the_function_cannot_print_ends_in_the_fallback_at_once() {
     );
     // The failure arrived as the job's event: no wait ran out.
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve stock#1 ok",
             "charge#1 ok",

@@ -3,9 +3,12 @@
 //! `flows.rs` in the queues test worker: its parameters choose a flaky step, a
 //! slow step with a fallback, a permanent failure, an approval and a sleep.
 
+mod common;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::trace_lines;
 use edgeway::testing::{TestResponse, Worker};
 use serde_json::{json, Value};
 
@@ -47,23 +50,6 @@ fn finished(id: &str) -> Value {
                 .then_some(doc)
         },
     )
-}
-
-/// The trace as `name#attempt outcome` lines, in order.
-fn steps(doc: &Value) -> Vec<String> {
-    doc["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            format!(
-                "{}#{} {}",
-                s["name"].as_str().unwrap(),
-                s["attempt"],
-                s["outcome"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 /// Every attempt of every step is one invocation of the workflow's feature,
@@ -140,7 +126,7 @@ fn the_happy_path_runs_every_step_once_and_traces_it() {
         json!({"reserved": 1, "charge_attempts": 1, "slow": "done", "approved_by": null})
     );
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         ["reserve#1 ok", "charge#1 ok", "slow#1 ok", "finish#1 ok"]
     );
     for step in doc["steps"].as_array().unwrap() {
@@ -168,7 +154,7 @@ fn a_step_that_fails_twice_succeeds_on_its_third_attempt() {
         doc["engine"]["output"]["charge_attempts"], 3,
         "the third attempt's output"
     );
-    let trace = steps(&doc);
+    let trace = trace_lines(&doc);
     assert_eq!(
         trace[1..4],
         ["charge#1 error", "charge#2 error", "charge#3 ok"],
@@ -189,7 +175,7 @@ fn a_step_past_its_timeout_goes_to_its_fallback() {
     let doc = finished("slow");
     assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
     assert_eq!(doc["engine"]["output"]["slow"], "fallback");
-    let trace = steps(&doc);
+    let trace = trace_lines(&doc);
     assert!(trace.contains(&"slow#1 timeout".to_owned()), "{trace:?}");
     assert!(
         trace.contains(&"slow fallback#1 ok".to_owned()),
@@ -206,7 +192,7 @@ fn a_permanent_error_skips_the_retries_and_fails_the_instance() {
     start("permanent", json!({"permanent": true}));
     let doc = finished("permanent");
     assert_eq!(doc["engine"]["status"], "errored", "{doc:#}");
-    let checks: Vec<_> = steps(&doc)
+    let checks: Vec<_> = trace_lines(&doc)
         .into_iter()
         .filter(|s| s.starts_with("check#"))
         .collect();
@@ -233,7 +219,7 @@ fn an_approval_completes_the_instance_and_no_approval_cancels_it() {
         "the approval wait to start",
         Duration::from_secs(30),
         || {
-            steps(&inspect("approved"))
+            trace_lines(&inspect("approved"))
                 .contains(&"approval#1 waiting".to_owned())
                 .then_some(())
         },
@@ -245,12 +231,12 @@ fn an_approval_completes_the_instance_and_no_approval_cancels_it() {
     let doc = finished("approved");
     assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
     assert_eq!(doc["engine"]["output"]["approved_by"], "ada");
-    assert!(steps(&doc).contains(&"approval#1 ok".to_owned()));
+    assert!(trace_lines(&doc).contains(&"approval#1 ok".to_owned()));
 
     let doc = finished("unapproved");
     assert_eq!(doc["engine"]["status"], "errored", "{doc:#}");
     assert!(
-        steps(&doc).contains(&"approval#1 timeout".to_owned()),
+        trace_lines(&doc).contains(&"approval#1 timeout".to_owned()),
         "{doc:#}"
     );
     let reason = doc["instance"]["error"].as_str().unwrap();
@@ -259,7 +245,7 @@ fn an_approval_completes_the_instance_and_no_approval_cancels_it() {
         "{reason}"
     );
     assert!(
-        !steps(&doc).iter().any(|s| s.starts_with("finish")),
+        !trace_lines(&doc).iter().any(|s| s.starts_with("finish")),
         "nothing after the cancel"
     );
 
@@ -288,7 +274,7 @@ fn a_sleep_is_traced_from_start_to_end() {
     assert_eq!(sleep["outcome"], "ok");
     let slept = sleep["ended_ms"].as_u64().unwrap() - sleep["started_ms"].as_u64().unwrap();
     assert!(slept >= 900, "slept {slept} ms");
-    assert_eq!(steps(&doc).last().unwrap(), "finish#1 ok");
+    assert_eq!(trace_lines(&doc).last().unwrap(), "finish#1 ok");
 }
 
 #[test]
@@ -351,7 +337,7 @@ fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
         .unwrap();
     assert_eq!(res.status, 201, "{}", res.text());
     w.wait_for("the instance to wait", Duration::from_secs(30), || {
-        steps(&inspect(&w))
+        trace_lines(&inspect(&w))
             .contains(&"approval#1 waiting".to_owned())
             .then_some(())
     });
@@ -373,7 +359,7 @@ fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
     assert_eq!(effect("charge"), "2", "charge's two attempts, and no more");
     assert_eq!(effect("finish"), "1");
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve#1 ok",
             "charge#1 error",
@@ -406,7 +392,7 @@ fn a_paused_and_resumed_instance_finishes_without_rerunning_its_steps() {
         .unwrap();
     assert_eq!(res.status, 201, "{}", res.text());
     w.wait_for("the instance to sleep", Duration::from_secs(30), || {
-        steps(&inspect("durable"))
+        trace_lines(&inspect("durable"))
             .contains(&"cool down#1 sleeping".to_owned())
             .then_some(())
     });
@@ -437,7 +423,7 @@ fn a_paused_and_resumed_instance_finishes_without_rerunning_its_steps() {
     assert_eq!(effect("finish"), "1");
     assert_eq!(doc["engine"]["output"]["charge_attempts"], 2);
     assert_eq!(
-        steps(&doc),
+        trace_lines(&doc),
         [
             "reserve#1 ok",
             "charge#1 error",

@@ -144,3 +144,21 @@ pub fn start_pipeline_with(
         }
     }
 }
+
+/// A workflow instance's trace (`steps` in its view) as `name#attempt
+/// outcome` lines, in order.
+pub fn trace_lines(doc: &serde_json::Value) -> Vec<String> {
+    doc["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{}#{} {}",
+                s["name"].as_str().unwrap(),
+                s["attempt"],
+                s["outcome"].as_str().unwrap()
+            )
+        })
+        .collect()
+}

@@ -230,13 +230,13 @@ async fn fulfil(event: WorkflowEvent<Placed>, step: Step) -> Result<Fulfilment, 
 
     let reserve = {
         let (env, order) = (env.clone(), order.clone());
-        move || hold_stock(env.clone(), order.clone())
+        move || write_hold(env.clone(), order.clone(), false)
     };
     step.run("reserve stock", reserve).await?;
     {
         let (env, order) = (env.clone(), order.clone());
         saga.on_failure("release stock", move || {
-            release_stock(env.clone(), order.clone())
+            write_hold(env.clone(), order.clone(), true)
         });
     }
 
@@ -393,26 +393,13 @@ struct Hold {
     released: bool,
 }
 
-async fn hold_stock(env: Env, order: Rc<Order>) -> Result<(), Error> {
+/// The order's hold, written whole: a release rather than a read and change,
+/// because a KV read may be stale, and a stale miss must not leave the stock
+/// held.
+async fn write_hold(env: Env, order: Rc<Order>, released: bool) -> Result<(), Error> {
     let hold = Hold {
         items: order.items.clone(),
-        released: false,
-    };
-    store(&env)?
-        .put_json(
-            &format!("stock-hold:{}", order.id),
-            &hold,
-            PutOptions::new(),
-        )
-        .await
-}
-
-/// Written whole rather than read and changed: a KV read may be stale, and a
-/// stale miss must not leave the stock held.
-async fn release_stock(env: Env, order: Rc<Order>) -> Result<(), Error> {
-    let hold = Hold {
-        items: order.items.clone(),
-        released: true,
+        released,
     };
     store(&env)?
         .put_json(
