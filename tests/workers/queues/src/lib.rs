@@ -358,7 +358,9 @@ fn consumer() -> Consumer {
         // Holds long enough for a copy on the other queue to arrive meanwhile,
         // then counts the run in a counter object (which loses no update).
         .on("count-once", |message: Message<Keyed>| async move {
-            edgeway::worker::Delay::from(std::time::Duration::from_millis(500)).await;
+            // Long enough that the copy on the other queue, whose batch may be
+            // flushed up to a second later on a busy machine, finds it running.
+            edgeway::worker::Delay::from(std::time::Duration::from_millis(3000)).await;
             Counters::from_env(message.env(), "COUNTERS")?
                 .add(&format!("once:{}", message.body.key), 1)
                 .await?;
