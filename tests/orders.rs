@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{start_payments, start_pipeline_with, trace_lines, Pipeline, SIGNING_KEY};
+use common::{
+    instance_ended, start_payments, start_pipeline_with, trace_lines, Pipeline, SIGNING_KEY,
+};
 use edgeway::jobs::JobKeys;
 use edgeway::testing::{Sidecar, TestResponse, Worker};
 use edgeway::webhook::WebhookSecret;
@@ -111,9 +113,7 @@ fn show(id: &str) -> Value {
 fn ended(id: &str, within: Duration) -> Value {
     gateway().wait_for(&format!("order {id} to end"), within, || {
         let doc = show(id);
-        ["complete", "errored", "terminated"]
-            .contains(&doc["engine"]["status"].as_str()?)
-            .then_some(doc)
+        instance_ended(&doc).then_some(doc)
     })
 }
 

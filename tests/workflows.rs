@@ -8,7 +8,7 @@ mod common;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::trace_lines;
+use common::{instance_ended, trace_lines};
 use edgeway::testing::{TestResponse, Worker};
 use serde_json::{json, Value};
 
@@ -27,29 +27,41 @@ fn start(id: &str, plan: Value) -> TestResponse {
     worker().post_json(&format!("/flows/{id}"), &plan).unwrap()
 }
 
-fn inspect(id: &str) -> Value {
-    let res = worker().get(&format!("/flows/{id}")).unwrap();
+/// What `GET /flows/{id}` shows on `w`: the engine's status and the trace.
+fn inspect_on(w: &Worker, id: &str) -> Value {
+    let res = w.get(&format!("/flows/{id}")).unwrap();
     assert_eq!(res.status, 200, "{}", res.text());
     res.json()
 }
 
+fn inspect(id: &str) -> Value {
+    inspect_on(worker(), id)
+}
+
 /// Waits (bounded) until the engine says the instance has ended, and returns
 /// what `GET /flows/{id}` shows then.
-fn finished(id: &str) -> Value {
-    worker().wait_for(
+fn finished_on(w: &Worker, id: &str) -> Value {
+    w.wait_for(
         &format!("instance {id} to end"),
         Duration::from_secs(60),
         || {
-            let doc = inspect(id);
-            let status = doc["engine"]["status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            ["complete", "errored", "terminated"]
-                .contains(&status.as_str())
-                .then_some(doc)
+            let doc = inspect_on(w, id);
+            instance_ended(&doc).then_some(doc)
         },
     )
+}
+
+fn finished(id: &str) -> Value {
+    finished_on(worker(), id)
+}
+
+/// Checks that the replays of instance `id` on `w` ran no finished step
+/// again: each step counts its side effect in KV, and `charge` fails once.
+fn assert_each_step_ran_once(w: &Worker, id: &str) {
+    let effect = |name: &str| w.get(&format!("/kv/effects:{id}:{name}")).unwrap().text();
+    assert_eq!(effect("reserve"), "1", "reserve ran once");
+    assert_eq!(effect("charge"), "2", "charge's two attempts, and no more");
+    assert_eq!(effect("finish"), "1");
 }
 
 /// Every attempt of every step is one invocation of the workflow's feature,
@@ -324,11 +336,6 @@ fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
         "/tests/workers/queues/wrangler.toml"
     ))
     .expect("a queues worker of this test's own starts");
-    let inspect = |w: &Worker| {
-        let res = w.get("/flows/crash").unwrap();
-        assert_eq!(res.status, 200, "{}", res.text());
-        res.json()
-    };
     let res = w
         .post_json(
             "/flows/crash",
@@ -337,7 +344,7 @@ fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
         .unwrap();
     assert_eq!(res.status, 201, "{}", res.text());
     w.wait_for("the instance to wait", Duration::from_secs(30), || {
-        trace_lines(&inspect(&w))
+        trace_lines(&inspect_on(&w, "crash"))
             .contains(&"approval#1 waiting".to_owned())
             .then_some(())
     });
@@ -346,18 +353,10 @@ fn an_instance_waiting_when_workerd_is_killed_finishes_after_a_restart() {
         .post_json("/flows/crash/events/approve", &json!({"by": "ops"}))
         .unwrap();
     assert_eq!(res.status, 202, "{}", res.text());
-    let doc = w.wait_for("the instance to end", Duration::from_secs(60), || {
-        let doc = inspect(&w);
-        ["complete", "errored", "terminated"]
-            .contains(&doc["engine"]["status"].as_str()?)
-            .then_some(doc)
-    });
+    let doc = finished_on(&w, "crash");
     assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
     assert_eq!(doc["engine"]["output"]["approved_by"], "ops");
-    let effect = |name: &str| w.get(&format!("/kv/effects:crash:{name}")).unwrap().text();
-    assert_eq!(effect("reserve"), "1", "reserve ran once");
-    assert_eq!(effect("charge"), "2", "charge's two attempts, and no more");
-    assert_eq!(effect("finish"), "1");
+    assert_each_step_ran_once(&w, "crash");
     assert_eq!(
         trace_lines(&doc),
         [
@@ -413,14 +412,7 @@ fn a_paused_and_resumed_instance_finishes_without_rerunning_its_steps() {
     );
     let doc = finished("durable");
     assert_eq!(doc["engine"]["status"], "complete", "{doc:#}");
-    let effect = |name: &str| {
-        w.get(&format!("/kv/effects:durable:{name}"))
-            .unwrap()
-            .text()
-    };
-    assert_eq!(effect("reserve"), "1", "reserve ran once");
-    assert_eq!(effect("charge"), "2", "charge's two attempts, and no more");
-    assert_eq!(effect("finish"), "1");
+    assert_each_step_ran_once(w, "durable");
     assert_eq!(doc["engine"]["output"]["charge_attempts"], 2);
     assert_eq!(
         trace_lines(&doc),

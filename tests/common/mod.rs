@@ -162,3 +162,12 @@ pub fn trace_lines(doc: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// Whether a workflow instance's view (`engine` the engine's status) shows it
+/// has ended: `complete`, `errored` or `terminated`.
+pub fn instance_ended(doc: &serde_json::Value) -> bool {
+    matches!(
+        doc["engine"]["status"].as_str(),
+        Some("complete" | "errored" | "terminated")
+    )
+}
