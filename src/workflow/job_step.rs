@@ -5,9 +5,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::step::timed_out_as;
 use super::Step;
 use crate::error::{Error, ErrorKind};
-use crate::http::StatusCode;
 use crate::jobs::{JobRecord, JobStatus, JobWaiter};
 
 impl Step {
@@ -62,16 +62,12 @@ impl Step {
             .wait_for_event(name, &JobWaiter::event_type(&id), timeout)
             .await
             .map_err(|err| {
-                if err.status() != StatusCode::GATEWAY_TIMEOUT {
-                    return err;
-                }
-                Error::with_status(
-                    StatusCode::GATEWAY_TIMEOUT,
+                timed_out_as(err, |_| {
                     format!(
                         "job {id} did not call back within {} s",
                         timeout.as_secs_f64()
-                    ),
-                )
+                    )
+                })
             })?;
         job_result(finished)
     }

@@ -193,17 +193,13 @@ impl Step {
             })
             .await
             .map_err(|err| {
-                if err.status() != StatusCode::GATEWAY_TIMEOUT {
-                    return err;
-                }
-                Error::with_status(
-                    StatusCode::GATEWAY_TIMEOUT,
+                timed_out_as(err, |err| {
                     format!(
                         "no {kind:?} event within {} ms: {}",
                         millis(timeout),
                         err.detail()
-                    ),
-                )
+                    )
+                })
             })?;
             serde_json::from_slice(text.as_bytes()).map_err(|e| {
                 Error::with_status(
@@ -218,6 +214,17 @@ impl Step {
             let _ = (seq, kind, millis(timeout));
             Err(outside_workerd())
         }
+    }
+}
+
+/// `err`, or, when it is a wait that ran out of time (504), the same 504
+/// saying `detail(&err)` instead.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(super) fn timed_out_as(err: Error, detail: impl FnOnce(&Error) -> String) -> Error {
+    if err.status() == StatusCode::GATEWAY_TIMEOUT {
+        Error::with_status(StatusCode::GATEWAY_TIMEOUT, detail(&err))
+    } else {
+        err
     }
 }
 
