@@ -195,8 +195,7 @@ async fn start_bench(
     Path(id): Path<String>,
     Json(plan): Json<BenchPlan>,
 ) -> Result<(StatusCode, Json<Value>), Error> {
-    let id = bench_flows(&env)?.create(Some(&id), &plan).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+    create(bench_flows(&env)?, &id, &plan).await
 }
 
 async fn bench_status(env: Env, Path(id): Path<String>) -> Result<Json<InstanceStatus>, Error> {
@@ -246,10 +245,10 @@ async fn start(
 }
 
 /// Creates instance `id` of `workflow` with `plan`: 201 with its id.
-async fn create(
-    workflow: Workflow<Plan>,
+async fn create<T: Serialize>(
+    workflow: Workflow<T>,
     id: &str,
-    plan: &Plan,
+    plan: &T,
 ) -> Result<(StatusCode, Json<Value>), Error> {
     let id = workflow.create(Some(id), plan).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
