@@ -103,7 +103,7 @@ export async function workerDefinitions() {
     },
     {
       name: "edgeway-app",
-      label: "edgeway bench app (130 routes, middleware)",
+      label: "edgeway bench app (130 routes, middleware; built `--optimize-for speed`)",
       modules: await shipped("edgeway-app", "bench/apps/edgeway/wrangler.toml"),
     },
     {

@@ -32,6 +32,20 @@ pub enum Panic {
     Abort,
 }
 
+/// What a release build optimises the worker crate's own code for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// `opt-level = "z"` everywhere: the smallest module and the least code for
+    /// the first request to compile. Right for almost every worker.
+    Size,
+    /// `opt-level = 3` for the worker crate, where its handlers and the serde and
+    /// extractor code generic over its types are instantiated; edgeway, std and
+    /// the other dependencies stay optimised for size. For CPU-bound workers
+    /// (large JSON bodies, heavy validation), at some cost in size and cold start
+    /// (BENCHMARKS.md, "(e)"). wasm-opt still runs `-Oz`: `-O3` made it no faster.
+    Speed,
+}
+
 /// The options of one build.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -41,6 +55,9 @@ pub struct BuildOptions {
     pub panic: Panic,
     /// Whether release builds run wasm-opt.
     pub optimize: bool,
+    /// What a release build optimises the worker crate for; `None` takes the
+    /// crate's own choice (`[package.metadata.edgeway] optimize-for`), else size.
+    pub goal: Option<Goal>,
     /// Output directory, relative to the crate.
     pub out_dir: PathBuf,
 }
@@ -51,6 +68,7 @@ impl Default for BuildOptions {
             profile: Profile::Release,
             panic: Panic::Unwind,
             optimize: true,
+            goal: None,
             out_dir: PathBuf::from("build"),
         }
     }
@@ -89,10 +107,30 @@ fn profile_config(profile: Profile) -> (&'static str, &'static [&'static str]) {
     }
 }
 
+/// The cargo profile of a build and its `--config` settings: the profile's own,
+/// then, for a release built for speed, `opt-level = 3` for the worker crate
+/// alone. The rest stays at `"z"`: at 3 as well (serde_json, core, alloc,
+/// dlmalloc) they made workload (e) no faster, only larger (BENCHMARKS.md).
+fn cargo_settings(options: &BuildOptions, package: &str) -> (&'static str, Vec<String>) {
+    let (profile, config) = profile_config(options.profile);
+    let mut settings: Vec<String> = config.iter().map(|s| s.to_string()).collect();
+    if options.profile == Profile::Release && options.goal == Some(Goal::Speed) {
+        settings.push(format!(
+            "profile.{profile}.package.\"{package}\".opt-level=3"
+        ));
+    }
+    (profile, settings)
+}
+
 /// Builds the worker crate in `crate_dir`.
 pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     let started = Instant::now();
     let package = Package::read(crate_dir)?;
+    // The command line wins over the crate's own choice.
+    let options = &BuildOptions {
+        goal: Some(options.goal.or(package.goal).unwrap_or(Goal::Size)),
+        ..options.clone()
+    };
     let out_dir = crate_dir.join(&options.out_dir);
     fs::create_dir_all(&out_dir)?;
     // Two builds of one worker at once (a test run beside `wrangler dev`, or
@@ -175,7 +213,11 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
         "edgeway: built {} ({}, panic={}) in {:.1}s (cargo {:.1}s, wasm-bindgen {:.1}s, wasm-opt {:.1}s): \
          index.wasm {} bytes ({} gzip), glue {} bytes",
         package.name,
-        if release { "release" } else { "dev" },
+        match (release, options.goal) {
+            (false, _) => "dev",
+            (true, Some(Goal::Speed)) => "release for speed",
+            (true, _) => "release",
+        },
         match options.panic {
             Panic::Unwind => "unwind",
             Panic::Abort => "abort",
@@ -194,6 +236,8 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
 /// The crate being built: its name, library target and cargo's target directory.
 struct Package {
     name: String,
+    /// `[package.metadata.edgeway] optimize-for`, if the crate sets it.
+    goal: Option<Goal>,
     lib_name: String,
     target_dir: PathBuf,
 }
@@ -250,8 +294,20 @@ impl Package {
                     manifest.display()
                 )
             })?;
+        let goal = match &package["metadata"]["edgeway"]["optimize-for"] {
+            serde_json::Value::Null => None,
+            value => Some(match value.as_str() {
+                Some("size") => Goal::Size,
+                Some("speed") => Goal::Speed,
+                _ => bail!(
+                    "{}: `[package.metadata.edgeway] optimize-for` takes \"size\" or \"speed\", not {value}",
+                    manifest.display()
+                ),
+            }),
+        };
         Ok(Package {
             name: package["name"].as_str().unwrap_or_default().to_owned(),
+            goal,
             lib_name: lib["name"].as_str().unwrap_or_default().replace('-', "_"),
             target_dir: PathBuf::from(meta["target_directory"].as_str().unwrap_or("target")),
         })
@@ -259,7 +315,7 @@ impl Package {
 }
 
 fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> Result<PathBuf> {
-    let (profile, config) = profile_config(options.profile);
+    let (profile, config) = cargo_settings(options, &package.name);
     let mut cargo = Command::new("cargo");
     if options.panic == Panic::Unwind {
         cargo.arg("+nightly");
@@ -268,7 +324,7 @@ fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> R
         .current_dir(crate_dir)
         .args(["build", "--lib", "--target", TARGET, "--profile", profile]);
     for setting in config {
-        cargo.args(["--config", setting]);
+        cargo.args(["--config", &setting]);
     }
     if options.panic == Panic::Unwind {
         cargo.arg("-Zbuild-std=std,panic_unwind");
@@ -316,12 +372,13 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
         .and_then(|m| m.modified())
         .ok();
     Ok(format!(
-        "{} {:x} {:?} {:?} {} {:?}",
+        "{} {:x} {:?} {:?} {} {:?} {:?}",
         env!("CARGO_PKG_VERSION"),
         hasher.finish(),
         options.profile,
         options.panic,
         options.optimize,
+        options.goal,
         tool,
     ))
 }
@@ -508,6 +565,31 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn building_for_speed_raises_only_the_worker_crate_to_opt_level_3() {
+        let speed = BuildOptions {
+            goal: Some(Goal::Speed),
+            ..BuildOptions::default()
+        };
+        let (profile, settings) = cargo_settings(&speed, "my-worker");
+        assert_eq!(profile, "edgeway-release");
+        assert!(settings.contains(&"profile.edgeway-release.opt-level=\"z\"".to_string()));
+        assert_eq!(
+            settings.last().unwrap(),
+            "profile.edgeway-release.package.\"my-worker\".opt-level=3"
+        );
+        let (_, size) = cargo_settings(&BuildOptions::default(), "my-worker");
+        assert!(!size.iter().any(|s| s.contains(".package.")));
+        // The edit loop ignores the goal: it is never optimised for either.
+        let dev = BuildOptions {
+            profile: Profile::Dev,
+            ..speed
+        };
+        let (profile, settings) = cargo_settings(&dev, "my-worker");
+        assert_eq!(profile, "edgeway-dev");
+        assert!(!settings.iter().any(|s| s.contains(".package.")));
+    }
 
     #[test]
     fn the_shim_imports_each_snippet_and_passes_it_under_its_module_name() {

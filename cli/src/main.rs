@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
-//! edgeway build [--dev] [--panic abort|unwind] [--no-opt] [--out-dir build]
+//! edgeway build [--dev] [--panic abort|unwind] [--optimize-for size|speed] [--no-opt]
+//!               [--out-dir build]
 //! edgeway cost PROFILE [--prices FILE] [--assume FILE] [--json]
 //! ```
 //!
@@ -30,7 +31,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use crate::build::{BuildOptions, Panic, Profile};
+use crate::build::{BuildOptions, Goal, Panic, Profile};
 
 const USAGE: &str = "\
 usage: edgeway new NAME [--dir DIR] [--path EDGEWAY_CHECKOUT]
@@ -53,6 +54,13 @@ build options:
                      unwind (default): a panicking handler answers 500 and the isolate
                      keeps serving; needs nightly Rust with rust-src
                      abort: smaller, but a panic takes the isolate down
+  --optimize-for <size|speed>
+                     size (default): the smallest module and the fastest cold start
+                     speed: the worker crate's own code (its handlers, and the serde
+                     and extractor code instantiated for its types) at opt-level 3,
+                     for CPU-bound workers; larger, and slower to start.
+                     Default: the crate's [package.metadata.edgeway] optimize-for,
+                     else size
   --no-opt           skip wasm-opt (release builds run it by default)
   --out-dir <dir>    where to write the worker (default: build)
   -h, --help         this text
@@ -91,6 +99,13 @@ fn run() -> Result<()> {
             Long("dev") => options.profile = Profile::Dev,
             Long("release") => options.profile = Profile::Release,
             Long("no-opt") => options.optimize = false,
+            Long("optimize-for") => {
+                options.goal = match parser.value()?.string()?.as_str() {
+                    "size" => Some(Goal::Size),
+                    "speed" => Some(Goal::Speed),
+                    other => bail!("--optimize-for takes `size` or `speed`, not `{other}`"),
+                }
+            }
             Long("panic") => {
                 options.panic = match parser.value()?.string()?.as_str() {
                     "unwind" => Panic::Unwind,
