@@ -52,6 +52,9 @@ impl<T: DeserializeOwned> Json<T> {
     /// assert_eq!(Json::<Note>::from_slice(br#"{"text":1}"#).unwrap_err().kind(), ErrorKind::JsonShape);
     /// // Broken syntax is a 400 even when a wrong field comes first.
     /// assert_eq!(Json::<Note>::from_slice(br#"{"other":1,"#).unwrap_err().kind(), ErrorKind::InvalidJson);
+    /// // JSON text is UTF-8: other bytes are a 400, wherever they are.
+    /// assert_eq!(Json::<Note>::from_slice(b"{\"text\":\"\xff\"}").unwrap_err().kind(), ErrorKind::InvalidJson);
+    /// assert_eq!(Json::<Note>::from_slice(b"{\"other\":\"\xff\"}").unwrap_err().kind(), ErrorKind::InvalidJson);
     /// ```
     pub fn from_slice(body: &[u8]) -> Result<Self, Error> {
         parse(body).map(Json)
