@@ -284,10 +284,7 @@ fn dispatch(
         // Panics are already caught inside `Service::handle`, so asserting unwind
         // safety here cannot expose a half-updated state.
         FirstPoll::Pending(rest) => {
-            wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
-                Ok(respond(rest.await).into())
-            }))
-            .into()
+            crate::js::drive(async move { respond(rest.await).into() }).into()
         }
     }
 }

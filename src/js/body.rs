@@ -3,7 +3,6 @@
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 /// A body on the JS side.
 pub(crate) enum JsBody {
@@ -70,7 +69,7 @@ async fn read_whole(
     let promise = request
         .array_buffer()
         .map_err(|err| ReadError::Failed(format!("{err:?}")))?;
-    let buffer = JsFuture::from(promise)
+    let buffer = super::settled(&promise)
         .await
         .map_err(|err| ReadError::Failed(format!("{err:?}")))?;
     let bytes = Uint8Array::new(&buffer);
@@ -85,7 +84,7 @@ async fn read_stream(stream: web_sys::ReadableStream, limit: usize) -> Result<Ve
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut out = Vec::new();
     loop {
-        let chunk = JsFuture::from(reader.read())
+        let chunk = super::settled(&reader.read())
             .await
             .map_err(|err| ReadError::Failed(format!("{err:?}")))?;
         if Reflect::get(&chunk, &"done".into())

@@ -31,9 +31,7 @@ extern "C" {
 /// `caches.default.match(key)`: the status, the headers as JSON `[name,
 /// value]` pairs and the body; `None` on a miss or when the cache fails.
 pub(crate) async fn lookup(key: &str) -> Option<(u16, String, Vec<u8>)> {
-    let found = wasm_bindgen_futures::JsFuture::from(cache_match(key).ok()?)
-        .await
-        .ok()?;
+    let found = super::settled(&cache_match(key).ok()?).await.ok()?;
     let found: js_sys::Array = found.dyn_into().ok()?;
     let status = found.get(0).as_f64()? as u16;
     let headers = found.get(1).as_string()?;
@@ -45,7 +43,7 @@ pub(crate) async fn lookup(key: &str) -> Option<(u16, String, Vec<u8>)> {
 /// headers as JSON pairs. Answers whether the cache took it.
 pub(crate) async fn store(key: &str, status: u16, headers: &str, body: &[u8]) -> bool {
     match cache_put(key, status, headers, body) {
-        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.is_ok(),
+        Ok(promise) => super::settled(&promise).await.is_ok(),
         Err(_) => false,
     }
 }

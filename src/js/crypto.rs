@@ -46,7 +46,7 @@ pub(crate) async fn verify(alg: &str, jwk: &str, data: &[u8], signature: &[u8]) 
     let Ok(promise) = jws_verify(alg, jwk, data, signature) else {
         return false;
     };
-    wasm_bindgen_futures::JsFuture::from(promise)
+    super::settled(&promise)
         .await
         .is_ok_and(|valid| valid.as_bool() == Some(true))
 }

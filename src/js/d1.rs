@@ -42,7 +42,7 @@ extern "C" {
 
 async fn settle(call: Result<js_sys::Promise, JsValue>) -> Result<JsValue, String> {
     let settled = match call {
-        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await,
+        Ok(promise) => super::settled(&promise).await,
         Err(e) => Err(e),
     };
     settled.map_err(|e| {

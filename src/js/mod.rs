@@ -16,11 +16,13 @@ pub(crate) mod crypto;
 pub(crate) mod d1;
 #[cfg(feature = "objects")]
 pub(crate) mod object;
+mod promise;
 mod request;
 mod response;
 #[cfg(feature = "workflows")]
 pub(crate) mod workflow;
 
 pub(crate) use body::{JsBody, ReadError};
+pub(crate) use promise::{drive, settled};
 pub(crate) use request::JsRequest;
 pub(crate) use response::{respond_bytes, respond_stream, respond_text};

@@ -286,7 +286,7 @@ impl Storage {
 /// Awaits a storage call's promise; a rejection is an error naming the call.
 #[cfg(target_arch = "wasm32")]
 async fn settle(what: &str, promise: js_sys::Promise) -> Result<JsValue, Error> {
-    wasm_bindgen_futures::JsFuture::from(promise)
+    crate::js::settled(&promise)
         .await
         .map_err(|e| sql_error(what, &e))
 }
@@ -393,7 +393,7 @@ impl Stub {
         #[cfg(target_arch = "wasm32")]
         {
             let url = format!("https://object{path}");
-            let answer = wasm_bindgen_futures::JsFuture::from(crate::js::object::stub_fetch(
+            let answer = crate::js::settled(&crate::js::object::stub_fetch(
                 &self.js,
                 method.as_str(),
                 &url,

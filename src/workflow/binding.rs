@@ -213,12 +213,10 @@ impl<T: Serialize> Workflow<T> {
     /// exists" to 404 and 409.
     #[cfg(target_arch = "wasm32")]
     async fn call(&self, id: &str, promise: js_sys::Promise) -> Result<JsValue, Error> {
-        wasm_bindgen_futures::JsFuture::from(promise)
-            .await
-            .map_err(|thrown| {
-                let message = crate::js::workflow::error_message(&thrown);
-                classify(&self.binding, id, &message)
-            })
+        crate::js::settled(&promise).await.map_err(|thrown| {
+            let message = crate::js::workflow::error_message(&thrown);
+            classify(&self.binding, id, &message)
+        })
     }
 }
 

@@ -242,7 +242,7 @@ mod wasm {
 
     use js_sys::Promise;
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen_futures::{future_to_promise, JsFuture};
+    use wasm_bindgen_futures::future_to_promise;
 
     use futures_util::future::LocalBoxFuture;
 
@@ -345,7 +345,7 @@ mod wasm {
             })
         };
         let result =
-            JsFuture::from(glue::step_do(&step.js, name, &config.to_json(), &callback)).await;
+            crate::js::settled(&glue::step_do(&step.js, name, &config.to_json(), &callback)).await;
         drop(callback);
         match result {
             Ok(text) => Ok(text.as_string().unwrap_or_default()),
@@ -389,7 +389,7 @@ mod wasm {
                 Ok(JsValue::UNDEFINED)
             }))
         };
-        let in_time = JsFuture::from(glue::settles_within(&promise, ms))
+        let in_time = crate::js::settled(&glue::settles_within(&promise, ms))
             .await
             .ok()
             .and_then(|v| v.as_bool())
@@ -419,7 +419,7 @@ mod wasm {
         step.recorder
             .step_started(seq, 1, name, kind, now_ms())
             .await;
-        match JsFuture::from(call()).await {
+        match crate::js::settled(&call()).await {
             Ok(value) => {
                 step.recorder.step_ended(seq, 1, "ok", None, now_ms()).await;
                 Ok(value.as_string().unwrap_or_default())
