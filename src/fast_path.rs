@@ -75,9 +75,15 @@ impl Wake for Forward {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let target = self.target.lock().unwrap_or_else(|e| e.into_inner());
-        match target.as_ref() {
-            Some(waker) => waker.wake_by_ref(),
-            None => self.woken_early.store(true, Ordering::Release),
+        let waker = target.clone();
+        if waker.is_none() {
+            self.woken_early.store(true, Ordering::Release);
+        }
+        // Woken outside the lock: the executor may poll at once, and that poll
+        // takes the lock again to register its waker.
+        drop(target);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }

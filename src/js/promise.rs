@@ -10,12 +10,15 @@
 //!   closure for the `Promise` executor, and every wake-up queues a microtask
 //!   before the future is polled again. Here a future woken by a promise this
 //!   module settles is polled at once, inside that promise's callback, where no
-//!   other Rust code is running. Any other wake-up still goes through a
-//!   microtask, so no future is ever polled inside another's poll.
+//!   other Rust code is running. Any other wake-up (a `JsFuture` in the
+//!   `worker` crate, one future waking another, a waker wrapped by another
+//!   future) queues the task for the next microtask, as wasm-bindgen-futures
+//!   does, so no future is ever polled inside another's poll or `wake`.
 //!
 //! Workload (e), a JSON body read with one await: BENCHMARKS.md.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,6 +30,9 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 let settle;
+export function schedule(run) {
+  queueMicrotask(run);
+}
 export function set_settle(f) {
   settle = f;
 }
@@ -38,9 +44,7 @@ export function settle_into(promise, slot) {
 }
 const tasks = new Map();
 export function task_promise(task) {
-  const deferred = Promise.withResolvers();
-  tasks.set(task, deferred);
-  return deferred.promise;
+  return new Promise((resolve, reject) => tasks.set(task, { resolve, reject }));
 }
 export function task_done(task, ok, value) {
   const deferred = tasks.get(task);
@@ -54,6 +58,7 @@ extern "C" {
     fn settle_into(promise: &js_sys::Promise, slot: u32);
     fn task_promise(task: u32) -> js_sys::Promise;
     fn task_done(task: u32, ok: bool, value: JsValue);
+    fn schedule(run: &Closure<dyn FnMut()>);
 }
 
 /// One awaited promise: who waits, and the result once it settles.
@@ -82,18 +87,24 @@ impl Slots {
         }
     }
 
-    fn release(&mut self, slot: u32) {
-        self.slots[slot as usize] = Slot::default();
+    /// Frees `slot`, returning what it held, for the caller to drop once the
+    /// borrow of the slots has ended (a waker dropped may be a task's last
+    /// reference, and dropping the task's future may drop a `Settled`).
+    #[must_use]
+    fn release(&mut self, slot: u32) -> Slot {
         self.free.push(slot);
+        std::mem::take(&mut self.slots[slot as usize])
     }
 }
 
 thread_local! {
-    /// `settle` is waking a future: the stack below is a promise callback.
-    static IN_SETTLE: Cell<bool> = const { Cell::new(false) };
     /// A task of `drive` is being polled.
     static POLLING: Cell<bool> = const { Cell::new(false) };
     static NEXT_TASK: Cell<u32> = const { Cell::new(0) };
+    /// Tasks woken other than by `settle`, polled in the next microtask.
+    static QUEUE: RefCell<VecDeque<Rc<Task>>> = const { RefCell::new(VecDeque::new()) };
+    static SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    static RUN_QUEUE: Closure<dyn FnMut()> = Closure::new(run_queue);
     static SLOTS: RefCell<Slots> = RefCell::default();
     static SETTLE: Closure<dyn FnMut(u32, JsValue, bool)> = {
         let settle = Closure::new(settle);
@@ -103,21 +114,23 @@ thread_local! {
 }
 
 fn settle(slot: u32, value: JsValue, ok: bool) {
-    let waker = SLOTS.with(|slots| {
+    let (waker, released) = SLOTS.with(|slots| {
         let mut slots = slots.borrow_mut();
-        let entry = &mut slots.slots[slot as usize];
-        if entry.abandoned {
-            slots.release(slot);
-            return None;
+        if slots.slots[slot as usize].abandoned {
+            return (None, Some(slots.release(slot)));
         }
+        let entry = &mut slots.slots[slot as usize];
         entry.result = Some(if ok { Ok(value) } else { Err(value) });
-        entry.waker.take()
+        (entry.waker.take(), None)
     });
-    // Woken outside the borrow: a task of `drive` polls at once.
-    if let Some(waker) = waker {
-        IN_SETTLE.set(true);
-        waker.wake();
-        IN_SETTLE.set(false);
+    drop(released);
+    let Some(waker) = waker else { return };
+    // A task of `drive` is polled here and now: this is a promise callback, so
+    // no Rust code is running below. Any other waker is only woken: polling
+    // inside someone else's `wake` could re-enter what it holds.
+    match own_task(&waker) {
+        Some(task) if !POLLING.get() => task.run(),
+        _ => waker.wake(),
     }
 }
 
@@ -139,24 +152,23 @@ impl Future for Settled {
     type Output = Result<JsValue, JsValue>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Polled again after `Ready`: its slot may be another future's by now.
+        if self.done {
+            return Poll::Pending;
+        }
         let slot = self.slot;
-        let result = SLOTS.with(|slots| {
+        let (result, released, replaced) = SLOTS.with(|slots| {
             let mut slots = slots.borrow_mut();
             let entry = &mut slots.slots[slot as usize];
             match entry.result.take() {
-                Some(result) => {
-                    slots.release(slot);
-                    Some(result)
-                }
-                None => {
-                    match &entry.waker {
-                        Some(waker) if waker.will_wake(cx.waker()) => {}
-                        _ => entry.waker = Some(cx.waker().clone()),
-                    }
-                    None
-                }
+                Some(result) => (Some(result), Some(slots.release(slot)), None),
+                None => match &entry.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => (None, None, None),
+                    _ => (None, None, entry.waker.replace(cx.waker().clone())),
+                },
             }
         });
+        drop((released, replaced));
         match result {
             Some(result) => {
                 self.done = true;
@@ -172,14 +184,34 @@ impl Drop for Settled {
         if self.done {
             return;
         }
-        SLOTS.with(|slots| {
+        let released = SLOTS.with(|slots| {
             let mut slots = slots.borrow_mut();
-            if slots.slots[self.slot as usize].result.is_some() {
-                slots.release(self.slot);
+            let entry = &mut slots.slots[self.slot as usize];
+            if entry.result.is_some() {
+                slots.release(self.slot)
             } else {
-                slots.slots[self.slot as usize].abandoned = true;
+                // JS will still settle it: keep the slot until then, but not
+                // the waker, which would keep its task alive.
+                entry.abandoned = true;
+                Slot {
+                    waker: entry.waker.take(),
+                    ..Slot::default()
+                }
             }
         });
+        drop(released);
+    }
+}
+
+fn run_queue() {
+    #[cfg(test)]
+    tests::QUEUE_RUNS.with(|runs| runs.set(runs.get() + 1));
+    SCHEDULED.set(false);
+    while let Some(task) = QUEUE.with(|queue| queue.borrow_mut().pop_front()) {
+        // A task run by `settle` since it was queued is not polled again.
+        if task.state.get() == State::Queued {
+            task.run();
+        }
     }
 }
 
@@ -204,6 +236,8 @@ pub(crate) fn drive(future: impl Future<Output = JsValue> + 'static) -> js_sys::
 #[derive(Clone, Copy, PartialEq)]
 enum State {
     Idle,
+    /// Waiting in the queue for the next microtask.
+    Queued,
     Polling,
     /// Woken while being polled: poll again before going idle.
     Woken,
@@ -220,22 +254,31 @@ impl Task {
     fn wake(self: &Rc<Self>) {
         match self.state.get() {
             State::Polling => self.state.set(State::Woken),
-            State::Woken | State::Done => {}
-            State::Idle if IN_SETTLE.get() && !POLLING.get() => self.run(),
+            State::Woken | State::Done | State::Queued => {}
             State::Idle => {
-                let task = self.clone();
-                wasm_bindgen_futures::spawn_local(async move { task.run() });
+                self.state.set(State::Queued);
+                QUEUE.with(|queue| queue.borrow_mut().push_back(self.clone()));
+                if !SCHEDULED.replace(true) {
+                    RUN_QUEUE.with(schedule);
+                }
             }
         }
     }
 
     fn run(self: &Rc<Self>) {
-        if self.state.get() != State::Idle {
+        if !matches!(self.state.get(), State::Idle | State::Queued) {
             return;
+        }
+        /// Puts `POLLING` back however `run` ends.
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                POLLING.set(self.0);
+            }
         }
         let waker = waker(self);
         let mut cx = Context::from_waker(&waker);
-        let outer = POLLING.replace(true);
+        let _restore = Restore(POLLING.replace(true));
         loop {
             self.state.set(State::Polling);
             let mut slot = self.future.borrow_mut();
@@ -250,10 +293,10 @@ impl Task {
                 )),
             };
             if let Some((ok, value)) = done {
-                *slot = None;
-                drop(slot);
                 self.state.set(State::Done);
-                POLLING.set(outer);
+                // A panic in a destructor must not leave the request unanswered.
+                let _ = catch_unwind(AssertUnwindSafe(|| *slot = None));
+                drop(slot);
                 task_done(self.id, ok, value);
                 return;
             }
@@ -263,27 +306,45 @@ impl Task {
                 break;
             }
         }
-        POLLING.set(outer);
+    }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    Rc::increment_strong_count(data as *const Task);
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    Rc::from_raw(data as *const Task).wake();
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    ManuallyDrop::new(Rc::from_raw(data as *const Task)).wake();
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    drop(Rc::from_raw(data as *const Task));
+}
+
+/// The task behind `waker`, if it is one of `drive`'s.
+fn own_task(waker: &Waker) -> Option<Rc<Task>> {
+    if !std::ptr::eq(waker.vtable(), &VTABLE) {
+        return None;
+    }
+    let data = waker.data() as *const Task;
+    // SAFETY: a waker with this vtable was made by `waker` or `clone` over an
+    // `Rc<Task>` it still holds a count of; this adds one for the new `Rc`.
+    unsafe {
+        Rc::increment_strong_count(data);
+        Some(Rc::from_raw(data))
     }
 }
 
 /// A `Waker` over the task's `Rc`: wasm has one thread, so nothing is shared
 /// across threads despite `Waker`'s `Send`.
 fn waker(task: &Rc<Task>) -> Waker {
-    unsafe fn clone(data: *const ()) -> RawWaker {
-        Rc::increment_strong_count(data as *const Task);
-        RawWaker::new(data, &VTABLE)
-    }
-    unsafe fn wake(data: *const ()) {
-        Rc::from_raw(data as *const Task).wake();
-    }
-    unsafe fn wake_by_ref(data: *const ()) {
-        ManuallyDrop::new(Rc::from_raw(data as *const Task)).wake();
-    }
-    unsafe fn drop_waker(data: *const ()) {
-        drop(Rc::from_raw(data as *const Task));
-    }
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
     let data = Rc::into_raw(task.clone()) as *const ();
     // SAFETY: the vtable keeps `Rc`'s count: each clone adds one, each waker
     // woken by value or dropped gives one back.
@@ -303,17 +364,56 @@ mod tests {
         (promise, resolve.unwrap())
     }
 
+    #[wasm_bindgen(inline_js = r#"
+    export function timer(ms) {
+      let id;
+      const fired = new Promise((resolve) => (id = setTimeout(resolve, ms)));
+      return [fired, id];
+    }
+    "#)]
+    extern "C" {
+        fn timer(ms: u32) -> js_sys::Array;
+    }
+
+    /// `future`'s output, or a failed test after 2 s. Without the bound, a
+    /// future that never wakes would leave Node's event loop empty, and the
+    /// runner would stop there, reporting no failure.
+    async fn bounded<T>(future: impl Future<Output = T>) -> T {
+        let timer = timer(2000);
+        let mut fired = wasm_bindgen_futures::JsFuture::from(Promise::from(timer.get(0)));
+        let mut future = std::pin::pin!(future);
+        let output = std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            if Pin::new(&mut fired).poll(cx).is_ready() {
+                panic!("the future did not finish within 2 s");
+            }
+            Poll::Pending
+        })
+        .await;
+        let clear = js_sys::Reflect::get(&js_sys::global(), &"clearTimeout".into()).unwrap();
+        let _ = js_sys::Function::from(clear).call1(&JsValue::NULL, &timer.get(1));
+        output
+    }
+
+    thread_local! {
+        /// How many times the queue has run, to tell a task polled in its
+        /// promise's callback from one polled a microtask later.
+        pub(super) static QUEUE_RUNS: Cell<u32> = const { Cell::new(0) };
+    }
+
     fn is_free(slot: u32) -> bool {
         SLOTS.with(|slots| slots.borrow().free.contains(&slot))
     }
 
     #[test]
     async fn a_settled_promise_gives_its_value_or_its_error() {
-        let value = settled(&Promise::resolve(&JsValue::from(42)))
+        let value = bounded(settled(&Promise::resolve(&JsValue::from(42))))
             .await
             .unwrap();
         assert_eq!(value.as_f64(), Some(42.0));
-        let error = settled(&Promise::reject(&JsValue::from("no")))
+        let error = bounded(settled(&Promise::reject(&JsValue::from("no"))))
             .await
             .unwrap_err();
         assert_eq!(error.as_string().as_deref(), Some("no"));
@@ -328,7 +428,9 @@ mod tests {
         assert!(!is_free(slot), "freed while JS may still settle it");
         resolve.call1(&JsValue::NULL, &1.into()).unwrap();
         // Let the promise's callback run.
-        settled(&Promise::resolve(&JsValue::NULL)).await.unwrap();
+        bounded(settled(&Promise::resolve(&JsValue::NULL)))
+            .await
+            .unwrap();
         assert!(is_free(slot));
     }
 
@@ -343,7 +445,17 @@ mod tests {
         });
         resolve_first.call1(&JsValue::NULL, &2.into()).unwrap();
         resolve_second.call1(&JsValue::NULL, &3.into()).unwrap();
-        assert_eq!(settled(&answer).await.unwrap().as_f64(), Some(5.0));
+        assert_eq!(bounded(settled(&answer)).await.unwrap().as_f64(), Some(5.0));
+    }
+
+    #[test]
+    async fn a_task_woken_by_its_own_promise_is_polled_in_that_callback() {
+        let (promise, resolve) = deferred();
+        let answer = drive(async move { settled(&promise).await.unwrap() });
+        let runs = QUEUE_RUNS.with(Cell::get);
+        resolve.call1(&JsValue::NULL, &9.into()).unwrap();
+        assert_eq!(bounded(settled(&answer)).await.unwrap().as_f64(), Some(9.0));
+        assert_eq!(QUEUE_RUNS.with(Cell::get), runs, "went through the queue");
     }
 
     /// Pending once, waking itself while it is polled.
@@ -370,6 +482,6 @@ mod tests {
                 .await
                 .unwrap()
         });
-        assert_eq!(settled(&answer).await.unwrap().as_f64(), Some(7.0));
+        assert_eq!(bounded(settled(&answer)).await.unwrap().as_f64(), Some(7.0));
     }
 }
