@@ -93,7 +93,27 @@ const gateway = {
   modules: await shipped("gateway", "wrangler.toml"),
   path: "/healthz",
 };
-const isolates = [js, ...(await workerDefinitions()).filter((d) => !d.sharesProcessOf), gateway];
+// Where a cold start goes: a worker's module imported by a JS worker that answers
+// from JS, so only its decoding and validation are paid (workerd compiles
+// functions lazily, on their first call), against the whole first request.
+async function importOnly(name, label, of) {
+  const wasm = of.modules.find(([module]) => module.endsWith(".wasm"));
+  const entry = join(root, `bench/results/${name}.mjs`);
+  await writeFile(
+    entry,
+    `import module from "./${wasm[0]}";\nexport default { fetch() { return new Response(String(module instanceof WebAssembly.Module)); } };\n`,
+  );
+  return { name, label, modules: [["index.mjs", entry], wasm], path: "/" };
+}
+const definitions = (await workerDefinitions()).filter((d) => !d.sharesProcessOf);
+const hello = definitions.find((d) => d.name === "edgeway");
+const isolates = [
+  js,
+  ...definitions,
+  gateway,
+  await importOnly("hello-module", "edgeway examples/hello's wasm, imported by a JS worker that answers from JS", hello),
+  await importOnly("gateway-module", "the gateway's wasm, imported by a JS worker that answers from JS", gateway),
+];
 const configs = new Map();
 for (const w of isolates) configs.set(w.name, await prepareWorker(w));
 const times = new Map(isolates.map((w) => [w.name, []]));
