@@ -46,12 +46,12 @@ pub fn serve_scheduled(
         wasm_bindgen::JsCast::unchecked_into(env),
         worker::Context::new(wasm_bindgen::JsCast::unchecked_into(ctx)),
     );
-    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+    crate::js::drive(async move {
         match cron.run(schedule).await {
             Ok(()) => Ok(JsValue::UNDEFINED),
             Err(err) => Err(js_sys::Error::new(err.detail()).into()),
         }
-    }))
+    })
     .into()
 }
 
@@ -133,7 +133,7 @@ pub fn serve_object_alarm(
 ) -> JsValue {
     let object = built_object(class, definitions);
     let class = class.to_owned();
-    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+    crate::js::drive(async move {
         let alarm = object.and_then(|o| o.definition.alarm.clone());
         let Some(alarm) = alarm else {
             return Err(js_sys::Error::new(&format!("{class} has no alarm handler")).into());
@@ -150,7 +150,7 @@ pub fn serve_object_alarm(
             }
             Err(panic) => Err(js_sys::Error::new(&panic).into()),
         }
-    }))
+    })
     .into()
 }
 
@@ -187,7 +187,7 @@ pub fn serve_workflow(
         Some(definition)
     });
     let class = class.to_owned();
-    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+    crate::js::drive(async move {
         let Some(definition) = definition else {
             return Err(
                 js_sys::Error::new(&format!("no workflow is registered as {class}")).into(),
@@ -201,7 +201,7 @@ pub fn serve_workflow(
                 err.is_permanent(),
             )),
         }
-    }))
+    })
     .into()
 }
 
@@ -216,7 +216,7 @@ pub fn serve_queue(
     _ctx: JsValue,
 ) -> JsValue {
     let consumer = CONSUMER.with(|cell| cell.get_or_init(|| std::rc::Rc::new(build())).clone());
-    wasm_bindgen_futures::future_to_promise(std::panic::AssertUnwindSafe(async move {
+    crate::js::drive(async move {
         consumer
             .handle_batch(
                 wasm_bindgen::JsCast::unchecked_into(batch),
@@ -224,7 +224,7 @@ pub fn serve_queue(
             )
             .await;
         Ok(JsValue::UNDEFINED)
-    }))
+    })
     .into()
 }
 
@@ -284,7 +284,7 @@ fn dispatch(
         // Panics are already caught inside `Service::handle`, so asserting unwind
         // safety here cannot expose a half-updated state.
         FirstPoll::Pending(rest) => {
-            crate::js::drive(async move { respond(rest.await).into() }).into()
+            crate::js::drive(async move { Ok(respond(rest.await).into()) }).into()
         }
     }
 }

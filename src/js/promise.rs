@@ -15,6 +15,12 @@
 //!   future) queues the task for the next microtask, as wasm-bindgen-futures
 //!   does, so no future is ever polled inside another's poll or `wake`.
 //!
+//! Every entry drives its future here: requests (to the worker and to its
+//! Durable Objects), queue batches, scheduled events, alarms, workflow runs and
+//! step attempts. wasm-bindgen-futures stays for the `worker` crate's own
+//! futures, and for the bindings that type-check natively (outbound fetches,
+//! queue sends), where this wasm-only module is out of reach.
+//!
 //! Workload (e), a JSON body read with one await: BENCHMARKS.md.
 
 use std::cell::{Cell, RefCell};
@@ -215,9 +221,13 @@ fn run_queue() {
     }
 }
 
-/// Runs `future` to completion, answering with a JS promise of its output. A
-/// panic that escapes it rejects the promise.
-pub(crate) fn drive(future: impl Future<Output = JsValue> + 'static) -> js_sys::Promise {
+/// Runs `future` to completion, answering with a JS promise that resolves to its
+/// `Ok` value or rejects with its `Err` value. A panic that escapes it rejects
+/// the promise. Called from JS (an entry, a callback), it is polled at once;
+/// called while a task is being polled, at the next microtask.
+pub(crate) fn drive(
+    future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
     let id = NEXT_TASK.with(|next| {
         let id = next.get();
         next.set(id.wrapping_add(1));
@@ -229,7 +239,11 @@ pub(crate) fn drive(future: impl Future<Output = JsValue> + 'static) -> js_sys::
         future: RefCell::new(Some(Box::pin(future))),
         state: Cell::new(State::Idle),
     });
-    task.run();
+    if POLLING.get() {
+        task.wake();
+    } else {
+        task.run();
+    }
     promise
 }
 
@@ -244,9 +258,12 @@ enum State {
     Done,
 }
 
+/// What a task drives: settles its JS promise with `Ok` or `Err`.
+type TaskFuture = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
 struct Task {
     id: u32,
-    future: RefCell<Option<Pin<Box<dyn Future<Output = JsValue>>>>>,
+    future: RefCell<Option<TaskFuture>>,
     state: Cell<State>,
 }
 
@@ -286,11 +303,9 @@ impl Task {
             let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
             let done = match polled {
                 Ok(Poll::Pending) => None,
-                Ok(Poll::Ready(value)) => Some((true, value)),
-                Err(_) => Some((
-                    false,
-                    js_sys::Error::new("the request's future panicked").into(),
-                )),
+                Ok(Poll::Ready(Ok(value))) => Some((true, value)),
+                Ok(Poll::Ready(Err(error))) => Some((false, error)),
+                Err(_) => Some((false, js_sys::Error::new("a future panicked").into())),
             };
             if let Some((ok, value)) = done {
                 self.state.set(State::Done);
@@ -439,9 +454,9 @@ mod tests {
         let (first, resolve_first) = deferred();
         let (second, resolve_second) = deferred();
         let answer = drive(async move {
-            let a = settled(&first).await.unwrap().as_f64().unwrap();
-            let b = settled(&second).await.unwrap().as_f64().unwrap();
-            JsValue::from(a + b)
+            let a = settled(&first).await?.as_f64().unwrap();
+            let b = settled(&second).await?.as_f64().unwrap();
+            Ok(JsValue::from(a + b))
         });
         resolve_first.call1(&JsValue::NULL, &2.into()).unwrap();
         resolve_second.call1(&JsValue::NULL, &3.into()).unwrap();
@@ -451,7 +466,7 @@ mod tests {
     #[test]
     async fn a_task_woken_by_its_own_promise_is_polled_in_that_callback() {
         let (promise, resolve) = deferred();
-        let answer = drive(async move { settled(&promise).await.unwrap() });
+        let answer = drive(async move { settled(&promise).await });
         let runs = QUEUE_RUNS.with(Cell::get);
         resolve.call1(&JsValue::NULL, &9.into()).unwrap();
         assert_eq!(bounded(settled(&answer)).await.unwrap().as_f64(), Some(9.0));
@@ -478,9 +493,7 @@ mod tests {
         let answer = drive(async {
             YieldOnce(false).await;
             // Woken by wasm-bindgen-futures' own closures: through a microtask.
-            wasm_bindgen_futures::JsFuture::from(Promise::resolve(&JsValue::from(7)))
-                .await
-                .unwrap()
+            wasm_bindgen_futures::JsFuture::from(Promise::resolve(&JsValue::from(7))).await
         });
         assert_eq!(bounded(settled(&answer)).await.unwrap().as_f64(), Some(7.0));
     }

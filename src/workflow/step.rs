@@ -242,7 +242,6 @@ mod wasm {
 
     use js_sys::Promise;
     use wasm_bindgen::prelude::*;
-    use wasm_bindgen_futures::future_to_promise;
 
     use futures_util::future::LocalBoxFuture;
 
@@ -287,7 +286,7 @@ mod wasm {
                     step_name.clone(),
                     last_error.0.clone(),
                 );
-                future_to_promise(AssertUnwindSafe(async move {
+                crate::js::drive(async move {
                     recorder
                         .step_started(seq, attempt, &name, Kind::Run, now_ms())
                         .await;
@@ -341,7 +340,7 @@ mod wasm {
                             Err(failure)
                         }
                     }
-                }))
+                })
             })
         };
         let result =
@@ -384,10 +383,10 @@ mod wasm {
         let slot: Rc<RefCell<Option<Result<String, Error>>>> = Rc::default();
         let promise = {
             let slot = slot.clone();
-            future_to_promise(AssertUnwindSafe(async move {
+            crate::js::drive(async move {
                 *slot.borrow_mut() = Some(work.await);
                 Ok(JsValue::UNDEFINED)
-            }))
+            })
         };
         let in_time = crate::js::settled(&glue::settles_within(&promise, ms))
             .await
