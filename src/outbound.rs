@@ -8,7 +8,6 @@
 
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Error, ErrorKind};
 
@@ -108,6 +107,16 @@ impl OutboundReply {
     }
 }
 
+/// Awaits a JS promise: on wasm through edgeway's promise glue (no closures per
+/// await); natively, where the bindings only type-check, through
+/// wasm-bindgen-futures.
+pub(crate) async fn awaited(promise: Promise) -> Result<JsValue, JsValue> {
+    #[cfg(target_arch = "wasm32")]
+    return crate::js::settled(&promise).await;
+    #[cfg(not(target_arch = "wasm32"))]
+    return wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Awaits a promise-returning JS call that may also throw synchronously; either
 /// failure becomes an [`ErrorKind::Upstream`] error saying `what` failed.
 pub(crate) async fn settle(
@@ -115,7 +124,7 @@ pub(crate) async fn settle(
     what: impl FnOnce() -> String,
 ) -> Result<JsValue, Error> {
     let settled = match call {
-        Ok(promise) => JsFuture::from(promise).await,
+        Ok(promise) => awaited(promise).await,
         Err(e) => Err(e),
     };
     settled.map_err(|e| {

@@ -17,9 +17,9 @@
 //!
 //! Every entry drives its future here: requests (to the worker and to its
 //! Durable Objects), queue batches, scheduled events, alarms, workflow runs and
-//! step attempts. wasm-bindgen-futures stays for the `worker` crate's own
-//! futures, and for the bindings that type-check natively (outbound fetches,
-//! queue sends), where this wasm-only module is out of reach.
+//! step attempts, and every promise edgeway awaits goes through [`settled`]
+//! (`outbound::awaited` for the bindings, which also type-check natively).
+//! wasm-bindgen-futures stays for the `worker` crate's own futures.
 //!
 //! Workload (e), a JSON body read with one await: BENCHMARKS.md.
 

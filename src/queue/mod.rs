@@ -21,7 +21,6 @@ use js_sys::{Array, Object, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::error::Error;
 
@@ -145,7 +144,7 @@ impl<T: Serialize> Producer<T> {
                 &send_options(options.delay_seconds),
             )
             .map_err(|e| self.js_error("send", e))?;
-        JsFuture::from(promise)
+        crate::outbound::awaited(promise)
             .await
             .map_err(|e| self.js_error("send", e))?;
         Ok(())
@@ -203,7 +202,7 @@ impl<T: Serialize> Producer<T> {
                 .queue
                 .send_batch(&batch, &send_options(options.delay_seconds))
             {
-                Ok(promise) => JsFuture::from(promise).await.map(drop),
+                Ok(promise) => crate::outbound::awaited(promise).await.map(drop),
                 Err(e) => Err(e),
             };
             if let Err(e) = sent {
