@@ -20,7 +20,7 @@ use std::rc::Rc;
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::Error;
-use crate::observe::{log, Level};
+use crate::observe::{Level, Line};
 
 /// One scheduled event, as a handler sees it.
 pub struct Schedule {
@@ -169,14 +169,17 @@ impl Cron {
         #[cfg(not(feature = "ops"))]
         let result = work.await;
         match &result {
-            Ok(()) => log(
-                Level::Info,
-                serde_json::json!({"msg": "scheduled event handled", "cron": cron, "scheduled_time_ms": scheduled_time_ms}),
-            ),
-            Err(err) => log(
-                Level::Error,
-                serde_json::json!({"msg": "scheduled event failed", "cron": cron, "scheduled_time_ms": scheduled_time_ms, "error": err.detail()}),
-            ),
+            Ok(()) => Line::new()
+                .field("msg", "scheduled event handled")
+                .field("cron", &cron)
+                .field("scheduled_time_ms", &scheduled_time_ms)
+                .write(Level::Info),
+            Err(err) => Line::new()
+                .field("msg", "scheduled event failed")
+                .field("cron", &cron)
+                .field("scheduled_time_ms", &scheduled_time_ms)
+                .field("error", &err.detail())
+                .write(Level::Error),
         }
         result
     }

@@ -82,12 +82,16 @@ fn built_object(class: &str, definitions: &[ObjectClass]) -> Option<std::rc::Rc<
         let definition = build();
         let service = (definition.app)().build();
         if let Err(err) = &service {
-            crate::observe::log(
-                crate::observe::Level::Error,
-                serde_json::json!({"msg": "a Durable Object's app failed to build", "class": class, "detail": err.detail()}),
-            );
+            crate::observe::Line::new()
+                .field("msg", "a Durable Object's app failed to build")
+                .field("class", &class)
+                .field("detail", &err.detail())
+                .write(crate::observe::Level::Error);
         }
-        let object = Rc::new(BuiltObject { service, definition });
+        let object = Rc::new(BuiltObject {
+            service,
+            definition,
+        });
         built.borrow_mut().push((class.to_owned(), object.clone()));
         Some(object)
     })
@@ -138,14 +142,16 @@ pub fn serve_object_alarm(
         let Some(alarm) = alarm else {
             return Err(js_sys::Error::new(&format!("{class} has no alarm handler")).into());
         };
-        let ctx = crate::object::ObjectContext::new(state, wasm_bindgen::JsCast::unchecked_into(env));
+        let ctx =
+            crate::object::ObjectContext::new(state, wasm_bindgen::JsCast::unchecked_into(env));
         match crate::panic::catch_panic_future(alarm(ctx)).await {
             Ok(Ok(())) => Ok(JsValue::UNDEFINED),
             Ok(Err(err)) => {
-                crate::observe::log(
-                    crate::observe::Level::Error,
-                    serde_json::json!({"msg": "a Durable Object alarm failed", "class": class, "detail": err.detail()}),
-                );
+                crate::observe::Line::new()
+                    .field("msg", "a Durable Object alarm failed")
+                    .field("class", &class)
+                    .field("detail", &err.detail())
+                    .write(crate::observe::Level::Error);
                 Err(js_sys::Error::new(err.detail()).into())
             }
             Err(panic) => Err(js_sys::Error::new(&panic).into()),

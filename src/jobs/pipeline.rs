@@ -305,10 +305,11 @@ impl Jobs {
                     }
                     // One unreadable record must not stop the sweep of the others.
                     Err(err) => {
-                        crate::observe::log(
-                            crate::observe::Level::Warn,
-                            serde_json::json!({"msg": "job sweep skipped a record", "id": id, "error": err.detail()}),
-                        );
+                        crate::observe::Line::new()
+                            .field("msg", "job sweep skipped a record")
+                            .field("id", &id)
+                            .field("error", &err.detail())
+                            .write(crate::observe::Level::Warn);
                         continue;
                     }
                 };
@@ -423,10 +424,11 @@ impl Jobs {
 /// Logs that the instance waiting on `record` was not told the job ended: it
 /// takes its wait's timeout instead.
 fn log_unwoken(record: &JobRecord, err: &Error) {
-    crate::observe::log(
-        crate::observe::Level::Warn,
-        serde_json::json!({"msg": "job waiter not woken", "job": record.id, "detail": err.detail()}),
-    );
+    crate::observe::Line::new()
+        .field("msg", "job waiter not woken")
+        .field("job", &record.id)
+        .field("detail", &err.detail())
+        .write(crate::observe::Level::Warn);
 }
 
 /// Why a job `running` since its invocation has failed by `now_ms`, if it has:

@@ -24,18 +24,15 @@ pub async fn timing(req: Request, next: Next) -> Response {
     let _ = response
         .headers_mut()
         .append("server-timing", format!("app;dur={duration_ms:.1}"));
-    crate::observe::log(
-        crate::observe::Level::Info,
-        serde_json::json!({
-            "msg": "request",
-            "method": method.as_str(),
-            "route": route.as_deref(),
-            "status": response.status().as_u16(),
-            "duration_ms": duration_ms,
-            "cold": cold,
-            "feature": feature.as_deref(),
-            "request_id": request_id,
-        }),
-    );
+    crate::observe::Line::new()
+        .field("msg", "request")
+        .field("method", &method.as_str())
+        .field("route", &route.as_deref())
+        .field("status", &(response.status().as_u16()))
+        .field("duration_ms", &duration_ms)
+        .field("cold", &cold)
+        .field("feature", &feature.as_deref())
+        .field("request_id", &request_id)
+        .write(crate::observe::Level::Info);
     response
 }

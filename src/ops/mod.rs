@@ -298,10 +298,10 @@ impl Ops {
         }
         .await;
         if let Err(err) = sent {
-            crate::observe::log(
-                crate::observe::Level::Warn,
-                serde_json::json!({"msg": "ops usage flush failed", "detail": err.detail()}),
-            );
+            crate::observe::Line::new()
+                .field("msg", "ops usage flush failed")
+                .field("detail", &err.detail())
+                .write(crate::observe::Level::Warn);
         }
     }
 
@@ -461,10 +461,7 @@ impl Ops {
                 match alert::parse_rules(&format!("[{}]", incident.definition)) {
                     Ok(mut one) => one.pop(),
                     Err(problems) => {
-                        crate::observe::log(
-                            crate::observe::Level::Warn,
-                            serde_json::json!({"msg": "an open incident's rule was removed and its definition is unreadable; it stays open", "rule": incident.rule, "incident": incident.incident, "problems": problems}),
-                        );
+                        crate::observe::Line::new().field("msg", "an open incident's rule was removed and its definition is unreadable; it stays open").field("rule", &incident.rule).field("incident", &incident.incident).field("problems", &problems).write(crate::observe::Level::Warn);
                         None
                     }
                 }

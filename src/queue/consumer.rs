@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use super::{Backoff, Envelope, Producer};
 use crate::error::Error;
 use crate::kv::{Kv, PutOptions};
-use crate::observe::{log, Level};
+use crate::observe::{Level, Line};
 
 /// The kind of the envelopes edgeway puts on a dead-letter queue.
 pub const DEAD_LETTER_KIND: &str = "edgeway.dead_letter";
@@ -624,10 +624,13 @@ impl Consumer {
                     retry_later(message, &self.backoff, attempts, err.detail())
                 }
                 Ok(Seen::Duplicate) => {
-                    log(
-                        Level::Info,
-                        serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
-                    );
+                    Line::new()
+                        .field("msg", "duplicate delivery skipped")
+                        .field("queue", &queue)
+                        .field("id", &envelope.id)
+                        .field("kind", &envelope.kind)
+                        .field("attempts", &attempts)
+                        .write(Level::Info);
                     message.ack();
                 }
                 Ok(Seen::Busy) => {
@@ -672,14 +675,18 @@ impl Consumer {
         let mut random = [0u8; 4];
         crate::platform::fill_random(&mut random);
         let random = u32::from_le_bytes(random);
-        log(
-            if result.is_ok() {
+        Line::new()
+            .field("msg", "batch handled")
+            .field("queue", &queue)
+            .field("kind", &kind)
+            .field("messages", &(claimed.len() - rejected.len()))
+            .field("rejected", &rejected.len())
+            .field("error", &(result.as_ref().err().map(Failure::reason)))
+            .write(if result.is_ok() {
                 Level::Info
             } else {
                 Level::Warn
-            },
-            serde_json::json!({"msg": "batch handled", "queue": queue, "kind": kind, "messages": claimed.len() - rejected.len(), "rejected": rejected.len(), "error": result.as_ref().err().map(Failure::reason)}),
-        );
+            });
         for (message, envelope, seen) in claimed {
             let attempts = message.attempts();
             let own = rejected
@@ -764,18 +771,24 @@ impl Consumer {
         };
         match seen {
             Seen::Duplicate => {
-                log(
-                    Level::Info,
-                    serde_json::json!({"msg": "duplicate delivery skipped", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
-                );
+                Line::new()
+                    .field("msg", "duplicate delivery skipped")
+                    .field("queue", &queue)
+                    .field("id", &envelope.id)
+                    .field("kind", &envelope.kind)
+                    .field("attempts", &attempts)
+                    .write(Level::Info);
                 message.ack();
                 return (envelope.kind, Settled::Ack);
             }
             Seen::Busy => {
-                log(
-                    Level::Info,
-                    serde_json::json!({"msg": "another copy is running; retrying later", "queue": queue, "id": envelope.id, "kind": envelope.kind, "attempts": attempts}),
-                );
+                Line::new()
+                    .field("msg", "another copy is running; retrying later")
+                    .field("queue", &queue)
+                    .field("id", &envelope.id)
+                    .field("kind", &envelope.kind)
+                    .field("attempts", &attempts)
+                    .write(Level::Info);
                 message.retry(&retry_options(self.backoff.delay_now(attempts)));
                 return (envelope.kind, Settled::Deferred);
             }
@@ -794,14 +807,19 @@ impl Consumer {
             &self.backoff,
             u32::from_le_bytes(random),
         );
-        log(
-            if result.is_ok() {
+        Line::new()
+            .field("msg", "message handled")
+            .field("queue", &queue)
+            .field("id", &id)
+            .field("kind", &kind)
+            .field("attempts", &attempts)
+            .field("outcome", &(format!("{action:?}")))
+            .field("error", &(result.as_ref().err().map(Failure::reason)))
+            .write(if result.is_ok() {
                 Level::Info
             } else {
                 Level::Warn
-            },
-            serde_json::json!({"msg": "message handled", "queue": queue, "id": id, "kind": kind, "attempts": attempts, "outcome": format!("{action:?}"), "error": result.as_ref().err().map(Failure::reason)}),
-        );
+            });
         let settled = Settled::from(&action);
         self.act(action, message, seen, env, queue, &id, move || original)
             .await;
@@ -919,10 +937,13 @@ impl Consumer {
         id: &str,
         letter: DeadLetter,
     ) {
-        log(
-            Level::Error,
-            serde_json::json!({"msg": "dead-lettered", "queue": letter.queue, "id": id, "reason": letter.reason, "attempts": letter.attempts}),
-        );
+        Line::new()
+            .field("msg", "dead-lettered")
+            .field("queue", &letter.queue)
+            .field("id", &id)
+            .field("reason", &letter.reason)
+            .field("attempts", &letter.attempts)
+            .write(Level::Error);
         let attempts = letter.attempts;
         let Some((binding, _)) = &self.dead_letter else {
             return message.retry(&retry_options(self.backoff.delay_now(attempts)));
@@ -988,10 +1009,11 @@ impl Consumer {
             }
         };
         let Some(binding) = &self.dead_letter_log else {
-            log(
-                Level::Error,
-                serde_json::json!({"msg": "dead letter", "id": id, "letter": letter}),
-            );
+            Line::new()
+                .field("msg", "dead letter")
+                .field("id", &id)
+                .field("letter", &letter)
+                .write(Level::Error);
             message.ack();
             return Settled::Ack;
         };
@@ -1052,10 +1074,10 @@ impl Seen {
 }
 
 fn retry_later(message: JsMessage, backoff: &Backoff, attempts: u32, why: &str) {
-    log(
-        Level::Warn,
-        serde_json::json!({"msg": "retrying after an infrastructure error", "error": why}),
-    );
+    Line::new()
+        .field("msg", "retrying after an infrastructure error")
+        .field("error", &why)
+        .write(Level::Warn);
     message.retry(&retry_options(backoff.delay_now(attempts)));
 }
 

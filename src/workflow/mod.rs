@@ -182,10 +182,10 @@ pub(crate) async fn run(
         Some(binding) => match Trace::from_env(&env, binding) {
             Ok(trace) => Some(trace),
             Err(err) => {
-                crate::observe::log(
-                    crate::observe::Level::Warn,
-                    serde_json::json!({"msg": "workflow trace unavailable", "detail": err.detail()}),
-                );
+                crate::observe::Line::new()
+                    .field("msg", "workflow trace unavailable")
+                    .field("detail", &err.detail())
+                    .write(crate::observe::Level::Warn);
                 None
             }
         },

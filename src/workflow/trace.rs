@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::d1::{rows, Database};
 use crate::error::Error;
-use crate::observe::{log, Level};
+use crate::observe::{Level, Line};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS edgeway_workflow_instances (workflow TEXT NOT NULL, instance TEXT NOT NULL, started_ms INTEGER NOT NULL, ended_ms INTEGER, outcome TEXT NOT NULL, error TEXT, PRIMARY KEY (workflow, instance))
 CREATE TABLE IF NOT EXISTS edgeway_workflow_steps (workflow TEXT NOT NULL, instance TEXT NOT NULL, seq INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, started_ms INTEGER NOT NULL, ended_ms INTEGER, outcome TEXT NOT NULL, error TEXT, PRIMARY KEY (workflow, instance, seq, attempt))";
@@ -153,10 +153,10 @@ impl Trace {
         }
         .await;
         if let Err(err) = result {
-            log(
-                Level::Warn,
-                serde_json::json!({"msg": "workflow trace write failed", "detail": err.detail()}),
-            );
+            Line::new()
+                .field("msg", "workflow trace write failed")
+                .field("detail", &err.detail())
+                .write(Level::Warn);
         }
     }
 }
