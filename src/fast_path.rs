@@ -79,8 +79,8 @@ impl Wake for Forward {
         if waker.is_none() {
             self.woken_early.store(true, Ordering::Release);
         }
-        // Woken outside the lock: the executor may poll at once, and that poll
-        // takes the lock again to register its waker.
+        // Woken outside the lock: an executor that polled inside `wake` would
+        // take the lock again to register its waker (`drive`'s only queues).
         drop(target);
         if let Some(waker) = waker {
             waker.wake();

@@ -287,8 +287,8 @@ fn dispatch(
     // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
     match poll_once(service.handle(request)) {
         FirstPoll::Ready(response) => respond(response).into(),
-        // Panics are already caught inside `Service::handle`, so asserting unwind
-        // safety here cannot expose a half-updated state.
+        // Handler panics are caught inside `Service::handle` (a 500 problem);
+        // `drive` rejects on any other.
         FirstPoll::Pending(rest) => {
             crate::js::drive(async move { Ok(respond(rest.await).into()) }).into()
         }

@@ -107,6 +107,12 @@ fn profile_config(profile: Profile) -> (&'static str, &'static [&'static str]) {
     }
 }
 
+/// What the build optimises for: the command line's choice, else the crate's,
+/// else size.
+fn goal(command_line: Option<Goal>, crate_choice: Option<Goal>) -> Goal {
+    command_line.or(crate_choice).unwrap_or(Goal::Size)
+}
+
 /// The cargo profile of a build and its `--config` settings: the profile's own,
 /// then, for a release built for speed, `opt-level = 3` for the worker crate
 /// alone. The rest stays at `"z"`: at 3 as well (serde_json, core, alloc,
@@ -128,7 +134,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     let package = Package::read(crate_dir)?;
     // The command line wins over the crate's own choice.
     let options = &BuildOptions {
-        goal: Some(options.goal.or(package.goal).unwrap_or(Goal::Size)),
+        goal: Some(goal(options.goal, package.goal)),
         ..options.clone()
     };
     let out_dir = crate_dir.join(&options.out_dir);
@@ -294,17 +300,7 @@ impl Package {
                     manifest.display()
                 )
             })?;
-        let goal = match &package["metadata"]["edgeway"]["optimize-for"] {
-            serde_json::Value::Null => None,
-            value => Some(match value.as_str() {
-                Some("size") => Goal::Size,
-                Some("speed") => Goal::Speed,
-                _ => bail!(
-                    "{}: `[package.metadata.edgeway] optimize-for` takes \"size\" or \"speed\", not {value}",
-                    manifest.display()
-                ),
-            }),
-        };
+        let goal = goal_of(package).with_context(|| manifest.display().to_string())?;
         Ok(Package {
             name: package["name"].as_str().unwrap_or_default().to_owned(),
             goal,
@@ -312,6 +308,21 @@ impl Package {
             target_dir: PathBuf::from(meta["target_directory"].as_str().unwrap_or("target")),
         })
     }
+}
+
+/// The crate's own choice, `[package.metadata.edgeway] optimize-for`, from its
+/// `cargo metadata` entry.
+fn goal_of(package: &serde_json::Value) -> Result<Option<Goal>> {
+    Ok(match &package["metadata"]["edgeway"]["optimize-for"] {
+        serde_json::Value::Null => None,
+        value => Some(match value.as_str() {
+            Some("size") => Goal::Size,
+            Some("speed") => Goal::Speed,
+            _ => bail!(
+                "`[package.metadata.edgeway] optimize-for` takes \"size\" or \"speed\", not {value}"
+            ),
+        }),
+    })
 }
 
 fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> Result<PathBuf> {
@@ -565,6 +576,26 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_goal_comes_from_the_command_line_then_the_crate_then_size() {
+        let package = |metadata: serde_json::Value| serde_json::json!({ "metadata": metadata });
+        let speed = package(serde_json::json!({ "edgeway": { "optimize-for": "speed" } }));
+        assert_eq!(goal_of(&speed).unwrap(), Some(Goal::Speed));
+        assert_eq!(goal_of(&package(serde_json::Value::Null)).unwrap(), None);
+        assert_eq!(
+            goal_of(&package(serde_json::json!({ "other": 1 }))).unwrap(),
+            None
+        );
+        for bad in [serde_json::json!("fast"), serde_json::json!(3)] {
+            let bad = package(serde_json::json!({ "edgeway": { "optimize-for": bad } }));
+            let err = goal_of(&bad).unwrap_err().to_string();
+            assert!(err.contains("takes \"size\" or \"speed\""), "{err}");
+        }
+        assert_eq!(goal(Some(Goal::Size), Some(Goal::Speed)), Goal::Size);
+        assert_eq!(goal(None, Some(Goal::Speed)), Goal::Speed);
+        assert_eq!(goal(None, None), Goal::Size);
+    }
 
     #[test]
     fn building_for_speed_raises_only_the_worker_crate_to_opt_level_3() {

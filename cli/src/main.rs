@@ -55,7 +55,7 @@ build options:
                      keeps serving; needs nightly Rust with rust-src
                      abort: smaller, but a panic takes the isolate down
   --optimize-for <size|speed>
-                     size (default): the smallest module and the fastest cold start
+                     size: the smallest module and the fastest cold start
                      speed: the worker crate's own code (its handlers, and the serde
                      and extractor code instantiated for its types) at opt-level 3,
                      for CPU-bound workers; larger, and slower to start.

@@ -305,7 +305,7 @@ impl Task {
                 Ok(Poll::Pending) => None,
                 Ok(Poll::Ready(Ok(value))) => Some((true, value)),
                 Ok(Poll::Ready(Err(error))) => Some((false, error)),
-                Err(_) => Some((false, js_sys::Error::new("a future panicked").into())),
+                Err(payload) => Some((false, js_sys::Error::new(&panicked(&*payload)).into())),
             };
             if let Some((ok, value)) = done {
                 self.state.set(State::Done);
@@ -355,6 +355,17 @@ fn own_task(waker: &Waker) -> Option<Rc<Task>> {
         Rc::increment_strong_count(data);
         Some(Rc::from_raw(data))
     }
+}
+
+/// What a panic says, as the rejection's message: a workflow instance or a step
+/// fails with it, and the runtime logs it.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    format!("panicked: {message}")
 }
 
 /// A `Waker` over the task's `Rc`: wasm has one thread, so nothing is shared

@@ -28,7 +28,7 @@ pub async fn timing(req: Request, next: Next) -> Response {
         .field("msg", "request")
         .field("method", &method.as_str())
         .field("route", &route.as_deref())
-        .field("status", &(response.status().as_u16()))
+        .field("status", &response.status().as_u16())
         .field("duration_ms", &duration_ms)
         .field("cold", &cold)
         .field("feature", &feature.as_deref())

@@ -461,7 +461,14 @@ impl Ops {
                 match alert::parse_rules(&format!("[{}]", incident.definition)) {
                     Ok(mut one) => one.pop(),
                     Err(problems) => {
-                        crate::observe::Line::new().field("msg", "an open incident's rule was removed and its definition is unreadable; it stays open").field("rule", &incident.rule).field("incident", &incident.incident).field("problems", &problems).write(crate::observe::Level::Warn);
+                        let msg = "an open incident's rule was removed and its definition \
+                                   is unreadable; it stays open";
+                        crate::observe::Line::new()
+                            .field("msg", msg)
+                            .field("rule", &incident.rule)
+                            .field("incident", &incident.incident)
+                            .field("problems", &problems)
+                            .write(crate::observe::Level::Warn);
                         None
                     }
                 }

@@ -813,7 +813,7 @@ impl Consumer {
             .field("id", &id)
             .field("kind", &kind)
             .field("attempts", &attempts)
-            .field("outcome", &(format!("{action:?}")))
+            .field("outcome", &format!("{action:?}"))
             .field("error", &(result.as_ref().err().map(Failure::reason)))
             .write(if result.is_ok() {
                 Level::Info
