@@ -624,13 +624,7 @@ impl Consumer {
                     retry_later(message, &self.backoff, attempts, err.detail())
                 }
                 Ok(Seen::Duplicate) => {
-                    Line::new()
-                        .field("msg", "duplicate delivery skipped")
-                        .field("queue", &queue)
-                        .field("id", &envelope.id)
-                        .field("kind", &envelope.kind)
-                        .field("attempts", &attempts)
-                        .write(Level::Info);
+                    log_copy("duplicate delivery skipped", queue, &envelope, attempts);
                     message.ack();
                 }
                 Ok(Seen::Busy) => {
@@ -771,24 +765,17 @@ impl Consumer {
         };
         match seen {
             Seen::Duplicate => {
-                Line::new()
-                    .field("msg", "duplicate delivery skipped")
-                    .field("queue", &queue)
-                    .field("id", &envelope.id)
-                    .field("kind", &envelope.kind)
-                    .field("attempts", &attempts)
-                    .write(Level::Info);
+                log_copy("duplicate delivery skipped", queue, &envelope, attempts);
                 message.ack();
                 return (envelope.kind, Settled::Ack);
             }
             Seen::Busy => {
-                Line::new()
-                    .field("msg", "another copy is running; retrying later")
-                    .field("queue", &queue)
-                    .field("id", &envelope.id)
-                    .field("kind", &envelope.kind)
-                    .field("attempts", &attempts)
-                    .write(Level::Info);
+                log_copy(
+                    "another copy is running; retrying later",
+                    queue,
+                    &envelope,
+                    attempts,
+                );
                 message.retry(&retry_options(self.backoff.delay_now(attempts)));
                 return (envelope.kind, Settled::Deferred);
             }
@@ -1071,6 +1058,17 @@ impl Seen {
             }
         }
     }
+}
+
+/// The log line for a copy of a message that is not run: `msg` says why.
+fn log_copy(msg: &str, queue: &str, envelope: &Envelope, attempts: u32) {
+    Line::new()
+        .field("msg", msg)
+        .field("queue", queue)
+        .field("id", &envelope.id)
+        .field("kind", &envelope.kind)
+        .field("attempts", &attempts)
+        .write(Level::Info);
 }
 
 fn retry_later(message: JsMessage, backoff: &Backoff, attempts: u32, why: &str) {
