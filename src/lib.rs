@@ -26,6 +26,7 @@
 //! fn app() -> App {
 //!     App::new()
 //!         .layer(edgeway::middleware::request_id)
+//!         .layer(edgeway::middleware::access_log)
 //!         .layer(edgeway::middleware::timing)
 //!         .get("/notes/{id}", show)
 //!         .post("/notes", create)

@@ -168,7 +168,7 @@ fn not_found_method_not_allowed_head_options_and_redirect() {
 }
 
 #[test]
-fn request_id_and_timing_middleware() {
+fn request_id_timing_and_access_log_middleware() {
     let w = worker();
     let res = w.get("/tagged/1").unwrap();
     let id = res.header("x-request-id").expect("request id").to_owned();

@@ -13,6 +13,7 @@ const CORE: &[&str] = &[
     "handler",
     "http",
     "middleware",
+    "middleware/access_log",
     "middleware/body_limit",
     "middleware/cache",
     "middleware/cors",

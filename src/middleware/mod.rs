@@ -21,6 +21,7 @@
 //! # app.build().unwrap();
 //! ```
 
+mod access_log;
 mod body_limit;
 #[cfg(feature = "cache")]
 mod cache;
@@ -32,6 +33,7 @@ mod request_id;
 mod strangler;
 mod timing;
 
+pub use access_log::access_log;
 pub use body_limit::body_limit;
 #[cfg(feature = "cache")]
 pub use cache::{ResponseCache, CACHE_STATUS};

@@ -19,7 +19,7 @@ use edgeway::cron::{Cron, Schedule};
 use edgeway::fanout::{Event, FanoutConfig, NewEvent, NewSubscription, SubscriptionView};
 use edgeway::kv::{KvKey, PutOptions};
 use edgeway::middleware::{
-    body_limit, request_id, strangler_fig, timing, RateLimit, ResponseCache,
+    access_log, body_limit, request_id, strangler_fig, timing, RateLimit, ResponseCache,
 };
 use edgeway::ops::alert::Alert;
 use edgeway::ops::usage::Report;
@@ -316,6 +316,7 @@ fn app() -> App {
         // Outermost, so it times everything the others do.
         .layer(OPS)
         .layer(request_id)
+        .layer(access_log)
         .layer(timing)
         // Unmatched routes, and routes listed in ORIGIN_ROUTES, go to ORIGIN_URL.
         .layer(strangler_fig)

@@ -4,7 +4,9 @@
 use std::rc::Rc;
 
 use edgeway::auth::{ApiKeys, Caller, Jwks, Jwt, Principal};
-use edgeway::middleware::{body_limit, request_id, timing, Cors, RateLimit, ResponseCache};
+use edgeway::middleware::{
+    access_log, body_limit, request_id, timing, Cors, RateLimit, ResponseCache,
+};
 use edgeway::{
     App, Error, Form, HeaderMap, IntoResponse, Json, Method, Origin, Path, Query, Request,
     Response, State, StatusCode, TrailingSlash, Url, Valid,
@@ -191,6 +193,7 @@ fn app() -> App {
 
     let app = App::new()
         .layer(request_id)
+        .layer(access_log)
         .layer(timing)
         .layer(
             Cors::new()
