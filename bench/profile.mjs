@@ -2,6 +2,9 @@
 //
 //   node bench/profile.mjs <hono|bare|workers-rs|edgeway|edgeway-app> [--duration 3] [--path /] [--script bench/results/github.lua] [--out file.cpuprofile]
 //
+// With EDGEWAY_KEEP_NAMES=1 the edgeway workers are built with their function
+// names (`edgeway build --keep-names`), so V8 lists wasm frames by Rust name.
+//
 // Starts the worker in workerd with --inspector-addr, starts the profiler over the
 // Chrome DevTools Protocol, drives wrk at it on loopback for a bounded time, then
 // prints the top functions by self time and saves the .cpuprofile (open it in
@@ -72,11 +75,14 @@ try {
 
   const { nodes, samples, timeDeltas } = result.profile;
   const byId = new Map(nodes.map((n) => [n.id, n]));
+  // A module built with names (EDGEWAY_KEEP_NAMES=1) labels wasm frames by Rust
+  // function; rustc's crate hashes only lengthen them.
+  const label = (frame) => (frame.functionName || "(anonymous)").replace(/\[[0-9a-f]{16}\]/g, "").slice(0, 160);
   const self = new Map();
   let total = 0;
   samples.forEach((id, i) => {
     const node = byId.get(id);
-    const name = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}`;
+    const name = `${label(node.callFrame)} ${node.callFrame.url.split("/").pop()}`;
     const dt = timeDeltas[i] ?? 0;
     self.set(name, (self.get(name) ?? 0) + dt);
     total += dt;

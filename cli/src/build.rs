@@ -58,6 +58,10 @@ pub struct BuildOptions {
     /// What a release build optimises the worker crate for; `None` takes the
     /// crate's own choice (`[package.metadata.edgeway] optimize-for`), else size.
     pub goal: Option<Goal>,
+    /// Whether a release build keeps the wasm name section (function names), for
+    /// profiles, compilation traces and stack traces that name Rust functions.
+    /// The names are about a fifth of the module, so shipped builds drop them.
+    pub keep_names: bool,
     /// Output directory, relative to the crate.
     pub out_dir: PathBuf,
 }
@@ -69,6 +73,7 @@ impl Default for BuildOptions {
             panic: Panic::Unwind,
             optimize: true,
             goal: None,
+            keep_names: false,
             out_dir: PathBuf::from("build"),
         }
     }
@@ -179,7 +184,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
         .out_name("index")
         .bundler(true)?
         .typescript(false)
-        .remove_name_section(release)
+        .remove_name_section(release && !options.keep_names)
         .remove_producers_section(release)
         .generate(&staging)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
@@ -189,7 +194,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     let module = out_dir.join("index.wasm");
     let bindgen_wasm = staging.join("index_bg.wasm");
     if release && options.optimize {
-        wasm_opt(crate_dir, &bindgen_wasm, &module)?;
+        wasm_opt(crate_dir, &bindgen_wasm, &module, options.keep_names)?;
     } else {
         fs::rename(&bindgen_wasm, &module)?;
     }
@@ -216,7 +221,7 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
     let wasm_bytes = fs::read(&module)?;
     let glue = fs::metadata(out_dir.join("index_bg.js"))?.len();
     eprintln!(
-        "edgeway: built {} ({}, panic={}) in {:.1}s (cargo {:.1}s, wasm-bindgen {:.1}s, wasm-opt {:.1}s): \
+        "edgeway: built {} ({}, panic={}{}) in {:.1}s (cargo {:.1}s, wasm-bindgen {:.1}s, wasm-opt {:.1}s): \
          index.wasm {} bytes ({} gzip), glue {} bytes",
         package.name,
         match (release, options.goal) {
@@ -227,6 +232,11 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
         match options.panic {
             Panic::Unwind => "unwind",
             Panic::Abort => "abort",
+        },
+        if release && options.keep_names {
+            ", names kept"
+        } else {
+            ""
         },
         started.elapsed().as_secs_f64(),
         cargo_time.as_secs_f64(),
@@ -383,21 +393,23 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
         .and_then(|m| m.modified())
         .ok();
     Ok(format!(
-        "{} {:x} {:?} {:?} {} {:?} {:?}",
+        "{} {:x} {:?} {:?} {} {:?} {} {:?}",
         env!("CARGO_PKG_VERSION"),
         hasher.finish(),
         options.profile,
         options.panic,
         options.optimize,
         options.goal,
+        options.keep_names,
         tool,
     ))
 }
 
-fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path) -> Result<()> {
+fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path, keep_names: bool) -> Result<()> {
     let wasm_opt = tools::WASM_OPT.find(crate_dir)?;
     let mut command = Command::new(&wasm_opt);
-    command.args(["-Oz", "--strip-debug", "--strip-producers"]);
+    command.args(["-Oz", "--strip-producers"]);
+    command.args(name_args(keep_names));
     // workerd compiles wasm lazily, one function at a time on its first call, so
     // a function is compiled whole even when a request runs one branch of it.
     // Unlimited one-caller inlining folds the whole request path, error branches
@@ -428,6 +440,16 @@ fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path) -> Result<()> {
         bail!("{} failed ({status})", wasm_opt.display());
     }
     Ok(())
+}
+
+/// wasm-opt's arguments for the name section: `-g` keeps and updates it (the
+/// module is otherwise optimised the same), `--strip-debug` drops it with any DWARF.
+fn name_args(keep_names: bool) -> &'static [&'static str] {
+    if keep_names {
+        &["-g", "--strip-dwarf"]
+    } else {
+        &["--strip-debug"]
+    }
 }
 
 /// The snippet modules wasm-bindgen wrote (inline JS from `#[wasm_bindgen(inline_js)]`),
@@ -576,6 +598,14 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shipped_builds_drop_the_name_section_and_keep_names_keeps_it() {
+        assert_eq!(name_args(false), ["--strip-debug"]);
+        assert!(name_args(true).contains(&"-g"));
+        assert!(!name_args(true).contains(&"--strip-debug"));
+        assert!(!BuildOptions::default().keep_names);
+    }
 
     #[test]
     fn the_goal_comes_from_the_command_line_then_the_crate_then_size() {

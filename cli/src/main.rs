@@ -62,6 +62,11 @@ build options:
                      Default: the crate's [package.metadata.edgeway] optimize-for,
                      else size
   --no-opt           skip wasm-opt (release builds run it by default)
+  --keep-names       keep the wasm name section in a release build, so profiles,
+                     compilation traces and stack traces name Rust functions
+                     (a larger module: for measuring, not for shipping);
+                     EDGEWAY_KEEP_NAMES=1 selects it too, so the benchmarks'
+                     wrangler builds can keep names (bench/profile.mjs)
   --out-dir <dir>    where to write the worker (default: build)
   -h, --help         this text
   -V, --version      the version";
@@ -86,6 +91,9 @@ fn run() -> Result<()> {
     if std::env::var("EDGEWAY_PROFILE").as_deref() == Ok("dev") {
         options.profile = Profile::Dev;
     }
+    if std::env::var("EDGEWAY_KEEP_NAMES").as_deref() == Ok("1") {
+        options.keep_names = true;
+    }
     while let Some(arg) = parser.next()? {
         match arg {
             Short('h') | Long("help") => {
@@ -99,6 +107,7 @@ fn run() -> Result<()> {
             Long("dev") => options.profile = Profile::Dev,
             Long("release") => options.profile = Profile::Release,
             Long("no-opt") => options.optimize = false,
+            Long("keep-names") => options.keep_names = true,
             Long("optimize-for") => {
                 options.goal = match parser.value()?.string()?.as_str() {
                     "size" => Some(Goal::Size),
