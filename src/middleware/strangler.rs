@@ -56,19 +56,25 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
         if !to_origin {
             return next.run(req).await;
         }
-        // The root API key is the edge's; `ewk_` keys are withheld by `proxy`.
-        let withheld = |token: &str| {
-            #[cfg(feature = "auth")]
-            if let Some(root) = &settings.root_key {
-                return crate::auth::key::verify(token, root);
+        // Boxed, so the forwarding state machine is a function of its own: the
+        // runtime compiles each function on its first call, and an isolate that
+        // never proxies then never compiles it (BENCHMARKS.md, "Cold start").
+        let forwarding: crate::handler::BoxFuture<Response> = Box::pin(async move {
+            // The root API key is the edge's; `ewk_` keys are withheld by `proxy`.
+            let withheld = |token: &str| {
+                #[cfg(feature = "auth")]
+                if let Some(root) = &settings.root_key {
+                    return crate::auth::key::verify(token, root);
+                }
+                let _ = token;
+                false
+            };
+            match crate::proxy::forward(req, &origin, &withheld).await {
+                Ok(response) => response,
+                Err(err) => err.into_response(),
             }
-            let _ = token;
-            false
-        };
-        match crate::proxy::forward(req, &origin, &withheld).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
-        }
+        });
+        forwarding.await
     }
     // Natively there is no origin to call: the app serves everything.
     #[cfg(not(target_arch = "wasm32"))]
