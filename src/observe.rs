@@ -86,7 +86,20 @@ fn write_line(level: Level, line: &str) {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn write_line(_level: Level, line: &str) {
+    #[cfg(test)]
+    CAPTURED.with(|captured| captured.borrow_mut().push(line.to_owned()));
     eprintln!("{line}");
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+thread_local! {
+    static CAPTURED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The lines this thread has written so far, taken (native unit tests only).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) fn take_captured() -> Vec<String> {
+    CAPTURED.with(|captured| std::mem::take(&mut *captured.borrow_mut()))
 }
 
 thread_local! {

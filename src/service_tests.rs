@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use crate::__private::block_on;
-use crate::middleware::{body_limit, request_id, timing, Cors};
+use crate::middleware::{access_log, body_limit, request_id, timing, Cors};
 use crate::{
     App, Error, Form, HeaderMap, Json, Method, Next, Path, Query, Request, Response, State,
     StatusCode, TrailingSlash,
@@ -429,6 +429,41 @@ fn timing_adds_server_timing() {
         .get("server-timing")
         .unwrap()
         .starts_with("app;dur="));
+}
+
+#[test]
+fn timing_writes_no_log_line_and_access_log_one_with_the_request_id() {
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::observe::take_captured();
+    let app = App::new()
+        .layer(request_id)
+        .layer(access_log)
+        .layer(timing)
+        .get("/notes/{id}", || async { (StatusCode::CREATED, "made") })
+        .tag("notes");
+    let res = call(app, get("/notes/7"));
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.body_text(), "made");
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let lines = crate::observe::take_captured();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["msg"], "request");
+        assert_eq!(line["route"], "/notes/{id}");
+        assert_eq!(line["feature"], "notes");
+        assert_eq!(line["status"], 201);
+        assert_eq!(
+            line["request_id"].as_str(),
+            res.headers().get("x-request-id")
+        );
+        let alone = call(
+            App::new().layer(timing).get("/", || async { "t" }),
+            get("/"),
+        );
+        assert!(alone.headers().get("server-timing").is_some());
+        assert!(crate::observe::take_captured().is_empty());
+    }
 }
 
 #[test]

@@ -95,6 +95,10 @@ fn profile_config(profile: Profile) -> (&'static str, &'static [&'static str]) {
                 "profile.edgeway-release.lto=true",
                 "profile.edgeway-release.codegen-units=1",
                 "profile.edgeway-release.debug=false",
+                // Not `true`, whatever the workspace's release profile says: that
+                // would drop the name section `--keep-names` keeps. The shipped
+                // build drops it later, in wasm-bindgen and wasm-opt.
+                "profile.edgeway-release.strip=\"debuginfo\"",
                 "profile.edgeway-release.incremental=false",
             ],
         ),
@@ -408,8 +412,8 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
 fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path, keep_names: bool) -> Result<()> {
     let wasm_opt = tools::WASM_OPT.find(crate_dir)?;
     let mut command = Command::new(&wasm_opt);
-    command.args(["-Oz", "--strip-producers"]);
     command.args(name_args(keep_names));
+    command.args(["-Oz", "--strip-producers"]);
     // workerd compiles wasm lazily, one function at a time on its first call, so
     // a function is compiled whole even when a request runs one branch of it.
     // Unlimited one-caller inlining folds the whole request path, error branches
@@ -442,11 +446,12 @@ fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path, keep_names: bool) -> 
     Ok(())
 }
 
-/// wasm-opt's arguments for the name section: `-g` keeps and updates it (the
-/// module is otherwise optimised the same), `--strip-debug` drops it with any DWARF.
+/// wasm-opt's arguments for the name section, given before `-Oz`: `-g` keeps and
+/// updates it, after `--strip-dwarf` drops any DWARF (which would otherwise be
+/// carried through the optimisation); `--strip-debug` drops both.
 fn name_args(keep_names: bool) -> &'static [&'static str] {
     if keep_names {
-        &["-g", "--strip-dwarf"]
+        &["--strip-dwarf", "-g"]
     } else {
         &["--strip-debug"]
     }

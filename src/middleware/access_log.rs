@@ -9,6 +9,9 @@ use crate::response::Response;
 /// the cold-start flag, the route's feature tag and the request id. Layer it
 /// inside [`request_id`](crate::middleware::request_id) so the line carries the id.
 ///
+/// On Workers the clock only advances across I/O, so `duration_ms` of a
+/// CPU-only handler is 0; that is the platform's timer, not a bug.
+///
 /// ```text
 /// {"msg":"request","method":"GET","route":"/notes/{id}","status":200,"duration_ms":0.0,
 ///  "cold":true,"feature":null,"request_id":"7f3a…","level":"info","ts":…}

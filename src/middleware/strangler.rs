@@ -58,7 +58,7 @@ pub async fn strangler_fig(req: Request, next: Next) -> Response {
         }
         // Boxed, so the forwarding state machine is a function of its own: the
         // runtime compiles each function on its first call, and an isolate that
-        // never proxies then never compiles it (BENCHMARKS.md, "Cold start").
+        // never proxies then never compiles it (BENCHMARKS.md, "Size budget").
         let forwarding: crate::handler::BoxFuture<Response> = Box::pin(async move {
             // The root API key is the edge's; `ewk_` keys are withheld by `proxy`.
             let withheld = |token: &str| {

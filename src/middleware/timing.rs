@@ -22,8 +22,10 @@ pub async fn timing(req: Request, next: Next) -> Response {
 /// written with a precision (`{:.1}`) links and compiles float-to-decimal code
 /// that every isolate's first request would pay for.
 fn server_timing(ms: f64) -> String {
-    // Saturating: a clock that steps back reads as 0.
-    let tenths = (ms.max(0.0) * 10.0).round() as u64;
+    // A clock that steps back reads as 0 (as does NaN, which `as` maps to 0), and
+    // the bound keeps the tenths within a u64. Non-negative, so adding a half and
+    // truncating rounds without a call to `round`.
+    let tenths = (ms.clamp(0.0, 1e15) * 10.0 + 0.5) as u64;
     format!("app;dur={}.{}", tenths / 10, tenths % 10)
 }
 
@@ -35,9 +37,11 @@ mod tests {
     fn durations_are_written_in_tenths_of_a_millisecond() {
         assert_eq!(server_timing(0.0), "app;dur=0.0");
         assert_eq!(server_timing(12.0), "app;dur=12.0");
-        assert_eq!(server_timing(3.14159), "app;dur=3.1");
+        assert_eq!(server_timing(3.24), "app;dur=3.2");
         assert_eq!(server_timing(0.96), "app;dur=1.0");
         assert_eq!(server_timing(-5.0), "app;dur=0.0");
         assert_eq!(server_timing(1234.56), "app;dur=1234.6");
+        assert_eq!(server_timing(f64::NAN), "app;dur=0.0");
+        assert_eq!(server_timing(f64::INFINITY), "app;dur=1000000000000000.0");
     }
 }
