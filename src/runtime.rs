@@ -254,10 +254,7 @@ pub fn serve(
         let service = cell.get_or_init(|| {
             let built = build().build();
             if let Err(err) = &built {
-                crate::observe::Line::new()
-                    .field("msg", "the app failed to build")
-                    .field("detail", err.detail())
-                    .write(crate::observe::Level::Error);
+                log_build_failure(err);
             }
             built
         });
@@ -267,11 +264,29 @@ pub fn serve(
                 let url = url.unwrap_or_else(|| request.url());
                 dispatch(service, request, env, ctx, &method, url)
             }
-            Err(err) => {
-                respond(Error::new(err.kind(), err.detail().to_owned()).into_response()).into()
-            }
+            Err(err) => answer_build_failure(err),
         }
     })
+}
+
+// The two below are cold and out of line: workerd compiles each wasm function on
+// its first call, and an app that builds never calls them.
+
+/// Logs, once per isolate, why the app did not build.
+#[cold]
+#[inline(never)]
+fn log_build_failure(err: &Error) {
+    crate::observe::Line::new()
+        .field("msg", "the app failed to build")
+        .field("detail", err.detail())
+        .write(crate::observe::Level::Error);
+}
+
+/// The answer to every request of an isolate whose app did not build.
+#[cold]
+#[inline(never)]
+fn answer_build_failure(err: &Error) -> JsValue {
+    respond(Error::new(err.kind(), err.detail().to_owned()).into_response()).into()
 }
 
 fn dispatch(
