@@ -3,20 +3,34 @@
 // cold start is compiling the code its first request runs (BENCHMARKS.md, "Cold
 // start"). This starts each wasm worker in a bare workerd with V8's
 // --trace-wasm-compilation-times, waits until its socket accepts connections
-// (without sending a request), sends one GET /, and counts the functions compiled
-// in answer: how many, their body bytes (exact for a given build) and Liftoff time.
+// (without sending a request), sends one GET / (the gateway: GET /healthz), and
+// counts the functions compiled in answer: how many, their body bytes (exact for a
+// given build) and Liftoff time.
 // It fails when a worker's bytes pass their budget in bench/targets.json.
 //
-//   node bench/firstrequest.mjs [--rounds 3] [--json out.json]
+//   node bench/firstrequest.mjs [--rounds 3] [--json out.json] [--top N]
+//
+// --top N lists the N largest functions each first request compiled. Built with
+// EDGEWAY_KEEP_NAMES=1 (`edgeway build --keep-names`), they are listed by Rust
+// name; the budgets hold for shipped builds, which drop the names.
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { arg, HELLO_BODY, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
+import { arg, HELLO_BODY, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
 
 const rounds = Number(arg("rounds", "3"));
 const jsonOut = arg("json", null);
+const top = Number(arg("top", "0"));
 const wasmWorkers = ["bare", "workers-rs", "edgeway", "edgeway-app"];
+// The whole gateway as wrangler ships it, without its bindings (as in
+// bench/coldstart.mjs): its first `GET /healthz` touches none.
+const gateway = {
+  name: "gateway",
+  label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
+  modules: await shipped("gateway", "wrangler.toml"),
+  path: "/healthz",
+};
 
 const listening = (port) =>
   new Promise((resolve) => {
@@ -26,10 +40,47 @@ const listening = (port) =>
   });
 
 const compiled = (log) =>
-  [...log.matchAll(/using Liftoff, took (\d+) μs .*?bodysize (\d+)/g)].map((m) => ({
-    us: Number(m[1]),
-    bytes: Number(m[2]),
+  [...log.matchAll(/#(\d+) using Liftoff, took (\d+) μs .*?bodysize (\d+)/g)].map((m) => ({
+    index: Number(m[1]),
+    us: Number(m[2]),
+    bytes: Number(m[3]),
   }));
+
+/** The function names in a module's name section, by index (none when stripped). */
+function functionNames(bytes) {
+  const names = new Map();
+  let i = 8;
+  const leb = () => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[i++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (i < bytes.length) {
+    const id = bytes[i++];
+    const end = leb() + i;
+    if (id === 0) {
+      const length = leb();
+      const section = bytes.subarray(i, i + length).toString();
+      i += length;
+      while (section === "name" && i < end) {
+        const sub = bytes[i++];
+        const subEnd = leb() + i;
+        for (let count = sub === 1 ? leb() : 0; count > 0; count--) {
+          const index = leb();
+          const length = leb();
+          names.set(index, bytes.subarray(i, i + length).toString());
+          i += length;
+        }
+        i = subEnd;
+      }
+    }
+    i = end;
+  }
+  return names;
+}
 
 async function firstRequest(def) {
   const { config, port } = await prepareWorker(def, ["--trace-wasm-compilation-times"]);
@@ -48,9 +99,11 @@ async function firstRequest(def) {
     // Let start-up compilation (if any) print before drawing the line.
     await new Promise((r) => setTimeout(r, 200));
     const atStart = compiled(log).length;
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await fetch(`http://127.0.0.1:${port}${def.path ?? "/"}`);
     const body = await res.text();
-    if (!res.ok || body !== HELLO_BODY) throw new Error(`${def.name}: GET / answered ${res.status}`);
+    if (!res.ok || (!def.path && body !== HELLO_BODY)) {
+      throw new Error(`${def.name}: GET ${def.path ?? "/"} answered ${res.status}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
     const functions = compiled(log).slice(atStart);
     return {
@@ -59,6 +112,7 @@ async function firstRequest(def) {
       bytes: functions.reduce((n, f) => n + f.bytes, 0),
       largest: Math.max(0, ...functions.map((f) => f.bytes)),
       liftoff_ms: functions.reduce((n, f) => n + f.us, 0) / 1000,
+      largest_functions: [...functions].sort((a, b) => b.bytes - a.bytes).slice(0, top),
     };
   } finally {
     proc.kill("SIGKILL");
@@ -66,7 +120,7 @@ async function firstRequest(def) {
   }
 }
 
-const defs = (await workerDefinitions()).filter((d) => wasmWorkers.includes(d.name));
+const defs = [...(await workerDefinitions()).filter((d) => wasmWorkers.includes(d.name)), gateway];
 const samples = new Map(defs.map((d) => [d.name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const def of defs) samples.get(def.name).push(await firstRequest(def));
@@ -86,6 +140,15 @@ const result = { command: `node bench/firstrequest.mjs --rounds ${rounds}`, rows
 console.log("| Worker | functions compiled by the first GET / | their body bytes | largest | Liftoff ms (median) |");
 console.log("|---|---|---|---|---|");
 for (const r of rows) console.log(`| ${r.label} | ${r.functions} | ${r.bytes} | ${r.largest} | ${r.liftoff_ms} |`);
+for (const def of top > 0 ? defs : []) {
+  const wasm = def.modules.find(([name]) => name.endsWith(".wasm"));
+  const names = functionNames(await readFile(wasm[1]));
+  console.log(`\n${def.label}: the ${top} largest functions its first request compiled (bytes, name)`);
+  for (const f of samples.get(def.name)[0].largest_functions) {
+    const name = names.get(f.index)?.replace(/\[[0-9a-f]{1,16}\]|::h[0-9a-f]{16}\b/g, "");
+    console.log(`${String(f.bytes).padStart(7)}  ${name?.slice(0, 160) ?? `function #${f.index}`}`);
+  }
+}
 if (jsonOut) await writeFile(jsonOut, JSON.stringify(result, null, 2));
 
 // The byte counts are exact for a pinned toolchain, so they are held to budgets
