@@ -12,7 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { arg, HELLO_BODY, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
+import { answered, arg, healthy, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const checks = Number(arg("checks", "10"));
@@ -69,8 +69,8 @@ async function firstResponse(worker, config) {
       try {
         const res = await fetch(`http://127.0.0.1:${config.port}${worker.path ?? "/"}`);
         const body = await res.text();
-        if (res.ok && (worker.path || body === HELLO_BODY)) return performance.now() - started;
-        throw new Error(`${worker.name} answered ${res.status}`);
+        if (res.ok && answered(worker, body)) return performance.now() - started;
+        throw new Error(`${worker.name} answered ${res.status}: ${body.slice(0, 200)}`);
       } catch (err) {
         if (err.message.includes("answered")) throw err;
         if (performance.now() > deadline) throw new Error(`${worker.name} never answered`);
@@ -92,6 +92,7 @@ const gateway = {
   label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
   modules: await shipped("gateway", "wrangler.toml"),
   path: "/healthz",
+  expect: healthy,
 };
 // Where a cold start goes: a worker's module imported by a JS worker that answers
 // from JS, so only its decoding and validation are paid (workerd compiles
@@ -103,7 +104,7 @@ async function importOnly(name, label, of) {
     entry,
     `import module from "./${wasm[0]}";\nexport default { fetch() { return new Response(String(module instanceof WebAssembly.Module)); } };\n`,
   );
-  return { name, label, modules: [["index.mjs", entry], wasm], path: "/" };
+  return { name, label, modules: [["index.mjs", entry], wasm], path: "/", expect: (body) => body === "true" };
 }
 const definitions = (await workerDefinitions()).filter((d) => !d.sharesProcessOf);
 const hello = definitions.find((d) => d.name === "edgeway");

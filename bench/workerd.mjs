@@ -11,6 +11,18 @@ import { build } from "esbuild";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const HELLO_BODY = "Hello from edgeway!";
 
+/** The gateway's `GET /healthz` answer, as bench/coldstart.mjs and bench/firstrequest.mjs expect it. */
+export const healthy = (body) => {
+  try {
+    return JSON.parse(body).status === "ok";
+  } catch {
+    return false;
+  }
+};
+
+/** Whether `body` is the answer `worker` must give: its own `expect`, else the hello text. */
+export const answered = (worker, body) => (worker.expect ?? ((text) => text === HELLO_BODY))(body);
+
 /** The value after `--name` on the command line, or `fallback`. */
 export const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -82,11 +82,7 @@ fn built_object(class: &str, definitions: &[ObjectClass]) -> Option<std::rc::Rc<
         let definition = build();
         let service = (definition.app)().build();
         if let Err(err) = &service {
-            crate::observe::Line::new()
-                .field("msg", "a Durable Object's app failed to build")
-                .field("class", &class)
-                .field("detail", &err.detail())
-                .write(crate::observe::Level::Error);
+            log_object_build_failure(class, err);
         }
         let object = Rc::new(BuiltObject {
             service,
@@ -95,6 +91,19 @@ fn built_object(class: &str, definitions: &[ObjectClass]) -> Option<std::rc::Rc<
         built.borrow_mut().push((class.to_owned(), object.clone()));
         Some(object)
     })
+}
+
+/// Logs, once per isolate and class, why a Durable Object's app did not build.
+/// Cold and out of line, like `log_build_failure`.
+#[cfg(feature = "objects")]
+#[cold]
+#[inline(never)]
+fn log_object_build_failure(class: &str, err: &Error) {
+    crate::observe::Line::new()
+        .field("msg", "a Durable Object's app failed to build")
+        .field("class", &class)
+        .field("detail", &err.detail())
+        .write(crate::observe::Level::Error);
 }
 
 /// Serves a request to a Durable Object of `class` (one of `definitions`),
