@@ -12,7 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
-import { answered, arg, healthy, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
+import { answered, arg, gatewayDefinition, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const checks = Number(arg("checks", "10"));
@@ -85,15 +85,7 @@ async function firstResponse(worker, config) {
 
 const js = { name: "js", label: "empty JS worker (anchor)", modules: [["index.mjs", join(root, "bench/baselines/js/index.mjs")]] };
 // A worker sharing another's process is the same bundle: measured once.
-// The whole gateway as wrangler ships it, without its bindings: start-up and
-// `GET /healthz` touch none, and a bare workerd has no D1 or queues to give it.
-const gateway = {
-  name: "gateway",
-  label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
-  modules: await shipped("gateway", "wrangler.toml"),
-  path: "/healthz",
-  expect: healthy,
-};
+const gateway = await gatewayDefinition();
 // Where a cold start goes: a worker's module imported by a JS worker that answers
 // from JS, so only its decoding and validation are paid (workerd compiles
 // functions lazily, on their first call), against the whole first request.

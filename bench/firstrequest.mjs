@@ -19,21 +19,13 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { answered, arg, healthy, median, prepareWorker, root, shipped, workerDefinitions } from "./workerd.mjs";
+import { answered, arg, gatewayDefinition, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
 
 const rounds = Number(arg("rounds", "3"));
 const jsonOut = arg("json", null);
 const top = Number(arg("top", "0"));
 const wasmWorkers = ["bare", "workers-rs", "edgeway", "edgeway-app"];
-// The whole gateway as wrangler ships it, without its bindings (as in
-// bench/coldstart.mjs): its first `GET /healthz` touches none.
-const gateway = {
-  name: "gateway",
-  label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
-  modules: await shipped("gateway", "wrangler.toml"),
-  path: "/healthz",
-  expect: healthy,
-};
+const gateway = await gatewayDefinition();
 
 const listening = (port) =>
   new Promise((resolve) => {

@@ -11,14 +11,6 @@ import { build } from "esbuild";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const HELLO_BODY = "Hello from edgeway!";
 
-/** The gateway's `GET /healthz` answer, as bench/coldstart.mjs and bench/firstrequest.mjs expect it. */
-export const healthy = (body) => {
-  try {
-    return JSON.parse(body).status === "ok";
-  } catch {
-    return false;
-  }
-};
 
 /** Whether `body` is the answer `worker` must give: its own `expect`, else the hello text. */
 export const answered = (worker, body) => (worker.expect ?? ((text) => text === HELLO_BODY))(body);
@@ -80,6 +72,28 @@ export const BENCH_ROOT_KEY = "bench-root-key-protects-nothing-0123456789";
  * `text`: text bindings (name to value); `sharesProcessOf`: another worker whose
  * workerd process serves this one too (bench/hotpath.mjs).
  */
+/**
+ * The whole gateway as wrangler ships it, asked `GET /healthz`, which must answer
+ * `"status": "ok"`. It runs without its bindings: start-up and that request touch
+ * none, and a bare workerd has no D1 or queues to give it.
+ */
+export async function gatewayDefinition() {
+  const healthy = (body) => {
+    try {
+      return JSON.parse(body).status === "ok";
+    } catch {
+      return false;
+    }
+  };
+  return {
+    name: "gateway",
+    label: "edgeway gateway (root wrangler.toml), first `GET /healthz`",
+    modules: await shipped("gateway", "wrangler.toml"),
+    path: "/healthz",
+    expect: healthy,
+  };
+}
+
 export async function workerDefinitions() {
   const bindingsApp = await shipped("edgeway-bindings", "bench/apps/bindings/wrangler.toml");
   return [
