@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { answered, arg, gatewayDefinition, median, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
+import { answered, arg, gatewayDefinition, median, prepareWorker, root, rustName, workerDefinitions } from "./workerd.mjs";
 
 const rounds = Number(arg("rounds", "3"));
 const jsonOut = arg("json", null);
@@ -146,7 +146,7 @@ for (const def of top > 0 ? defs : []) {
   const names = namesOf.get(def.name);
   console.log(`\n${def.label}: the ${top} largest functions its first request compiled (bytes, name)`);
   for (const f of samples.get(def.name)[0].largest_functions) {
-    const name = names.get(f.index)?.replace(/\[[0-9a-f]{1,16}\]|::h[0-9a-f]{16}\b/g, "");
+    const name = names.has(f.index) ? rustName(names.get(f.index)) : undefined;
     console.log(`${String(f.bytes).padStart(7)}  ${name?.slice(0, 160) ?? `function #${f.index}`}`);
   }
 }

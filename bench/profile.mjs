@@ -13,7 +13,7 @@ import { execFile, spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { arg, freePort, prepareWorker, root, workerDefinitions } from "./workerd.mjs";
+import { arg, freePort, prepareWorker, root, rustName, workerDefinitions } from "./workerd.mjs";
 
 const run = promisify(execFile);
 const which = process.argv[2] ?? "edgeway";
@@ -77,7 +77,7 @@ try {
   const byId = new Map(nodes.map((n) => [n.id, n]));
   // A module built with names (EDGEWAY_KEEP_NAMES=1) labels wasm frames by Rust
   // function; rustc's crate hashes only lengthen them.
-  const label = (frame) => (frame.functionName || "(anonymous)").replace(/\[[0-9a-f]{1,16}\]|::h[0-9a-f]{16}\b/g, "").slice(0, 160);
+  const label = (frame) => rustName(frame.functionName || "(anonymous)").slice(0, 160);
   const self = new Map();
   let total = 0;
   samples.forEach((id, i) => {

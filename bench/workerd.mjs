@@ -11,9 +11,11 @@ import { build } from "esbuild";
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const HELLO_BODY = "Hello from edgeway!";
 
-
 /** Whether `body` is the answer `worker` must give: its own `expect`, else the hello text. */
 export const answered = (worker, body) => (worker.expect ?? ((text) => text === HELLO_BODY))(body);
+
+/** A Rust function's name as a module built with names gives it, without rustc's crate hashes. */
+export const rustName = (name) => name.replace(/\[[0-9a-f]{1,16}\]|::h[0-9a-f]{16}\b/g, "");
 
 /** The value after `--name` on the command line, or `fallback`. */
 export const arg = (name, fallback) => {

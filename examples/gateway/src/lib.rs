@@ -32,8 +32,6 @@ use serde_json::{json, Value};
 edgeway::binding!(Store: Kv = "STORE");
 edgeway::binding!(Events: Queue<Envelope> = "EVENTS");
 
-/// `GET /healthz`, with the isolate's wasm memory high-water mark (linear memory
-/// only grows), which the benchmarks read after their load.
 /// `GET /healthz`'s answer. A struct rather than `json!`: every isolate's first
 /// request is often a health check, and a map would make it compile the map code.
 #[derive(Serialize)]
@@ -43,6 +41,8 @@ struct Health {
     wasm_memory_bytes: Option<usize>,
 }
 
+/// `GET /healthz`, with the isolate's wasm memory high-water mark (linear memory
+/// only grows), which the benchmarks read after their load.
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok",
