@@ -168,7 +168,9 @@ pub struct Error {
     kind: ErrorKind,
     status: StatusCode,
     detail: Cow<'static, str>,
-    extra: Vec<(&'static str, serde_json::Value)>,
+    /// Extension members, each value already JSON text: written when added, so
+    /// a worker that adds none links no `serde_json::Value` serializer.
+    extra: Vec<(&'static str, Box<str>)>,
     retry_after: Option<u32>,
     permanent: bool,
 }
@@ -234,14 +236,16 @@ impl Error {
 
     /// Adds an extension member to the problem document (RFC 9457 §3.2).
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        let value: String = value.into();
         self.extra
-            .push((name, serde_json::Value::String(value.into())));
+            .push((name, crate::json_object::to_json_text(&value)));
         self
     }
 
     /// Adds an extension member whose value is any JSON (a list of violations).
     pub fn with_json_member(mut self, name: &'static str, value: serde_json::Value) -> Self {
-        self.extra.push((name, value));
+        self.extra
+            .push((name, crate::json_object::to_json_text(&value)));
         self
     }
 
@@ -324,7 +328,7 @@ impl Error {
         for (name, value) in &self.extra {
             // The standard members are not overridden by an extension.
             if !matches!(*name, "type" | "title" | "status" | "detail") {
-                doc.field(name, value);
+                doc.raw_field(name, value);
             }
         }
         doc.finish()

@@ -27,6 +27,15 @@ impl JsonObject {
         self
     }
 
+    /// Adds the member `name` whose value is already JSON text.
+    pub(crate) fn raw_field(&mut self, name: &str, json: &str) -> &mut Self {
+        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        let _ = serde_json::to_writer(&mut self.0, name);
+        self.0.push(b':');
+        self.0.extend_from_slice(json.as_bytes());
+        self
+    }
+
     /// The object's JSON text.
     pub(crate) fn finish(&mut self) -> String {
         if self.0.is_empty() {
@@ -36,6 +45,15 @@ impl JsonObject {
         // Only JSON text was written.
         String::from_utf8(std::mem::take(&mut self.0)).unwrap_or_default()
     }
+}
+
+/// `value` as JSON text, for [`JsonObject::raw_field`].
+pub(crate) fn to_json_text(value: &(impl serde::Serialize + ?Sized)) -> Box<str> {
+    // Serializing to a Vec cannot fail for these values (strings and
+    // `serde_json::Value`, whose map keys are strings).
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "null".to_owned())
+        .into_boxed_str()
 }
 
 #[cfg(test)]
@@ -51,10 +69,11 @@ mod tests {
         object
             .field("msg", "a \"quoted\"\nline")
             .field("n", &3u16)
-            .field("none", &None::<&str>);
+            .field("none", &None::<&str>)
+            .raw_field("list", &to_json_text(&[1, 2]));
         assert_eq!(
             object.finish(),
-            r#"{"msg":"a \"quoted\"\nline","n":3,"none":null}"#
+            r#"{"msg":"a \"quoted\"\nline","n":3,"none":null,"list":[1,2]}"#
         );
     }
 }
