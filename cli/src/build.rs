@@ -183,15 +183,17 @@ pub fn build(crate_dir: &Path, options: &BuildOptions) -> Result<()> {
         fs::remove_dir_all(&staging)?;
     }
     let release = options.profile == Profile::Release;
-    Bindgen::new()
+    let mut output = Bindgen::new()
         .input_path(&wasm)
         .out_name("index")
         .bundler(true)?
         .typescript(false)
         .remove_name_section(release && !options.keep_names)
         .remove_producers_section(release)
-        .generate(&staging)
+        .generate_output()
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    unlist_unused_closure_shims(output.wasm_mut())?;
+    output.emit(&staging)?;
     let bindgen_time = step.elapsed();
 
     let step = Instant::now();
@@ -358,6 +360,14 @@ fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> R
             flags.push(' ');
         }
         flags.push_str("-Cpanic=unwind");
+        if options.profile == Profile::Release {
+            // std's smaller variants (sorting, integer formatting), and panic
+            // locations without file names: nothing shows them (no panic hook
+            // prints on wasm32; edgeway logs the message), yet they were 3% of
+            // hello gzipped. Dev builds keep both. BENCHMARKS.md, "Sizes".
+            cargo.arg("-Zbuild-std-features=panic-unwind,optimize_for_size");
+            flags.push_str(" -Zlocation-detail=none");
+        }
         cargo.env("RUSTFLAGS", flags);
     }
     // Under `cargo run`, rustup pins its own toolchain for children; the `+nightly`
@@ -407,6 +417,95 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
         options.keep_names,
         tool,
     ))
+}
+
+/// Takes out of the function table the closure shims no code can call.
+///
+/// wasm-bindgen describes every imported JS function to itself through an
+/// exported function the linker must keep, and a describe function whose
+/// signature takes a closure (js-sys alone has dozens: each typed array's
+/// `forEach`, `find`, `sort`...) takes the address of a shim that calls it,
+/// which puts the shim in the function table. wasm-bindgen runs the describe
+/// functions, exports the shims the glue uses, and deletes the describe
+/// functions, but the table keeps every shim, and nothing in a table can be
+/// removed as dead: in hello they were 9 KB of code that no path reaches.
+///
+/// A shim is only ever called from JS, by its export, so a slot holding one that
+/// is not exported is never called. The slot keeps its index (other indices are
+/// baked into code and vtables) and points at a stub that traps instead, and
+/// wasm-opt then drops the shims and what only they used.
+fn unlist_unused_closure_shims(module: &mut walrus::Module) -> Result<usize> {
+    let Some(table) = module.tables.main_function_table()? else {
+        return Ok(0);
+    };
+    let exported: std::collections::HashSet<walrus::FunctionId> = module
+        .exports
+        .iter()
+        .filter_map(|export| match export.item {
+            walrus::ExportItem::Function(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    let unused_shim = |module: &walrus::Module, id: walrus::FunctionId| {
+        !exported.contains(&id)
+            && module
+                .funcs
+                .get(id)
+                .name
+                .as_deref()
+                .is_some_and(is_closure_shim)
+    };
+    let mut stub = None;
+    let mut unlisted = 0;
+    let segments: Vec<_> = module
+        .tables
+        .get(table)
+        .elem_segments
+        .iter()
+        .copied()
+        .collect();
+    for segment in segments {
+        let mut items = std::mem::replace(
+            &mut module.elements.get_mut(segment).items,
+            walrus::ElementItems::Functions(Vec::new()),
+        );
+        let slots: Vec<&mut walrus::FunctionId> = match &mut items {
+            walrus::ElementItems::Functions(ids) => ids.iter_mut().collect(),
+            walrus::ElementItems::Expressions(_, exprs) => exprs
+                .iter_mut()
+                .filter_map(|expr| match expr {
+                    walrus::ConstExpr::RefFunc(id) => Some(id),
+                    _ => None,
+                })
+                .collect(),
+        };
+        for slot in slots {
+            if unused_shim(module, *slot) {
+                *slot = *stub.get_or_insert_with(|| trap_stub(module));
+                unlisted += 1;
+            }
+        }
+        module.elements.get_mut(segment).items = items;
+    }
+    Ok(unlisted)
+}
+
+/// Whether `name` (from the name section, demangled, crate hashes included)
+/// is one of wasm-bindgen's closure call shims.
+fn is_closure_shim(name: &str) -> bool {
+    name.strip_prefix("wasm_bindgen")
+        .map(|rest| {
+            rest.strip_prefix('[')
+                .map_or(rest, |r| r.split_once(']').map_or(r, |(_, r)| r))
+        })
+        .is_some_and(|rest| rest.starts_with("::convert::closures::"))
+}
+
+/// A function of no arguments that traps: what an unused table slot points at.
+fn trap_stub(module: &mut walrus::Module) -> walrus::FunctionId {
+    let mut builder = walrus::FunctionBuilder::new(&mut module.types, &[], &[]);
+    builder.func_body().unreachable();
+    builder.finish(Vec::new(), &mut module.funcs)
 }
 
 fn wasm_opt(crate_dir: &Path, input: &Path, output: &Path, keep_names: bool) -> Result<()> {
@@ -603,6 +702,53 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn named(module: &mut walrus::Module, name: &str) -> walrus::FunctionId {
+        let mut builder = walrus::FunctionBuilder::new(&mut module.types, &[], &[]);
+        builder.name(name.to_owned()).func_body();
+        builder.finish(Vec::new(), &mut module.funcs)
+    }
+
+    #[test]
+    fn closure_shims_leave_the_table_unless_exported() {
+        let mut module = walrus::Module::default();
+        let used = named(
+            &mut module,
+            "wasm_bindgen[9654e4cb361db095]::convert::closures::_::invoke::<(), true>",
+        );
+        let unused = named(
+            &mut module,
+            "wasm_bindgen::convert::closures::_::invoke::<i8, u32, js_sys::Int8Array, true>",
+        );
+        let handler = named(&mut module, "hello::app");
+        module.exports.add("invoke", used);
+        let table = module
+            .tables
+            .add_local(false, 4, None, walrus::RefType::FUNCREF);
+        let segment = module.elements.add(
+            walrus::ElementKind::Active {
+                table,
+                offset: walrus::ConstExpr::Value(walrus::ir::Value::I32(1)),
+            },
+            walrus::ElementItems::Functions(vec![used, unused, handler, unused]),
+        );
+        module.tables.get_mut(table).elem_segments.insert(segment);
+
+        assert_eq!(unlist_unused_closure_shims(&mut module).unwrap(), 2);
+        let walrus::ElementItems::Functions(slots) = &module.elements.get(segment).items else {
+            panic!("the segment changed form");
+        };
+        // Every slot keeps its index; the unused shim's two now hold one stub.
+        assert_eq!(slots.len(), 4);
+        assert_eq!((slots[0], slots[2]), (used, handler));
+        assert_eq!(slots[1], slots[3]);
+        assert!(![used, unused, handler].contains(&slots[1]));
+        assert!(is_closure_shim(
+            "wasm_bindgen[0123456789abcdef]::convert::closures::_::invoke::<i8, true>"
+        ));
+        assert!(!is_closure_shim("wasm_bindgen::JsValue::as_string"));
+        assert!(!is_closure_shim("my_crate::convert::closures::f"));
+    }
 
     #[test]
     fn shipped_builds_drop_the_name_section_and_keep_names_keeps_it() {
