@@ -360,12 +360,7 @@ fn own_task(waker: &Waker) -> Option<Rc<Task>> {
 /// What a panic says, as the rejection's message: a workflow instance or a step
 /// fails with it, and the runtime logs it.
 fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message");
-    format!("panicked: {message}")
+    format!("panicked: {}", crate::panic::panic_message(payload))
 }
 
 /// A `Waker` over the task's `Rc`: wasm has one thread, so nothing is shared
