@@ -35,12 +35,14 @@ pub enum Panic {
 /// What a release build optimises the worker crate's own code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
-    /// `opt-level = "z"` everywhere: the smallest module and the least code for
-    /// the first request to compile. Right for almost every worker.
+    /// `opt-level = "z"` everywhere, and std's `optimize_for_size` variants:
+    /// the smallest module and the least code for the first request to
+    /// compile. Right for almost every worker.
     Size,
     /// `opt-level = 3` for the worker crate, where its handlers and the serde and
     /// extractor code generic over its types are instantiated; edgeway, std and
-    /// the other dependencies stay optimised for size. For CPU-bound workers
+    /// the other dependencies stay at `"z"`, with std's fast variants (its
+    /// `optimize_for_size` ones cost 7% CPU on a 16 KB JSON body). For CPU-bound workers
     /// (large JSON bodies, heavy validation), at some cost in size and cold start
     /// (BENCHMARKS.md, "(e)"). wasm-opt still runs `-Oz`: `-O3` made it no faster.
     Speed,
@@ -341,6 +343,25 @@ fn goal_of(package: &serde_json::Value) -> Result<Option<Goal>> {
     })
 }
 
+/// What a panic=unwind build adds: cargo's arguments, then rustc's flags.
+fn unwind_flags(options: &BuildOptions) -> (Vec<&'static str>, Vec<&'static str>) {
+    let mut args = vec!["-Zbuild-std=std,panic_unwind"];
+    let mut rustflags = vec!["-Cpanic=unwind"];
+    if options.profile == Profile::Release {
+        // Panic locations without file names: nothing shows them (no panic hook
+        // prints on wasm32; edgeway logs the message), yet they were 3% of
+        // hello gzipped. Dev builds keep them.
+        rustflags.push("-Zlocation-detail=none");
+        // std's smaller variants (sorting, UTF-8 checks, number formatting):
+        // 6.4 KiB of the gateway, but 7% more CPU on a 16 KB JSON body, so not
+        // for a crate built for speed. BENCHMARKS.md, "Size budget".
+        if options.goal != Some(Goal::Speed) {
+            args.push("-Zbuild-std-features=panic-unwind,optimize_for_size");
+        }
+    }
+    (args, rustflags)
+}
+
 fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> Result<PathBuf> {
     let (profile, config) = cargo_settings(options, &package.name);
     let mut cargo = Command::new("cargo");
@@ -354,19 +375,14 @@ fn cargo_build(crate_dir: &Path, package: &Package, options: &BuildOptions) -> R
         cargo.args(["--config", &setting]);
     }
     if options.panic == Panic::Unwind {
-        cargo.arg("-Zbuild-std=std,panic_unwind");
+        let (args, rustflags) = unwind_flags(options);
+        cargo.args(args);
         let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
-        if !flags.is_empty() {
-            flags.push(' ');
-        }
-        flags.push_str("-Cpanic=unwind");
-        if options.profile == Profile::Release {
-            // std's smaller variants (sorting, integer formatting), and panic
-            // locations without file names: nothing shows them (no panic hook
-            // prints on wasm32; edgeway logs the message), yet they were 3% of
-            // hello gzipped. Dev builds keep both. BENCHMARKS.md, "Sizes".
-            cargo.arg("-Zbuild-std-features=panic-unwind,optimize_for_size");
-            flags.push_str(" -Zlocation-detail=none");
+        for flag in rustflags {
+            if !flags.is_empty() {
+                flags.push(' ');
+            }
+            flags.push_str(flag);
         }
         cargo.env("RUSTFLAGS", flags);
     }
@@ -493,12 +509,15 @@ fn unlist_unused_closure_shims(module: &mut walrus::Module) -> Result<usize> {
 /// Whether `name` (from the name section, demangled, crate hashes included)
 /// is one of wasm-bindgen's closure call shims.
 fn is_closure_shim(name: &str) -> bool {
-    name.strip_prefix("wasm_bindgen")
-        .map(|rest| {
-            rest.strip_prefix('[')
-                .map_or(rest, |r| r.split_once(']').map_or(r, |(_, r)| r))
-        })
-        .is_some_and(|rest| rest.starts_with("::convert::closures::"))
+    let Some(rest) = name.strip_prefix("wasm_bindgen") else {
+        return false;
+    };
+    // Names carry the crate's hash: `wasm_bindgen[0123456789abcdef]::…`.
+    let rest = match rest.strip_prefix('[') {
+        Some(hashed) => hashed.split_once(']').map_or("", |(_, path)| path),
+        None => rest,
+    };
+    rest.starts_with("::convert::closures::")
 }
 
 /// A function of no arguments that traps: what an unused table slot points at.
@@ -748,6 +767,28 @@ mod tests {
         ));
         assert!(!is_closure_shim("wasm_bindgen::JsValue::as_string"));
         assert!(!is_closure_shim("my_crate::convert::closures::f"));
+    }
+
+    #[test]
+    fn size_builds_take_std_small_and_only_release_builds_drop_panic_locations() {
+        let with = |profile, goal| {
+            unwind_flags(&BuildOptions {
+                profile,
+                goal: Some(goal),
+                ..BuildOptions::default()
+            })
+        };
+        let small_std = "-Zbuild-std-features=panic-unwind,optimize_for_size";
+        let no_locations = "-Zlocation-detail=none";
+        let (args, flags) = with(Profile::Release, Goal::Size);
+        assert!(args.contains(&small_std) && flags.contains(&no_locations));
+        let (args, flags) = with(Profile::Release, Goal::Speed);
+        assert!(!args.contains(&small_std) && flags.contains(&no_locations));
+        let (args, flags) = with(Profile::Dev, Goal::Size);
+        assert!(!args.contains(&small_std) && !flags.contains(&no_locations));
+        assert!(
+            args.contains(&"-Zbuild-std=std,panic_unwind") && flags.contains(&"-Cpanic=unwind")
+        );
     }
 
     #[test]
