@@ -28,20 +28,13 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
             Err(payload) => {
                 // Drop the poisoned future now so nothing polls it again.
                 self.0 = None;
-                Poll::Ready(Err(format!(
-                    "handler panicked: {}",
-                    panic_message(&*payload)
-                )))
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+                Poll::Ready(Err(format!("handler panicked: {message}")))
             }
         }
     }
-}
-
-/// What a panic says: its `&str` or `String` payload (what `panic!` makes).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
 }

@@ -358,9 +358,15 @@ fn own_task(waker: &Waker) -> Option<Rc<Task>> {
 }
 
 /// What a panic says, as the rejection's message: a workflow instance or a step
-/// fails with it, and the runtime logs it.
+/// fails with it, and the runtime logs it. (`panic.rs` reads payloads the same
+/// way; the glue is a leaf that imports nothing of the crate: tests/layering.rs.)
 fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    format!("panicked: {}", crate::panic::panic_message(payload))
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a non-string payload");
+    format!("panicked: {message}")
 }
 
 /// A `Waker` over the task's `Rc`: wasm has one thread, so nothing is shared
