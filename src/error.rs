@@ -168,8 +168,9 @@ pub struct Error {
     kind: ErrorKind,
     status: StatusCode,
     detail: Cow<'static, str>,
-    /// Extension members, each value already JSON text: written when added, so
-    /// a worker that adds none links no `serde_json::Value` serializer.
+    /// Extension members, each value already JSON text: serialized when added,
+    /// so only a worker that calls [`Error::with_json_member`] (or uses a part
+    /// of edgeway that does, like `Valid`) links `serde_json::Value`'s serializer.
     extra: Vec<(&'static str, Box<str>)>,
     retry_after: Option<u32>,
     permanent: bool,

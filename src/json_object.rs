@@ -49,11 +49,11 @@ impl JsonObject {
 
 /// `value` as JSON text, for [`JsonObject::raw_field`].
 pub(crate) fn to_json_text(value: &(impl serde::Serialize + ?Sized)) -> Box<str> {
-    // Serializing to a Vec cannot fail for these values (strings and
+    // Serializing cannot fail for the values given here (strings and
     // `serde_json::Value`, whose map keys are strings).
-    serde_json::to_string(value)
-        .unwrap_or_else(|_| "null".to_owned())
-        .into_boxed_str()
+    let text = serde_json::to_string(value);
+    debug_assert!(text.is_ok(), "a problem member that is not JSON");
+    text.unwrap_or_else(|_| "null".to_owned()).into_boxed_str()
 }
 
 #[cfg(test)]

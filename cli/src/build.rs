@@ -35,14 +35,15 @@ pub enum Panic {
 /// What a release build optimises the worker crate's own code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Goal {
-    /// `opt-level = "z"` everywhere, and std's `optimize_for_size` variants:
-    /// the smallest module and the least code for the first request to
-    /// compile. Right for almost every worker.
+    /// `opt-level = "z"` everywhere (and, with panic=unwind, std rebuilt with
+    /// its `optimize_for_size` variants): the smallest module and the least
+    /// code for the first request to compile. Right for almost every worker.
     Size,
     /// `opt-level = 3` for the worker crate, where its handlers and the serde and
     /// extractor code generic over its types are instantiated; edgeway, std and
     /// the other dependencies stay at `"z"`, with std's fast variants (its
-    /// `optimize_for_size` ones cost 7% CPU on a 16 KB JSON body). For CPU-bound workers
+    /// `optimize_for_size` ones cost 7.5% CPU on a 16 KB JSON body). For
+    /// CPU-bound workers
     /// (large JSON bodies, heavy validation), at some cost in size and cold start
     /// (BENCHMARKS.md, "(e)"). wasm-opt still runs `-Oz`: `-O3` made it no faster.
     Speed,
@@ -348,13 +349,16 @@ fn unwind_flags(options: &BuildOptions) -> (Vec<&'static str>, Vec<&'static str>
     let mut args = vec!["-Zbuild-std=std,panic_unwind"];
     let mut rustflags = vec!["-Cpanic=unwind"];
     if options.profile == Profile::Release {
-        // Panic locations without file names: nothing shows them (no panic hook
-        // prints on wasm32; edgeway logs the message), yet they were 3% of
-        // hello gzipped. Dev builds keep them.
-        rustflags.push("-Zlocation-detail=none");
+        // Panic locations (file, line, column) were 3% of hello gzipped, and
+        // nothing edgeway runs shows them: no panic hook prints on wasm32 and
+        // edgeway logs the message. A hook a worker installs prints
+        // `<redacted>`; dev and `--keep-names` builds keep them for debugging.
+        if !options.keep_names {
+            rustflags.push("-Zlocation-detail=none");
+        }
         // std's smaller variants (sorting, UTF-8 checks, number formatting):
-        // 6.4 KiB of the gateway, but 7% more CPU on a 16 KB JSON body, so not
-        // for a crate built for speed. BENCHMARKS.md, "Size budget".
+        // 6.4 KiB of the gateway, but 7.5% more CPU on a 16 KB JSON body, so
+        // not for a crate built for speed. BENCHMARKS.md, "Size budget".
         if options.goal != Some(Goal::Speed) {
             args.push("-Zbuild-std-features=panic-unwind,optimize_for_size");
         }
@@ -449,9 +453,16 @@ fn stamp(wasm: &Path, options: &BuildOptions) -> Result<String> {
 /// A shim is only ever called from JS, by its export, so a slot holding one that
 /// is not exported is never called. The slot keeps its index (other indices are
 /// baked into code and vtables) and points at a stub that traps instead, and
-/// wasm-opt then drops the shims and what only they used.
+/// wasm-opt then drops the shims and what only they used (a dev build, which
+/// skips wasm-opt, keeps them, unlisted). Returns how many slots changed.
+///
+/// This reads wasm-bindgen's internals as of 0.2.130 (shims live in
+/// `wasm_bindgen::convert::closures`, JS calls them only by export, and no
+/// destructor is passed as a table index): re-check it when bumping the pin.
 fn unlist_unused_closure_shims(module: &mut walrus::Module) -> Result<usize> {
-    let Some(table) = module.tables.main_function_table()? else {
+    // Two function tables (which rustc never makes): leave them alone, as
+    // wasm-bindgen's own passes do.
+    let Some(table) = module.tables.main_function_table().ok().flatten() else {
         return Ok(0);
     };
     let exported: std::collections::HashSet<walrus::FunctionId> = module
@@ -733,11 +744,11 @@ mod tests {
         let mut module = walrus::Module::default();
         let used = named(
             &mut module,
-            "wasm_bindgen[9654e4cb361db095]::convert::closures::_::invoke::<(), true>",
+            "wasm_bindgen::convert::closures::_::invoke::<(), true>",
         );
         let unused = named(
             &mut module,
-            "wasm_bindgen::convert::closures::_::invoke::<i8, u32, js_sys::Int8Array, true>",
+            "wasm_bindgen[9654e4cb361db095]::convert::closures::_::invoke::<i8, u32, js_sys::Int8Array, true>",
         );
         let handler = named(&mut module, "hello::app");
         module.exports.add("invoke", used);
@@ -752,25 +763,61 @@ mod tests {
             walrus::ElementItems::Functions(vec![used, unused, handler, unused]),
         );
         module.tables.get_mut(table).elem_segments.insert(segment);
+        // The form wasm-bindgen's externref pass may leave: expressions.
+        let expressions = module.elements.add(
+            walrus::ElementKind::Active {
+                table,
+                offset: walrus::ConstExpr::Value(walrus::ir::Value::I32(5)),
+            },
+            walrus::ElementItems::Expressions(
+                walrus::RefType::FUNCREF,
+                vec![
+                    walrus::ConstExpr::RefFunc(unused),
+                    walrus::ConstExpr::RefNull(walrus::RefType::FUNCREF),
+                    walrus::ConstExpr::RefFunc(handler),
+                ],
+            ),
+        );
+        module
+            .tables
+            .get_mut(table)
+            .elem_segments
+            .insert(expressions);
 
-        assert_eq!(unlist_unused_closure_shims(&mut module).unwrap(), 2);
+        assert_eq!(unlist_unused_closure_shims(&mut module).unwrap(), 3);
         let walrus::ElementItems::Functions(slots) = &module.elements.get(segment).items else {
             panic!("the segment changed form");
         };
-        // Every slot keeps its index; the unused shim's two now hold one stub.
+        // Every slot keeps its index; the unused shim's slots now hold one stub.
         assert_eq!(slots.len(), 4);
         assert_eq!((slots[0], slots[2]), (used, handler));
         assert_eq!(slots[1], slots[3]);
-        assert!(![used, unused, handler].contains(&slots[1]));
-        assert!(is_closure_shim(
-            "wasm_bindgen[0123456789abcdef]::convert::closures::_::invoke::<i8, true>"
+        let stub = slots[1];
+        assert!(![used, unused, handler].contains(&stub));
+        let walrus::ElementItems::Expressions(_, exprs) = &module.elements.get(expressions).items
+        else {
+            panic!("the segment changed form");
+        };
+        assert!(matches!(
+            exprs[..],
+            [
+                walrus::ConstExpr::RefFunc(first),
+                walrus::ConstExpr::RefNull(_),
+                walrus::ConstExpr::RefFunc(last),
+            ] if first == stub && last == handler
         ));
         assert!(!is_closure_shim("wasm_bindgen::JsValue::as_string"));
+        assert!(!is_closure_shim(
+            "wasm_bindgen_futures::convert::closures::f"
+        ));
+        assert!(!is_closure_shim(
+            "<T as wasm_bindgen::closure::IntoWasmClosure<dyn FnMut()>>::unsize::{closure#0}"
+        ));
         assert!(!is_closure_shim("my_crate::convert::closures::f"));
     }
 
     #[test]
-    fn size_builds_take_std_small_and_only_release_builds_drop_panic_locations() {
+    fn size_builds_take_std_small_and_only_shipped_builds_drop_panic_locations() {
         let with = |profile, goal| {
             unwind_flags(&BuildOptions {
                 profile,
@@ -786,6 +833,14 @@ mod tests {
         assert!(!args.contains(&small_std) && flags.contains(&no_locations));
         let (args, flags) = with(Profile::Dev, Goal::Size);
         assert!(!args.contains(&small_std) && !flags.contains(&no_locations));
+        let (_, flags) = unwind_flags(&BuildOptions {
+            keep_names: true,
+            ..BuildOptions::default()
+        });
+        assert!(
+            !flags.contains(&no_locations),
+            "a build for debugging keeps them"
+        );
         assert!(
             args.contains(&"-Zbuild-std=std,panic_unwind") && flags.contains(&"-Cpanic=unwind")
         );
