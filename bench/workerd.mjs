@@ -70,11 +70,6 @@ export async function shipped(name, config) {
 export const BENCH_ROOT_KEY = "bench-root-key-protects-nothing-0123456789";
 
 /**
- * Each worker: a main module first, then the modules it imports, by import name;
- * `text`: text bindings (name to value); `sharesProcessOf`: another worker whose
- * workerd process serves this one too (bench/hotpath.mjs).
- */
-/**
  * The whole gateway as wrangler ships it, asked `GET /healthz`, which must answer
  * `"status": "ok"`. It runs without its bindings: start-up and that request touch
  * none, and a bare workerd has no D1 or queues to give it.
@@ -96,6 +91,13 @@ export async function gatewayDefinition() {
   };
 }
 
+/**
+ * Each worker: a main module first, then the modules it imports, by import name;
+ * `text`: text bindings (name to value); `sharesProcessOf`: another worker whose
+ * workerd process serves this one too (bench/hotpath.mjs).
+ * `path` and `expect`: what the first request asks, and the answer it must get
+ * (`answered`).
+ */
 export async function workerDefinitions() {
   const bindingsApp = await shipped("edgeway-bindings", "bench/apps/bindings/wrangler.toml");
   return [

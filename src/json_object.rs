@@ -18,22 +18,25 @@ impl JsonObject {
         name: &str,
         value: &(impl serde::Serialize + ?Sized),
     ) -> &mut Self {
-        self.0.push(if self.0.is_empty() { b'{' } else { b',' });
+        self.name(name);
         // Serializing to a Vec cannot fail, and these values have no maps
         // with non-string keys.
-        let _ = serde_json::to_writer(&mut self.0, name);
-        self.0.push(b':');
         let _ = serde_json::to_writer(&mut self.0, value);
         self
     }
 
     /// Adds the member `name` whose value is already JSON text.
     pub(crate) fn raw_field(&mut self, name: &str, json: &str) -> &mut Self {
+        self.name(name);
+        self.0.extend_from_slice(json.as_bytes());
+        self
+    }
+
+    /// Opens the next member: its separator, name and colon.
+    fn name(&mut self, name: &str) {
         self.0.push(if self.0.is_empty() { b'{' } else { b',' });
         let _ = serde_json::to_writer(&mut self.0, name);
         self.0.push(b':');
-        self.0.extend_from_slice(json.as_bytes());
-        self
     }
 
     /// The object's JSON text.

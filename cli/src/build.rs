@@ -43,9 +43,9 @@ pub enum Goal {
     /// extractor code generic over its types are instantiated; edgeway, std and
     /// the other dependencies stay at `"z"`, with std's fast variants (its
     /// `optimize_for_size` ones cost 7.5% CPU on a 16 KB JSON body). For
-    /// CPU-bound workers
-    /// (large JSON bodies, heavy validation), at some cost in size and cold start
-    /// (BENCHMARKS.md, "(e)"). wasm-opt still runs `-Oz`: `-O3` made it no faster.
+    /// CPU-bound workers (large JSON bodies, heavy validation), at some cost in
+    /// size and cold start (BENCHMARKS.md, "(e)"). wasm-opt still runs `-Oz`:
+    /// `-O3` made it no faster.
     Speed,
 }
 
@@ -473,30 +473,21 @@ fn unlist_unused_closure_shims(module: &mut walrus::Module) -> Result<usize> {
             _ => None,
         })
         .collect();
-    let unused_shim = |module: &walrus::Module, id: walrus::FunctionId| {
-        !exported.contains(&id)
-            && module
-                .funcs
-                .get(id)
-                .name
-                .as_deref()
-                .is_some_and(is_closure_shim)
-    };
-    let mut stub = None;
-    let mut unlisted = 0;
-    let segments: Vec<_> = module
-        .tables
-        .get(table)
-        .elem_segments
+    let unused: std::collections::HashSet<walrus::FunctionId> = module
+        .funcs
         .iter()
-        .copied()
+        .filter(|func| !exported.contains(&func.id()))
+        .filter(|func| func.name.as_deref().is_some_and(is_closure_shim))
+        .map(|func| func.id())
         .collect();
-    for segment in segments {
-        let mut items = std::mem::replace(
-            &mut module.elements.get_mut(segment).items,
-            walrus::ElementItems::Functions(Vec::new()),
-        );
-        let slots: Vec<&mut walrus::FunctionId> = match &mut items {
+    if unused.is_empty() {
+        return Ok(0);
+    }
+    let stub = trap_stub(module);
+    let mut unlisted = 0;
+    for &segment in &module.tables.get(table).elem_segments {
+        let slots: Vec<&mut walrus::FunctionId> = match &mut module.elements.get_mut(segment).items
+        {
             walrus::ElementItems::Functions(ids) => ids.iter_mut().collect(),
             walrus::ElementItems::Expressions(_, exprs) => exprs
                 .iter_mut()
@@ -506,13 +497,10 @@ fn unlist_unused_closure_shims(module: &mut walrus::Module) -> Result<usize> {
                 })
                 .collect(),
         };
-        for slot in slots {
-            if unused_shim(module, *slot) {
-                *slot = *stub.get_or_insert_with(|| trap_stub(module));
-                unlisted += 1;
-            }
+        for slot in slots.into_iter().filter(|slot| unused.contains(*slot)) {
+            *slot = stub;
+            unlisted += 1;
         }
-        module.elements.get_mut(segment).items = items;
     }
     Ok(unlisted)
 }
