@@ -142,7 +142,7 @@ impl WorkerBuilder {
         };
         let cleaner = process::RemoveOnExit::watch(dir.path())?;
         let (base_url, group) = launch.spawn(dir.path())?;
-        let worker = Worker {
+        let mut worker = Worker {
             base_url,
             group,
             dir,
@@ -151,7 +151,7 @@ impl WorkerBuilder {
             agent: agent(),
             launch,
         };
-        worker.wait_ready(&worker.launch.ready_path, worker.launch.timeout)?;
+        worker.wait_serving()?;
         Ok(worker)
     }
 }
@@ -252,10 +252,33 @@ impl Worker {
     /// ports. Logs start afresh.
     pub fn restart(&mut self) -> Result<(), HarnessError> {
         self.group.kill_now();
+        self.respawn()?;
+        self.wait_serving()
+    }
+
+    /// wrangler and workerd again, on new ports.
+    fn respawn(&mut self) -> Result<(), HarnessError> {
         let (base_url, group) = self.launch.spawn(self.dir.path())?;
         self.base_url = base_url;
         self.group = group;
-        self.wait_ready(&self.launch.ready_path, self.launch.timeout)
+        Ok(())
+    }
+
+    /// Waits until the worker answers. Its ports were free when `free_port` looked,
+    /// a moment before wrangler bound them; when another process of a busy test
+    /// run took one in between, it starts again on new ports (twice at most).
+    fn wait_serving(&mut self) -> Result<(), HarnessError> {
+        let mut retries = 2;
+        loop {
+            match self.wait_ready(&self.launch.ready_path, self.launch.timeout) {
+                Err(_) if retries > 0 && port_taken(&self.logs()) => {
+                    retries -= 1;
+                    self.group.kill_now();
+                    self.respawn()?;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// `GET path`.
@@ -388,10 +411,15 @@ impl Worker {
             if probe.get(self.url(path)).call().is_ok() {
                 return Ok(());
             }
+            let logs = self.logs();
+            if port_taken(&logs) {
+                return Err(fail(format!(
+                    "a port of the worker was taken; logs:\n{logs}"
+                )));
+            }
             if Instant::now() > deadline {
                 return Err(fail(format!(
-                    "worker not ready after {timeout:?}; logs:\n{}",
-                    self.logs()
+                    "worker not ready after {timeout:?}; logs:\n{logs}"
                 )));
             }
             thread::sleep(Duration::from_millis(150));
@@ -408,9 +436,41 @@ impl Drop for Worker {
     }
 }
 
+/// Whether workerd reported that a port it was given is someone else's.
+fn port_taken(logs: &str) -> bool {
+    logs.contains("Address already in use")
+}
+
 fn free_port() -> Result<u16, HarnessError> {
+    #[cfg(test)]
+    if let Some(port) = tests::TAKEN.with(|taken| taken.take()) {
+        return Ok(port);
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| fail(format!("no free port: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// A port the next `free_port` hands out, free or not.
+        pub(super) static TAKEN: Cell<Option<u16>> = const { Cell::new(None) };
+    }
+
+    #[test]
+    fn a_port_taken_before_wrangler_binds_it_is_retried_on_a_new_one() {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = holder.local_addr().unwrap().port();
+        TAKEN.with(|next| next.set(Some(taken)));
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello/wrangler.toml");
+        let worker = Worker::start(config).expect("the worker starts on another port");
+        assert_ne!(worker.base_url(), format!("http://127.0.0.1:{taken}"));
+        assert_eq!(worker.get("/").unwrap().text(), "Hello from edgeway!");
+        drop(holder);
+    }
 }
