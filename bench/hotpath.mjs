@@ -1,6 +1,6 @@
 // Throughput and latency in workerd, driven directly (each worker in its own bare
 // `workerd serve` with a generated config; no wrangler proxy) by wrk on loopback:
-//   (a) plain text GET /                 Hono hello, bare floor, workers-rs entry, edgeway hello
+//   (a) plain text GET /                 Hono hello (twice: the noise), bare floor, workers-rs entry, edgeway hello
 //       and behind the Ops layer          the same edgeway worker without it (the anchor)
 //   (b) JSON echo, path param + query     Hono, workers-rs Router, edgeway bench app
 //   (c) the 130 GitHub routes, spread     Hono, workers-rs Router, edgeway bench app
@@ -11,8 +11,10 @@
 //                          [--workloads a,b,c,d,e] [--json out.json]
 //
 // Every figure is a ratio against Hono measured in the same run; rounds are
-// interleaved so drift on a shared machine hits every worker alike. The run is
-// bounded (rounds × workers × duration seconds of load); then every workerd stops.
+// interleaved so drift on a shared machine hits every worker alike, and every
+// round runs every worker in a fresh workerd process. The run is bounded
+// (rounds × workers × duration seconds of load); each round's workerds stop at
+// its end.
 import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -70,7 +72,9 @@ const workloads = [
     id: "a",
     title: "(a) plain text `GET /`",
     path: "/",
-    workers: ["hono-hello", "bare", "workers-rs", "edgeway"],
+    // The Hono hello twice, in two processes: how far apart two processes of
+    // the same worker measure in this run, the yardstick for every ratio here.
+    workers: ["hono-hello", "hono-hello-again", "bare", "workers-rs", "edgeway"],
   },
   {
     id: "a-ops",
@@ -200,23 +204,38 @@ function parseWrk(out) {
 
 
 const samples = new Map(); // `${workload}/${worker}` -> samples
-try {
-  const definitions = await workerDefinitions();
-  const needed = new Set(workloads.flatMap((w) => w.workers));
-  for (const def of definitions.filter((d) => needed.has(d.name) && !d.sharesProcessOf)) {
+const definitions = (await workerDefinitions()).filter((d) => workloads.some((w) => w.workers.includes(d.name)));
+
+// Every round starts every worker in a fresh workerd process and stops it after.
+// Two processes of the same worker differ by up to ±5% for their whole life (an
+// A/A run of one JS worker in four processes measured 0.95× to 1.05×), which is
+// as large as the differences measured here; a process per round turns that into
+// round-to-round noise, which the medians take out.
+async function startAll() {
+  for (const def of definitions.filter((d) => !d.sharesProcessOf)) {
     running.set(def.name, { ...def, ...(await startWorker(def)) });
   }
   // A worker that shares another's process is measured on it, path by path.
-  for (const def of definitions.filter((d) => needed.has(d.name) && d.sharesProcessOf)) {
+  for (const def of definitions.filter((d) => d.sharesProcessOf)) {
     const host = running.get(def.sharesProcessOf);
     running.set(def.name, { ...def, proc: host.proc, port: host.port, url: host.url, shared: true });
   }
-  for (const load of workloads) {
-    await load.check?.(load.workers.map((name) => running.get(name)));
-  }
+}
+function stopAll() {
+  for (const w of running.values()) if (!w.shared) w.proc.kill("SIGKILL");
+}
+
+try {
   for (let round = 1; round <= rounds; round++) {
+    await startAll();
+    if (round === 1) {
+      for (const load of workloads) await load.check?.(load.workers.map((name) => running.get(name)));
+    }
     for (const load of workloads) {
-      for (const name of load.workers) {
+      // Alternate the order, so whatever favours going first or last (the
+      // machine's drift within a round) favours each worker alike.
+      const order = round % 2 === 1 ? load.workers : [...load.workers].reverse();
+      for (const name of order) {
         const w = running.get(name);
         const url = `http://127.0.0.1:${w.port}${load.paths?.[name] ?? load.path}`;
         const extra = [
@@ -238,36 +257,38 @@ try {
         );
       }
     }
+    stopAll();
+    running.clear();
   }
 } finally {
-  for (const w of running.values()) if (!w.shared) w.proc.kill("SIGKILL");
+  stopAll();
 }
 
 const { stdout: wrkVersion } = await run("wrk", ["--version"]).catch((e) => ({ stdout: e.stdout ?? "" }));
 const result = {
   command: `node bench/hotpath.mjs --duration ${duration} --rounds ${rounds} --connections ${connections} --workloads ${selected.join(",")}`,
-  load: `wrk -t1 -c${connections} -d${duration}s --latency, ${rounds} interleaved rounds, medians`,
+  load: `wrk -t1 -c${connections} -d${duration}s --latency, ${rounds} interleaved rounds, each worker in a fresh workerd every round; medians, and ratios as medians of per-round ratios`,
   node: process.version,
   wrk: wrkVersion.split("\n")[0].trim(),
   workloads: [],
 };
 for (const load of workloads) {
   const of = (name) => samples.get(`${load.id}/${name}`);
-  const anchorRps = median(of(load.workers[0]).map((s) => s.rps));
-  const anchorCpu = median(of(load.workers[0]).map((s) => s.cpuUsPerReq));
+  const anchor = of(load.workers[0]);
+  // Ratios are the median of per-round ratios: a worker and its anchor measured
+  // seconds apart in the same round share whatever the machine was doing then.
+  const paired = (s, field) => median(s.map((x, i) => x[field] / anchor[i][field]));
   const rows = load.workers.map((name) => {
     const s = of(name);
-    const rps = median(s.map((x) => x.rps));
-    const cpu = median(s.map((x) => x.cpuUsPerReq));
     return {
       name,
-      label: running.get(name).label,
-      rps: Math.round(rps),
-      vs_hono: Number((rps / anchorRps).toFixed(2)),
+      label: definitions.find((d) => d.name === name).label,
+      rps: Math.round(median(s.map((x) => x.rps))),
+      vs_hono: Number(paired(s, "rps").toFixed(2)),
       p50_ms: median(s.map((x) => x.p50)),
       p99_ms: median(s.map((x) => x.p99)),
-      cpu_us_per_req: Number(cpu.toFixed(1)),
-      cpu_vs_hono: Number((cpu / anchorCpu).toFixed(2)),
+      cpu_us_per_req: Number(median(s.map((x) => x.cpuUsPerReq)).toFixed(1)),
+      cpu_vs_hono: Number(paired(s, "cpuUsPerReq").toFixed(2)),
     };
   });
   result.workloads.push({ id: load.id, title: load.title, rows });

@@ -100,11 +100,17 @@ export async function gatewayDefinition() {
  */
 export async function workerDefinitions() {
   const bindingsApp = await shipped("edgeway-bindings", "bench/apps/bindings/wrangler.toml");
+  const honoHello = [["index.mjs", await bundleHono("hono-hello", "bench/baselines/hono-hello/index.mjs")]];
   return [
     {
       name: "hono-hello",
       label: "Hono hello (the same 3 routes as examples/hello)",
-      modules: [["index.mjs", await bundleHono("hono-hello", "bench/baselines/hono-hello/index.mjs")]],
+      modules: honoHello,
+    },
+    {
+      name: "hono-hello-again",
+      label: "Hono hello again, in a process of its own (two processes of one worker: the run's noise)",
+      modules: honoHello,
     },
     {
       name: "hono",
