@@ -77,8 +77,7 @@ pub(crate) fn rows<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, Error> {
     // The slice reader, as everywhere: the string reader would be a second
     // copy of every deserializer.
-    serde_json::from_slice(text.as_bytes())
-        .map_err(|e| Error::internal(format!("read {what}: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::internal(format!("read {what}: {e}")))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

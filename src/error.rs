@@ -239,14 +239,14 @@ impl Error {
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
         let value: String = value.into();
         self.extra
-            .push((name, crate::json_object::to_json_text(&value)));
+            .push((name, crate::json_text::to_json_text(&value)));
         self
     }
 
     /// Adds an extension member whose value is any JSON (a list of violations).
     pub fn with_json_member(mut self, name: &'static str, value: serde_json::Value) -> Self {
         self.extra
-            .push((name, crate::json_object::to_json_text(&value)));
+            .push((name, crate::json_text::to_json_text(&value)));
         self
     }
 
@@ -321,7 +321,7 @@ impl Error {
         };
         // Written member by member rather than built as a map: the map code
         // would be linked into every worker for this one document.
-        let mut doc = crate::json_object::JsonObject::with_capacity(128 + detail.len());
+        let mut doc = crate::json_text::JsonObject::with_capacity(128 + detail.len());
         doc.field("type", &self.type_uri())
             .field("title", self.status.reason())
             .field("status", &self.status.as_u16())
@@ -442,7 +442,7 @@ mod tests {
             // An extension cannot replace a standard member.
             .with_member("status", "nope")
             .to_problem_json();
-        let doc: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(doc["param"], "id");
         assert_eq!(doc["errors"][0]["path"], "a");
         assert_eq!(doc["status"], 400);

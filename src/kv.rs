@@ -188,11 +188,9 @@ impl Kv {
         cache_ttl: Option<u64>,
     ) -> Result<Option<T>, Error> {
         match self.get_text_cached(key, cache_ttl).await? {
-            Some(text) => serde_json::from_slice(text.as_bytes())
-                .map(Some)
-                .map_err(|e| {
-                    Error::internal(format!("KV value of {key:?} is not the expected JSON: {e}"))
-                }),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                Error::internal(format!("KV value of {key:?} is not the expected JSON: {e}"))
+            }),
             None => Ok(None),
         }
     }

@@ -72,7 +72,7 @@ mod http;
 pub mod jobs;
 #[cfg(target_arch = "wasm32")]
 mod js;
-mod json_object;
+mod json_text;
 #[cfg(feature = "bindings")]
 pub mod kv;
 pub mod middleware;

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::json_object::JsonObject;
+use crate::json_text::JsonObject;
 
 /// A log line's severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -100,6 +100,17 @@ impl OutboundReply {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body decoded as JSON; a body that is not the JSON of `T` is a 502
+    /// `upstream` error.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        crate::json_text::from_json_bytes(&self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::Upstream,
+                format!("the reply's body does not decode: {e}"),
+            )
+        })
+    }
+
     /// Up to `max` bytes of the body as text, for error messages.
     pub fn excerpt(&self, max: usize) -> String {
         let end = self.body.len().min(max);

@@ -31,7 +31,7 @@ const CORE: &[&str] = &[
 const LEAF: &[&str] = &[
     "platform",
     "observe",
-    "json_object",
+    "json_text",
     "panic",
     "fast_path",
     "js",

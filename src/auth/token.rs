@@ -143,8 +143,8 @@ impl JwkSet {
     /// rest (symmetric keys, other key types, malformed entries), as RFC 7517
     /// §5 asks. A document with no usable key is an error.
     pub(crate) fn parse(text: &[u8]) -> Result<Vec<Jwk>, String> {
-        let set: JwkSet =
-            serde_json::from_slice(text).map_err(|e| format!("the JWKS is not a JWK set: {e}"))?;
+        let set: JwkSet = crate::json_text::from_json_bytes(text)
+            .map_err(|e| format!("the JWKS is not a JWK set: {e}"))?;
         let keys: Vec<Jwk> = set
             .keys
             .into_iter()
@@ -253,8 +253,9 @@ pub(crate) fn split(token: &str) -> Result<Signed<'_>, Rejection> {
             .decode(part)
             .map_err(|_| Rejection::Malformed(what))
     };
-    let header: Header = serde_json::from_slice(&decode(header, "its header is not base64url")?)
-        .map_err(|_| Rejection::Malformed("its header is not a JSON object"))?;
+    let header: Header =
+        crate::json_text::from_json_bytes(&decode(header, "its header is not base64url")?)
+            .map_err(|_| Rejection::Malformed("its header is not a JSON object"))?;
     let alg = header.alg.unwrap_or_default();
     let alg = Algorithm::parse(&alg).ok_or(Rejection::Algorithm(alg))?;
     if header.crit.is_some() {
@@ -365,7 +366,7 @@ pub(crate) fn check_claims(
     expect: Expect<'_>,
     now_seconds: f64,
 ) -> Result<Verified, Rejection> {
-    let claims: serde_json::Value = serde_json::from_slice(&signed.payload)
+    let claims: serde_json::Value = crate::json_text::from_json_bytes(&signed.payload)
         .ok()
         .filter(serde_json::Value::is_object)
         .ok_or(Rejection::Malformed("its payload is not a JSON object"))?;

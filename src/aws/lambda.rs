@@ -292,7 +292,7 @@ pub fn read_reply(invocation: InvocationType, reply: OutboundReply) -> Result<Ve
 }
 
 fn json_field(body: &[u8], field: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let value: serde_json::Value = crate::json_text::from_json_bytes(body).ok()?;
     value.get(field)?.as_str().map(str::to_owned)
 }
 
@@ -353,7 +353,7 @@ impl Lambda {
         let body = self
             .call(function.into(), InvocationType::RequestResponse, payload)
             .await?;
-        serde_json::from_slice(&body)
+        crate::json_text::from_json_bytes(&body)
             .map_err(|e| Error::internal(format!("the function's result does not decode: {e}")))
     }
 

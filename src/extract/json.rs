@@ -69,18 +69,21 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
             format!("the body is not valid JSON: {err}"),
         )
     };
-    serde_json::from_slice(body).map_err(|err| match err.classify() {
+    // JSON text is UTF-8. Checked once for the whole body, so serde_json reads
+    // it as text and does not check each string on its own.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(Error::new(
+            ErrorKind::InvalidJson,
+            "the body is not valid JSON: it is not UTF-8",
+        ));
+    };
+    serde_json::from_str(text).map_err(|err| match err.classify() {
         // serde stops at the first error it meets, so a wrong field early in a
         // body that is also malformed (or nested past serde_json's 128 levels)
         // reads as a shape error. Only on this error path, check the syntax of the
         // whole body, so broken JSON is always a 400.
-        Category::Data => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Category::Data => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
             Err(syntax) => invalid(syntax),
-            // Skipped strings are not checked for UTF-8; JSON text must be UTF-8.
-            Ok(_) if std::str::from_utf8(body).is_err() => Error::new(
-                ErrorKind::InvalidJson,
-                "the body is not valid JSON: it is not UTF-8",
-            ),
             Ok(_) => Error::new(
                 ErrorKind::JsonShape,
                 format!("the JSON body does not match the expected shape: {err}"),

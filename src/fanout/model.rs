@@ -244,7 +244,7 @@ pub fn declared_subscriptions(
 ) -> Result<Vec<Subscription>, Error> {
     let invalid = |detail: String| Error::internal(format!("SUBSCRIPTIONS: {detail}"));
     let topics: std::collections::BTreeMap<String, Vec<DeclaredSubscription>> =
-        serde_json::from_slice(json.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
     let mut out: Vec<Subscription> = Vec::new();
     for (topic, declared) in topics {
         for d in declared {

@@ -44,7 +44,7 @@ fn stored(storage: &Storage) -> Result<Vec<Subscription>, Error> {
         .query::<Row>("SELECT body FROM edgeway_subscriptions ORDER BY seq", &[])?
         .into_iter()
         .map(|row| {
-            serde_json::from_slice(row.body.as_bytes())
+            serde_json::from_str(&row.body)
                 .map_err(|e| Error::internal(format!("a stored subscription does not decode: {e}")))
         })
         .collect()

@@ -273,7 +273,7 @@ impl Jobs {
                 .get_bytes(&input_key(&record.id))
                 .await?
                 .ok_or_else(|| Error::internal(format!("job {} lost its input", record.id)))?;
-            envelope.input = Some(serde_json::from_slice::<Value>(&bytes)?);
+            envelope.input = Some(crate::json_text::from_json_bytes::<Value>(&bytes)?);
         } else {
             let expires = now_ms() / 1000 + INPUT_URL_TTL_SECONDS;
             envelope.input_url = Some(format!(
@@ -348,7 +348,7 @@ impl Jobs {
             now_ms() / 1000,
             CALLBACK_TOLERANCE_SECONDS,
         )?;
-        let outcome: JobOutcome = serde_json::from_slice(body).map_err(|e| {
+        let outcome: JobOutcome = crate::json_text::from_json_bytes(body).map_err(|e| {
             Error::new(
                 ErrorKind::JsonShape,
                 format!("a job outcome is {{\"status\":\"done\",\"output\":…}} or {{\"status\":\"failed\",\"error\":\"…\"}}: {e}"),

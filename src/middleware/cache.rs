@@ -354,7 +354,7 @@ mod store {
         #[cfg(target_arch = "wasm32")]
         {
             let (status, headers, body) = crate::js::cache::lookup(key).await?;
-            let headers: Vec<(String, String)> = serde_json::from_slice(headers.as_bytes()).ok()?;
+            let headers: Vec<(String, String)> = serde_json::from_str(&headers).ok()?;
             let mut response = Response::new(StatusCode::from_u16(status)?, body);
             for (name, value) in headers {
                 let _ = response.headers_mut().append(name, value);

@@ -184,7 +184,7 @@ impl Storage {
             let bindings = serde_json::to_string(bindings).unwrap_or_else(|_| "[]".into());
             let rows = crate::js::object::sql_rows(&self.js, query, &bindings)
                 .map_err(|e| sql_error(query, &e))?;
-            serde_json::from_slice(rows.as_bytes())
+            serde_json::from_str(&rows)
                 .map_err(|e| Error::internal(format!("rows of {query:?} do not decode: {e}")))
         }
         #[cfg(not(target_arch = "wasm32"))]
@@ -434,13 +434,13 @@ fn decode_answer<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     if (200..300).contains(&status) {
         let text = if text.is_empty() { "null" } else { text };
-        return serde_json::from_slice(text.as_bytes()).map_err(|e| {
+        return serde_json::from_str(text).map_err(|e| {
             Error::internal(format!(
                 "{label} answered {method:?} {path} with unexpected JSON: {e}"
             ))
         });
     }
-    let detail = serde_json::from_slice::<serde_json::Value>(text.as_bytes())
+    let detail = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|doc| doc["detail"].as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{label} answered {method:?} {path} with {status}"));

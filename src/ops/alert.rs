@@ -62,7 +62,7 @@ fn default_min_invocations() -> u64 {
 /// rule by index and the field: an unknown field, a negative threshold, a
 /// window out of range, a name used twice.
 pub fn parse_rules(json: &str) -> Result<Vec<Rule>, Vec<String>> {
-    let values: Vec<serde_json::Value> = serde_json::from_slice(json.as_bytes())
+    let values: Vec<serde_json::Value> = serde_json::from_str(json)
         .map_err(|e| vec![format!("the rules are not a JSON list: {e}")])?;
     let mut rules: Vec<Rule> = Vec::new();
     let mut problems = Vec::new();

@@ -352,7 +352,7 @@ impl Ops {
         let rows: Vec<Row> = rows(&text, "ops usage")?;
         rows.into_iter()
             .map(|row| {
-                let stats: Stats = serde_json::from_slice(row.stats.as_bytes())
+                let stats: Stats = serde_json::from_str(&row.stats)
                     .map_err(|e| Error::internal(format!("a stored ops usage row: {e}")))?;
                 let trigger = Trigger::parse(&row.trigger).ok_or_else(|| {
                     Error::internal(format!("a stored trigger {:?}", row.trigger))

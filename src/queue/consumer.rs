@@ -825,7 +825,7 @@ impl Consumer {
             .find(|(name, _)| name == queue)
             .map(|(_, kind)| kind);
         let decoded = match plain_kind {
-            Some(kind) => serde_json::from_slice(text.as_bytes())
+            Some(kind) => serde_json::from_str(&text)
                 .map(|body| Envelope {
                     kind: kind.clone(),
                     id: message.id(),
@@ -967,7 +967,7 @@ impl Consumer {
             )),
             // A plain message (`on_queue`) the runtime gave up on: keyed by its
             // message id, as its handler saw it.
-            Err(err) => match serde_json::from_slice::<serde_json::Value>(text.as_bytes()) {
+            Err(err) => match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(body) => Ok((
                     message.id(),
                     DeadLetter::now(

@@ -54,7 +54,7 @@ impl Envelope {
 
     /// Decodes an envelope. Anything else is a permanent failure with this reason.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        serde_json::from_slice(text.as_bytes()).map_err(|e| {
+        serde_json::from_str(text).map_err(|e| {
             Error::new(
                 ErrorKind::BadRequest,
                 format!("not an edgeway envelope ({{kind, id, body}}): {e}"),

@@ -143,7 +143,7 @@ impl<T: Serialize> Workflow<T> {
             let text = self
                 .call(id, crate::js::workflow::workflow_status(&self.js, id))
                 .await?;
-            serde_json::from_slice(text.as_string().unwrap_or_default().as_bytes())
+            serde_json::from_str(&text.as_string().unwrap_or_default())
                 .map_err(|e| Error::internal(format!("instance status: {e}")))
         }
         #[cfg(not(target_arch = "wasm32"))]

@@ -122,7 +122,7 @@ impl Definition {
             run: Rc::new(move |payload, instance_id, timestamp_ms, env, step| {
                 let run = run.clone();
                 Box::pin(async move {
-                    let payload: T = serde_json::from_slice(payload.as_bytes()).map_err(|e| {
+                    let payload: T = serde_json::from_str(&payload).map_err(|e| {
                         Error::with_status(
                             crate::http::StatusCode::UNPROCESSABLE_ENTITY,
                             format!("the instance's parameters do not fit: {e}"),

@@ -120,7 +120,7 @@ impl Step {
                 })
             });
             let text = wasm::run(self, seq, name, config, work).await?;
-            serde_json::from_slice(text.as_bytes()).map_err(|e| {
+            serde_json::from_str(&text).map_err(|e| {
                 Error::internal(format!(
                     "step {name:?} stored an output that no longer decodes: {e}"
                 ))
@@ -201,7 +201,7 @@ impl Step {
                     )
                 })
             })?;
-            serde_json::from_slice(text.as_bytes()).map_err(|e| {
+            serde_json::from_str(&text).map_err(|e| {
                 Error::with_status(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("the {kind:?} event's payload does not fit: {e}"),

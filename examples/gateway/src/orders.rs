@@ -426,10 +426,13 @@ async fn charge(payment_url: String, order: Rc<Order>) -> Result<Charge, Error> 
     }))?;
     let reply = post(&format!("{payment_url}/charges"), &order.id, body).await?;
     match reply.status {
-        200 | 201 => serde_json::from_slice(&reply.body).map_err(|e| {
+        200 | 201 => reply.json().map_err(|e| {
             Error::new(
                 ErrorKind::Upstream,
-                format!("the payment service's charge does not parse: {e}"),
+                format!(
+                    "the payment service's charge does not parse: {}",
+                    e.detail()
+                ),
             )
         }),
         status @ 400..=499 if !matches!(status, 408 | 429) => Err(Error::new(
