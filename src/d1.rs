@@ -75,8 +75,8 @@ pub(crate) fn rows<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &str,
 ) -> Result<Vec<T>, Error> {
-    // The slice reader, as everywhere: the string reader would be a second
-    // copy of every deserializer.
+    // The text reader, as every decoder in edgeway: a second reader would
+    // compile every deserializer twice.
     serde_json::from_str(text).map_err(|e| Error::internal(format!("read {what}: {e}")))
 }
 

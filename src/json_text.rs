@@ -5,7 +5,7 @@
 //! `serde_json` map is built, so a worker that writes no other map links no
 //! map code.
 //!
-//! In: every decoder in the crate reads text (`serde_json::from_str`), so each
+//! In: every decoder a worker runs reads text (`serde_json::from_str`), so each
 //! decoded type is compiled for one reader, and strings are not checked for
 //! UTF-8 one by one. Bytes go through [`from_json_bytes`], which checks them
 //! once.

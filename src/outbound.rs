@@ -101,12 +101,17 @@ impl OutboundReply {
     }
 
     /// The body decoded as JSON; a body that is not the JSON of `T` is a 502
-    /// `upstream` error.
+    /// `upstream` error (which says so when the body was cut at the cap).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         crate::json_text::from_json_bytes(&self.body).map_err(|e| {
+            let cut = if self.truncated {
+                " (cut at the request's max_response_bytes)"
+            } else {
+                ""
+            };
             Error::new(
                 ErrorKind::Upstream,
-                format!("the reply's body does not decode: {e}"),
+                format!("the reply's body does not decode{cut}: {e}"),
             )
         })
     }

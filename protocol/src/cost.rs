@@ -693,7 +693,7 @@ fn break_even(cheaper: impl Fn(f64) -> bool) -> Option<f64> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, Error> {
-    // The slice reader: a worker that also decodes with it (edgeway does)
+    // The text reader: a worker that also decodes with it (edgeway does)
     // links one copy of each deserializer, not two.
     serde_json::from_str(json).map_err(|e| invalid(format!("{what}: {e}")))
 }

@@ -71,12 +71,15 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     };
     // JSON text is UTF-8. Checked once for the whole body, so serde_json reads
     // it as text and does not check each string on its own.
-    let Ok(text) = std::str::from_utf8(body) else {
-        return Err(Error::new(
+    let text = std::str::from_utf8(body).map_err(|e| {
+        Error::new(
             ErrorKind::InvalidJson,
-            "the body is not valid JSON: it is not UTF-8",
-        ));
-    };
+            format!(
+                "the body is not valid JSON: it is not UTF-8 (at byte {})",
+                e.valid_up_to()
+            ),
+        )
+    })?;
     serde_json::from_str(text).map_err(|err| match err.classify() {
         // serde stops at the first error it meets, so a wrong field early in a
         // body that is also malformed (or nested past serde_json's 128 levels)

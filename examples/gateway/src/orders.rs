@@ -429,10 +429,7 @@ async fn charge(payment_url: String, order: Rc<Order>) -> Result<Charge, Error> 
         200 | 201 => reply.json().map_err(|e| {
             Error::new(
                 ErrorKind::Upstream,
-                format!(
-                    "the payment service's charge does not parse: {}",
-                    e.detail()
-                ),
+                format!("the payment service's charge: {}", e.detail()),
             )
         }),
         status @ 400..=499 if !matches!(status, 408 | 429) => Err(Error::new(
