@@ -94,7 +94,7 @@ cost: ## What a traffic profile (PROFILE, default bench/data/traffic/spiky.json)
 
 bench: toolchain bench-tools bench-build ## Every benchmark; figures as ratios to anchors from the same run (see BENCHMARKS.md)
 	@mkdir -p bench/results
-	node bench/hotpath.mjs --rounds 5 --json bench/results/hotpath.json
+	node bench/hotpath.mjs --rounds 6 --json bench/results/hotpath.json
 	node bench/coldstart.mjs --json bench/results/coldstart.json
 	node bench/firstrequest.mjs --json bench/results/firstrequest.json
 	node bench/size.mjs --json bench/results/size.json

@@ -208,7 +208,8 @@ const definitions = (await workerDefinitions()).filter((d) => workloads.some((w)
 
 // Every round starts every worker in a fresh workerd process and stops it after.
 // Two processes of the same worker differ by up to ±5% for their whole life (an
-// A/A run of one JS worker in four processes measured 0.95× to 1.05×), which is
+// A/A run of one JS worker in four processes measured 0.95× to 0.99× the
+// first's CPU per request, 1.01× to 1.05× its req/s), which is
 // as large as the differences measured here; a process per round turns that into
 // round-to-round noise, which the medians take out.
 async function startAll() {
