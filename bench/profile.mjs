@@ -1,6 +1,7 @@
-// V8 CPU profile of a worker under load, taken from workerd's inspector.
+// V8 CPU profile of a worker under load, taken from workerd's inspector, or
+// with --heap the JS bytes it allocates per request, by allocating function.
 //
-//   node bench/profile.mjs <hono|bare|workers-rs|edgeway|edgeway-app> [--duration 3] [--path /] [--script bench/results/github.lua] [--out file.cpuprofile]
+//   node bench/profile.mjs <hono|bare|workers-rs|edgeway|edgeway-app> [--duration 3] [--path /] [--script bench/results/github.lua] [--out file.cpuprofile] [--heap]
 //
 // With EDGEWAY_KEEP_NAMES=1 the edgeway workers are built with their function
 // names (`edgeway build --keep-names`), so V8 lists wasm frames by Rust name.
@@ -18,7 +19,10 @@ import { arg, freePort, prepareWorker, root, rustName, workerDefinitions } from 
 const run = promisify(execFile);
 const which = process.argv[2] ?? "edgeway";
 const duration = Number(arg("duration", "3"));
-const out = arg("out", join(root, `bench/results/${which}.cpuprofile`));
+// --heap: V8's sampling heap profiler instead, counting objects the garbage
+// collector has already freed too (what a request leaves behind is garbage).
+const heap = process.argv.includes("--heap");
+const out = arg("out", join(root, `bench/results/${which}.${heap ? "heapprofile" : "cpuprofile"}`));
 // A path to load instead of `/`, or a wrk Lua script (such as the one
 // bench/hotpath.mjs writes for workload (c)) to spread requests over many.
 const path = arg("path", "/");
@@ -63,21 +67,31 @@ try {
       pending.set(id, resolve);
       ws.send(JSON.stringify({ id, method, params }));
     });
+  const load = script ? ["-s", script] : [];
+  const target = `http://127.0.0.1:${port}${path}`;
+  await (heap ? heapProfile : cpuProfile)(send, load, target);
+  ws.close();
+} finally {
+  proc.kill("SIGKILL");
+}
+
+// A module built with names (EDGEWAY_KEEP_NAMES=1) labels wasm frames by Rust
+// function; rustc's crate hashes only lengthen them.
+function label(frame) {
+  return rustName(frame.functionName || "(anonymous)").slice(0, 160);
+}
+
+async function cpuProfile(send, load, target) {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
-  await run("wrk", ["-t1", "-c8", "-d1s", url]);
+  await run("wrk", ["-t1", "-c8", "-d1s", ...load, target]);
   await send("Profiler.start");
-  const load = script ? ["-s", script] : [];
-  await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, `http://127.0.0.1:${port}${path}`]);
+  await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, target]);
   const { result } = await send("Profiler.stop");
-  ws.close();
   await writeFile(out, JSON.stringify(result.profile));
 
   const { nodes, samples, timeDeltas } = result.profile;
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  // A module built with names (EDGEWAY_KEEP_NAMES=1) labels wasm frames by Rust
-  // function; rustc's crate hashes only lengthen them.
-  const label = (frame) => rustName(frame.functionName || "(anonymous)").slice(0, 160);
   const self = new Map();
   let total = 0;
   samples.forEach((id, i) => {
@@ -91,6 +105,35 @@ try {
   console.log(`top self time, ${which}, ${(total / 1000).toFixed(0)} ms sampled:`);
   for (const [name, t] of top) console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${name}`);
   console.log(`saved ${out}`);
-} finally {
-  proc.kill("SIGKILL");
+}
+
+async function heapProfile(send, load, target) {
+  await run("wrk", ["-t1", "-c8", "-d1s", ...load, target]);
+  await send("HeapProfiler.enable");
+  await send("HeapProfiler.startSampling", {
+    samplingInterval: 32,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  const { stdout } = await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, target]);
+  const { result } = await send("HeapProfiler.stopSampling");
+  await writeFile(out, JSON.stringify(result.profile));
+  const requests = Number(/(\d+) requests in/.exec(stdout)[1]);
+  // Bytes by allocating function and its caller, per request.
+  const bySite = new Map();
+  let total = 0;
+  const walk = (node, caller) => {
+    const here = `${label(node.callFrame)} ${node.callFrame.url.split("/").pop()}`;
+    if (node.selfSize > 0) {
+      const site = `${here} <- ${caller}`;
+      bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  walk(result.profile.head, "");
+  console.log(`JS bytes allocated per request, ${which}: ${(total / requests).toFixed(0)} (${requests} requests, sampled)`);
+  const top = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 20);
+  for (const [site, bytes] of top) console.log(`${(bytes / requests).toFixed(0).padStart(6)}  ${site}`);
+  console.log(`saved ${out}`);
 }
