@@ -259,14 +259,15 @@ pub fn read_reply(invocation: InvocationType, reply: OutboundReply) -> Result<Ve
         }
         return Ok(reply.body);
     }
+    let doc = json_document(&reply.body);
     let error_type = reply
         .header("x-amzn-errortype")
         .map(|t| t.split(':').next().unwrap_or(t).to_owned())
-        .or_else(|| json_field(&reply.body, "__type"))
+        .or_else(|| json_field(doc.as_ref(), "__type"))
         .or_else(|| xml_element(&reply.body, "Code"))
         .unwrap_or_else(|| "UnknownError".into());
-    let message = json_field(&reply.body, "message")
-        .or_else(|| json_field(&reply.body, "Message"))
+    let message = json_field(doc.as_ref(), "message")
+        .or_else(|| json_field(doc.as_ref(), "Message"))
         .or_else(|| xml_element(&reply.body, "Message"))
         .unwrap_or_else(|| reply.excerpt(200));
     let detail = format!("Lambda answered {} {error_type}: {message}", reply.status);
@@ -291,9 +292,13 @@ pub fn read_reply(invocation: InvocationType, reply: OutboundReply) -> Result<Ve
     )
 }
 
-fn json_field(body: &[u8], field: &str) -> Option<String> {
-    let value: serde_json::Value = crate::json_text::from_json_bytes(body).ok()?;
-    value.get(field)?.as_str().map(str::to_owned)
+/// An error reply's body as JSON, if it is: decoded once for every field read.
+fn json_document(body: &[u8]) -> Option<serde_json::Value> {
+    crate::json_text::from_json_bytes(body).ok()
+}
+
+fn json_field(doc: Option<&serde_json::Value>, field: &str) -> Option<String> {
+    doc?.get(field)?.as_str().map(str::to_owned)
 }
 
 /// The text of the first `<name>` element: auth errors come back as AWS's XML
@@ -306,9 +311,10 @@ fn xml_element(body: &[u8], name: &str) -> Option<String> {
 }
 
 fn function_error_message(body: &[u8]) -> String {
+    let doc = json_document(body);
     match (
-        json_field(body, "errorType"),
-        json_field(body, "errorMessage"),
+        json_field(doc.as_ref(), "errorType"),
+        json_field(doc.as_ref(), "errorMessage"),
     ) {
         (Some(t), Some(m)) => format!("{t}: {m}"),
         (None, Some(m)) => m,
