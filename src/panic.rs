@@ -30,9 +30,9 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
                 self.0 = None;
                 let message = payload
                     .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("a panic with a non-string payload");
                 Poll::Ready(Err(format!("handler panicked: {message}")))
             }
         }
