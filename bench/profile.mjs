@@ -69,7 +69,10 @@ try {
     });
   const load = script ? ["-s", script] : [];
   const target = `http://127.0.0.1:${port}${path}`;
-  await (heap ? heapProfile : cpuProfile)(send, load, target);
+  // Warm up the path first, so JIT tiers settle before the profile starts.
+  await run("wrk", ["-t1", "-c8", "-d1s", ...load, target]);
+  const drive = () => run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, target]);
+  await (heap ? heapProfile : cpuProfile)(send, drive);
   ws.close();
 } finally {
   proc.kill("SIGKILL");
@@ -81,12 +84,11 @@ function label(frame) {
   return rustName(frame.functionName || "(anonymous)").slice(0, 160);
 }
 
-async function cpuProfile(send, load, target) {
+async function cpuProfile(send, drive) {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 100 });
-  await run("wrk", ["-t1", "-c8", "-d1s", ...load, target]);
   await send("Profiler.start");
-  await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, target]);
+  await drive();
   const { result } = await send("Profiler.stop");
   await writeFile(out, JSON.stringify(result.profile));
 
@@ -107,15 +109,14 @@ async function cpuProfile(send, load, target) {
   console.log(`saved ${out}`);
 }
 
-async function heapProfile(send, load, target) {
-  await run("wrk", ["-t1", "-c8", "-d1s", ...load, target]);
+async function heapProfile(send, drive) {
   await send("HeapProfiler.enable");
   await send("HeapProfiler.startSampling", {
     samplingInterval: 32,
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: true,
   });
-  const { stdout } = await run("wrk", ["-t1", "-c16", `-d${duration}s`, ...load, target]);
+  const { stdout } = await drive();
   const { result } = await send("HeapProfiler.stopSampling");
   await writeFile(out, JSON.stringify(result.profile));
   const requests = Number(/(\d+) requests in/.exec(stdout)[1]);
