@@ -16,7 +16,9 @@ use crate::body::{Body, Inner};
 use crate::error::Error;
 use crate::fast_path::{poll_once, FirstPoll};
 use crate::http::Method;
-use crate::js::{respond_bytes, respond_stream, respond_text, JsBody, JsRequest};
+use crate::js::{
+    respond_bytes, respond_static_text, respond_stream, respond_text, JsBody, JsRequest,
+};
 use crate::request::Request;
 use crate::response::{IntoResponse, Response};
 
@@ -327,7 +329,7 @@ fn respond(response: Response) -> web_sys::Response {
     if status == crate::http::StatusCode::OK && is_only_text_plain(&headers) {
         match &body.0 {
             Inner::Bytes(text) => return respond_text(text),
-            Inner::Static(text) => return respond_text(text),
+            Inner::Static(text) => return respond_static_text(text),
             _ => {}
         }
     }

@@ -25,4 +25,4 @@ pub(crate) mod workflow;
 pub(crate) use body::{JsBody, ReadError};
 pub(crate) use promise::{drive, settled};
 pub(crate) use request::JsRequest;
-pub(crate) use response::{respond_bytes, respond_stream, respond_text};
+pub(crate) use response::{respond_bytes, respond_static_text, respond_stream, respond_text};
