@@ -14,7 +14,9 @@ pub(crate) enum Inner {
     #[default]
     Empty,
     Bytes(Vec<u8>),
-    /// Compiled-in bytes (`&'static str` responses): no allocation, no copy.
+    /// Compiled-in bytes (`&'static str` responses): no allocation, no copy. They
+    /// stay as they are for the isolate's life, so their text is decoded once
+    /// per isolate (`js::respond_static_text`).
     Static(&'static [u8]),
     /// The incoming request's body, not touched yet: it stays in JS and costs
     /// nothing unless [`Request::take_body`](crate::Request::take_body) resolves it.
@@ -88,12 +90,17 @@ impl From<String> for Body {
     }
 }
 
+/// Compiled-in text. The bytes must not change while the isolate lives (memory
+/// leaked and later taken back with `Box::from_raw` breaks that): a text answer
+/// of them is decoded to a JS string once and kept.
 impl From<&'static str> for Body {
     fn from(text: &'static str) -> Self {
         Self(Inner::Static(text.as_bytes()))
     }
 }
 
+/// Compiled-in bytes, which must not change while the isolate lives (see the
+/// `&'static str` conversion).
 impl From<&'static [u8]> for Body {
     fn from(bytes: &'static [u8]) -> Self {
         Self(Inner::Static(bytes))

@@ -379,7 +379,7 @@ fn waker(task: &Rc<Task>) -> Waker {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use js_sys::Promise;
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -405,7 +405,7 @@ mod tests {
     /// `future`'s output, or a failed test after 2 s. Without the bound, a
     /// future that never wakes would leave Node's event loop empty, and the
     /// runner would stop there, reporting no failure.
-    async fn bounded<T>(future: impl Future<Output = T>) -> T {
+    pub(in crate::js) async fn bounded<T>(future: impl Future<Output = T>) -> T {
         let timer = timer(2000);
         let mut fired = wasm_bindgen_futures::JsFuture::from(Promise::from(timer.get(0)));
         let mut future = std::pin::pin!(future);

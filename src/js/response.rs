@@ -51,24 +51,23 @@ export function respond_text(body) {
   }
   return new Response(text);
 }
-// Compiled-in bodies as strings, by the index wasm keeps for each (`remember`).
-const texts = [];
-export function remember(body) {
-  try {
-    texts.push(utf8.decode(body));
-    return true;
-  } catch {
-    return false;
-  }
-}
-export function respond_remembered(text) {
-  return new Response(texts[text]);
-}
 export function respond_bytes(status, headers, body) {
   return new Response(body.length === 0 ? null : body, init(status, headers));
 }
 export function respond_stream(status, headers, stream) {
   return new Response(stream, init(status, headers));
+}
+// Compiled-in bodies as strings, by the index `remember` gave each.
+const texts = [];
+export function remember(body) {
+  try {
+    return texts.push(utf8.decode(body)) - 1;
+  } catch {
+    return -1;
+  }
+}
+export function respond_remembered(index) {
+  return new Response(texts[index]);
 }
 "#)]
 extern "C" {
@@ -77,84 +76,121 @@ extern "C" {
     pub(crate) fn respond_bytes(status: u16, headers: &str, body: &[u8]) -> web_sys::Response;
     /// A 200 `text/plain;charset=UTF-8` answer of `body`, with no other header.
     pub(crate) fn respond_text(body: &[u8]) -> web_sys::Response;
-    /// Keeps `body` as a JS string, the next in [`respond_remembered`]'s list;
-    /// false (and nothing kept) when it is not UTF-8.
-    fn remember(body: &[u8]) -> bool;
-    /// A 200 `text/plain;charset=UTF-8` answer of the `text`th remembered string.
-    fn respond_remembered(text: usize) -> web_sys::Response;
     /// The same, streaming `stream` as the body.
     pub(crate) fn respond_stream(
         status: u16,
         headers: &str,
         stream: &web_sys::ReadableStream,
     ) -> web_sys::Response;
+    /// Keeps `body` as a JS string and returns its index for
+    /// [`respond_remembered`]; -1, keeping nothing, when it is not UTF-8.
+    fn remember(body: &[u8]) -> i32;
+    /// A 200 `text/plain;charset=UTF-8` answer of the string kept at `index`.
+    fn respond_remembered(index: u32) -> web_sys::Response;
 }
 
 /// How many compiled-in bodies keep their JS string; past that, new ones are
 /// decoded per answer (a `&'static` body can be leaked memory, so the number of
 /// distinct ones is not bounded by the program's literals).
-const REMEMBERED: usize = 64;
+const MAX_REMEMBERED: usize = 64;
+
+/// A compiled-in body answered before: where it is, and the index of its JS
+/// string (`None`: not UTF-8).
+struct Remembered {
+    at: usize,
+    len: usize,
+    index: Option<u32>,
+}
 
 thread_local! {
-    /// Compiled-in bodies seen, by address and length, with the index of their
-    /// JS string (`None`: not UTF-8). A `&'static [u8]` never changes, so it is
-    /// decoded once per isolate, not once per answer (decoding it every time cost
-    /// hello 6 % more CPU per request, measured).
-    static SEEN: std::cell::RefCell<Vec<(usize, usize, Option<usize>)>> =
+    /// The compiled-in bodies answered so far. A `&'static [u8]` stays as it is
+    /// for the isolate's life (`Body`'s `From` impls say so), so it is decoded
+    /// once per isolate, not once per answer (decoding it every time cost hello
+    /// 6 % more CPU per request, measured).
+    static REMEMBERED: std::cell::RefCell<Vec<Remembered>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The index of the JS string of a compiled-in body, decoded on its first answer;
-/// `None` when it is not UTF-8 or too many are kept already.
-fn remembered(body: &'static [u8]) -> Option<usize> {
-    let key = (body.as_ptr() as usize, body.len());
-    SEEN.with(|seen| {
-        let mut seen = seen.borrow_mut();
-        if let Some(&(_, _, text)) = seen.iter().find(|(at, len, _)| (*at, *len) == key) {
-            return text;
+/// [`respond_text`] for a compiled-in body: its JS string is decoded on its
+/// first answer and kept.
+pub(crate) fn respond_static_text(body: &'static [u8]) -> web_sys::Response {
+    let (at, len) = (body.as_ptr() as usize, body.len());
+    let index = REMEMBERED.with(|remembered| {
+        let mut remembered = remembered.borrow_mut();
+        if let Some(seen) = remembered.iter().find(|r| (r.at, r.len) == (at, len)) {
+            return Some(seen.index);
         }
-        if seen.len() == REMEMBERED {
+        if remembered.len() == MAX_REMEMBERED {
             return None;
         }
-        let text = remember(body).then(|| seen.iter().filter(|s| s.2.is_some()).count());
-        seen.push((key.0, key.1, text));
-        text
-    })
-}
-
-/// [`respond_text`] for a compiled-in body.
-pub(crate) fn respond_static_text(body: &'static [u8]) -> web_sys::Response {
-    match remembered(body) {
-        Some(text) => respond_remembered(text),
+        let index = u32::try_from(remember(body)).ok();
+        remembered.push(Remembered { at, len, index });
+        Some(index)
+    });
+    match index {
+        Some(Some(index)) => respond_remembered(index),
+        // Not UTF-8: the bytes as they are, with the text content type.
+        Some(None) => respond_bytes(200, TEXT_PLAIN_BLOCK, body),
         None => respond_text(body),
     }
 }
 
+/// The header block of a text answer, for [`respond_bytes`].
+const TEXT_PLAIN_BLOCK: &str = "content-type\ntext/plain;charset=UTF-8\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::js::promise::tests::bounded;
+    use crate::js::settled;
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    async fn body(response: web_sys::Response) -> Vec<u8> {
-        let buffer = crate::js::settled(&response.array_buffer().unwrap())
-            .await
-            .unwrap();
-        js_sys::Uint8Array::new(&buffer).to_vec()
+    /// The status, content type and body of `response`.
+    async fn read(response: web_sys::Response) -> (u16, Option<String>, Vec<u8>) {
+        let kind = response.headers().get("content-type").unwrap();
+        let promise = response.array_buffer().unwrap();
+        let buffer = bounded(settled(&promise)).await.unwrap();
+        (
+            response.status(),
+            kind,
+            js_sys::Uint8Array::new(&buffer).to_vec(),
+        )
+    }
+
+    fn remembered() -> usize {
+        REMEMBERED.with(|remembered| remembered.borrow().len())
     }
 
     #[test]
     async fn compiled_in_bodies_are_answered_exactly_every_time() {
-        // Not UTF-8 first, so that the strings kept after it are counted right.
+        const TEXT: Option<&str> = Some("text/plain;charset=UTF-8");
+        // Not UTF-8 first, so that the indexes of the strings kept after it are
+        // checked; two of one length and two at one address, told apart; a
+        // byte-order mark, which is part of the body.
         static BINARY: &[u8] = b"\xff\xfe not text";
         static ONE: &[u8] = b"one compiled-in text";
         static TWO: &[u8] = b"two compiled-in text";
+        static BOM: &[u8] = b"\xef\xbb\xbfmarked";
+        let bodies = [BINARY, ONE, TWO, &TWO[4..], &TWO[..3], BOM];
         for _ in 0..3 {
-            for expected in [BINARY, ONE, TWO, &TWO[4..]] {
-                let response = respond_static_text(expected);
-                let kind = response.headers().get("content-type").unwrap();
-                assert_eq!(kind.as_deref(), Some("text/plain;charset=UTF-8"));
-                assert_eq!(body(response).await, expected);
+            for body in bodies {
+                let answer = read(respond_static_text(body)).await;
+                assert_eq!(answer, (200, TEXT.map(String::from), body.to_vec()));
             }
+            // Each decoded on its first answer only.
+            assert_eq!(remembered(), bodies.len());
         }
+
+        // Fill the list, then past it: bodies are decoded per answer, still exactly.
+        for n in remembered()..MAX_REMEMBERED {
+            let body: &'static [u8] = format!("body {n}").into_bytes().leak();
+            assert_eq!(read(respond_static_text(body)).await.2, body);
+        }
+        assert_eq!(remembered(), MAX_REMEMBERED);
+        let past: &'static [u8] = b"past the list";
+        for _ in 0..2 {
+            assert_eq!(read(respond_static_text(past)).await.2, past);
+        }
+        assert_eq!(remembered(), MAX_REMEMBERED);
     }
 }
