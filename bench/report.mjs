@@ -43,12 +43,20 @@ const sizes = await readJson("size.json");
 // The targets, from bench/targets.json, against this run's figures: one table that
 // cannot drift from the measurements under it.
 const targets = JSON.parse(await readFile(join(root, "bench/targets.json"), "utf8"));
-const figure = ({ source, worker, field }) => {
+// `versus`: a ratio to another worker of the same table rather than to its
+// anchor, as the quotient of the two workers' ratios to that anchor.
+const figure = ({ source, worker, field, versus }) => {
   const [file, part] = source.split(".");
   const rows = file === "hotpath" ? hot.workloads.find((w) => w.id === part)?.rows : cold[part];
-  const value = rows?.find((r) => r.name === worker)?.[field];
-  if (value === undefined) throw new Error(`bench/targets.json: no ${field} for ${worker} in ${source}`);
-  return value; // null: the anchor's increment was not positive in this run
+  const of = (name) => {
+    const value = rows?.find((r) => r.name === name)?.[field];
+    if (value === undefined) throw new Error(`bench/targets.json: no ${field} for ${name} in ${source}`);
+    return value; // null: the anchor's increment was not positive in this run
+  };
+  const value = of(worker);
+  if (versus === undefined || value === null) return value;
+  const base = of(versus);
+  return base > 0 ? value / base : null;
 };
 line("### Targets");
 line();
