@@ -1,13 +1,16 @@
 //! [`App`], the builder, and [`Service`], what it compiles into once per isolate.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use crate::error::{Error, ErrorKind};
 use crate::handler::{into_endpoint, BoxFuture, Endpoint, Handler};
 use crate::http::{Method, StatusCode};
 use crate::middleware::{wrap, Middleware, Next, REQUEST_ID_HEADER};
 use crate::observe::Level;
-use crate::panic::catch_panic_future;
+use crate::panic::{catch_panic_future, CatchPanic};
 use crate::request::{Extensions, Request, DEFAULT_BODY_LIMIT};
 use crate::response::{IntoResponse, Response};
 use crate::router::{Lookup, RouteDef, RouteTable, TrailingSlash};
@@ -180,13 +183,23 @@ impl App {
         if let Some(err) = self.errors.into_iter().next() {
             return Err(err);
         }
-        // Each endpoint catches its own panics, so the 500 still passes back out
-        // through the middleware (request id, CORS, timing) like any other response.
+        // Behind middleware, each endpoint catches its own panics, so the 500
+        // still passes back out through it (request id, CORS, timing) like any
+        // other response. Without middleware, `serve`'s own catch gives the same
+        // 500 and saves a boxed future per request.
+        let behind_middleware = !self.layers.is_empty();
+        let catch = |endpoint| {
+            if !behind_middleware {
+                endpoint
+            } else {
+                catch_panics(endpoint)
+            }
+        };
         let routes = self
             .routes
             .into_iter()
             .map(|route| RouteDef {
-                endpoint: catch_panics(route.endpoint),
+                endpoint: catch(route.endpoint),
                 ..route
             })
             .collect();
@@ -205,7 +218,7 @@ impl App {
             table,
             layers: self.layers.into(),
             state: Rc::new(state),
-            fallback: self.fallback.map(catch_panics),
+            fallback: self.fallback.map(catch),
             body_limit: self.body_limit,
         })))
     }
@@ -333,7 +346,13 @@ impl Service {
     ///
     /// When nothing on the way awaits I/O, the returned future completes on its first
     /// poll; the wasm entry uses that to answer without a JS promise.
-    pub fn handle(&self, mut req: Request) -> BoxFuture<Response> {
+    pub fn handle(&self, req: Request) -> BoxFuture<Response> {
+        Box::pin(self.serve(req))
+    }
+
+    /// [`handle`](Self::handle) without boxing the future: the wasm entry polls
+    /// it once in place, one allocation fewer per request.
+    pub(crate) fn serve(&self, mut req: Request) -> Served {
         let inner = &*self.0;
         req.state = inner.state.clone();
         req.body_limit = inner.body_limit;
@@ -347,18 +366,39 @@ impl Service {
             }
             unmatched => not_routed(unmatched, &req, inner.fallback.as_ref()),
         };
-        // The outer catch is for panics in middleware; endpoints catch their own.
-        let chain = panic_to_500(Next::new(inner.layers.clone(), endpoint).run(req));
-        Box::pin(async move {
-            let mut response = chain.await;
-            if is_head {
-                response.replace_body(crate::Body::empty());
-            }
-            if let Some(detail) = response.internal_error() {
-                log_failure(&response, detail);
-            }
-            response
-        })
+        // The outer catch is for panics in middleware (and in endpoints when there
+        // is none); behind middleware, endpoints catch their own.
+        Served {
+            chain: catch_panic_future(Next::new(inner.layers.clone(), endpoint).run(req)),
+            is_head,
+        }
+    }
+}
+
+/// The future of [`Service::serve`]: the chain of layers and endpoint, then a
+/// panic turned into a 500, the body of a HEAD answer dropped and a server error
+/// logged. `Unpin`, so that it can be polled once where it is and moved after.
+pub(crate) struct Served {
+    chain: CatchPanic<BoxFuture<Response>>,
+    is_head: bool,
+}
+
+impl Future for Served {
+    type Output = Response;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let mut response = match Pin::new(&mut self.chain).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(panic)) => Error::new(ErrorKind::Panic, panic).into_response(),
+        };
+        if self.is_head {
+            response.replace_body(crate::Body::empty());
+        }
+        if let Some(detail) = response.internal_error() {
+            log_failure(&response, detail);
+        }
+        Poll::Ready(response)
     }
 }
 

@@ -366,9 +366,11 @@ impl<E: std::error::Error + 'static> From<E> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut response = Response::builder(self.status)
-            .header("content-type", "application/problem+json")
-            .body(self.to_problem_json());
+        let mut response = crate::response::typed(
+            self.status,
+            "application/problem+json",
+            self.to_problem_json().into(),
+        );
         if let Some(seconds) = self.retry_after {
             // A decimal number is always a valid header value.
             let _ = response

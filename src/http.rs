@@ -165,7 +165,9 @@ impl fmt::Display for StatusCode {
 /// rejected, which closes header injection at the source.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeaderMap {
-    entries: Vec<(Cow<'static, str>, String)>,
+    // Values borrowed when compiled in: a response's content type costs no
+    // allocation.
+    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl HeaderMap {
@@ -179,7 +181,7 @@ impl HeaderMap {
         self.entries
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| value.as_ref())
     }
 
     /// Every value of `name`, in order.
@@ -187,7 +189,7 @@ impl HeaderMap {
         self.entries
             .iter()
             .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| value.as_ref())
     }
 
     /// Whether `name` is present.
@@ -204,7 +206,7 @@ impl HeaderMap {
         let name = normalize_name(name.into())?;
         let value = checked_value(&name, value.into())?;
         self.entries.retain(|(key, _)| *key != name);
-        self.entries.push((name, value));
+        self.entries.push((name, Cow::Owned(value)));
         Ok(())
     }
 
@@ -216,7 +218,7 @@ impl HeaderMap {
     ) -> Result<(), Error> {
         let name = normalize_name(name.into())?;
         let value = checked_value(&name, value.into())?;
-        self.entries.push((name, value));
+        self.entries.push((name, Cow::Owned(value)));
         Ok(())
     }
 
@@ -228,7 +230,7 @@ impl HeaderMap {
 
     /// All `(name, value)` pairs in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_str()))
+        self.entries.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     /// The number of entries.
@@ -242,8 +244,12 @@ impl HeaderMap {
     }
 
     /// Adds an entry the caller guarantees is valid (already lowercased and checked).
-    pub(crate) fn push_trusted(&mut self, name: String, value: String) {
-        self.entries.push((Cow::Owned(name), value));
+    pub(crate) fn push_trusted(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
+        self.entries.push((name.into(), value.into()));
     }
 }
 

@@ -179,12 +179,16 @@ impl IntoResponse for () {
 /// (`runtime::respond`).
 pub(crate) const TEXT_PLAIN: &str = "text/plain;charset=UTF-8";
 
+/// A response of `status` and `body` whose one header is the compiled-in
+/// `content_type` (which allocates nothing).
+pub(crate) fn typed(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+    let mut response = Response::new(status, body);
+    response.headers.push_trusted("content-type", content_type);
+    response
+}
+
 fn text(body: Body) -> Response {
-    let mut response = Response::new(StatusCode::OK, body);
-    response
-        .headers
-        .push_trusted("content-type".into(), TEXT_PLAIN.into());
-    response
+    typed(StatusCode::OK, TEXT_PLAIN, body)
 }
 
 impl IntoResponse for &'static str {
@@ -207,11 +211,7 @@ impl IntoResponse for Cow<'static, str> {
 
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        let mut response = Response::new(StatusCode::OK, self);
-        response
-            .headers
-            .push_trusted("content-type".into(), "application/octet-stream".into());
-        response
+        typed(StatusCode::OK, "application/octet-stream", self.into())
     }
 }
 

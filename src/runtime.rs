@@ -311,7 +311,7 @@ fn dispatch(
     let request = Request::from_js(Method::parse(method), url, JsRequest::new(raw, env, ctx));
     // Synchronous fast path: most handlers never await, so poll once before paying
     // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
-    match poll_once(service.handle(request)) {
+    match poll_once(service.serve(request)) {
         FirstPoll::Ready(response) => respond(response).into(),
         // Handler panics are caught inside `Service::handle` (a 500 problem);
         // `drive` rejects on any other.

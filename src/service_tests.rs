@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use crate::__private::block_on;
-use crate::middleware::{access_log, body_limit, request_id, timing, Cors};
+use crate::middleware::{access_log, body_limit, request_id, timing, Cors, REQUEST_ID_HEADER};
 use crate::{
     App, Error, Form, HeaderMap, Json, Method, Next, Path, Query, Request, Response, State,
     StatusCode, TrailingSlash,
@@ -266,21 +266,41 @@ fn handler_errors_are_500_without_detail() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_panicking_handler_is_a_500_and_the_service_keeps_serving() {
-    let service = App::new()
-        .get("/panic", || async {
-            if true {
-                panic!("boom");
-            }
-            "unreachable"
-        })
-        .get("/ok", || async { "fine" })
-        .build()
-        .unwrap();
-    let res = block_on(service.handle(get("/panic")));
-    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(problem(&res)["type"], "urn:edgeway:problem:panic");
-    assert_eq!(res.internal_error(), Some("handler panicked: boom"));
-    assert_eq!(block_on(service.handle(get("/ok"))).body_text(), "fine");
+    // Without middleware the service's own catch answers; behind it, the
+    // endpoint's, so that the 500 passes back out through the middleware.
+    for behind_middleware in [false, true] {
+        let mut app = App::new()
+            .get("/panic", || async {
+                if true {
+                    panic!("boom");
+                }
+                "unreachable"
+            })
+            .get("/ok", || async { "fine" })
+            .fallback(|| async {
+                if true {
+                    panic!("lost");
+                }
+                "unreachable"
+            });
+        if behind_middleware {
+            app = app.layer(request_id);
+        }
+        let service = app.build().unwrap();
+        for (path, detail) in [("/panic", "boom"), ("/elsewhere", "lost")] {
+            let res = block_on(service.handle(get(path)));
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(problem(&res)["type"], "urn:edgeway:problem:panic");
+            let expected = format!("handler panicked: {detail}");
+            assert_eq!(res.internal_error(), Some(expected.as_str()));
+            assert_eq!(
+                res.headers().contains(REQUEST_ID_HEADER),
+                behind_middleware,
+                "{path}"
+            );
+        }
+        assert_eq!(block_on(service.handle(get("/ok"))).body_text(), "fine");
+    }
 }
 
 #[test]

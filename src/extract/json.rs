@@ -99,9 +99,7 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder(StatusCode::OK)
-                .header("content-type", "application/json")
-                .body(body),
+            Ok(body) => crate::response::typed(StatusCode::OK, "application/json", body.into()),
             Err(err) => {
                 Error::internal(format!("could not serialize the response: {err}")).into_response()
             }
