@@ -183,23 +183,23 @@ impl App {
         if let Some(err) = self.errors.into_iter().next() {
             return Err(err);
         }
-        // Behind middleware, each endpoint catches its own panics, so the 500
-        // still passes back out through it (request id, CORS, timing) like any
-        // other response. Without middleware, `serve`'s own catch gives the same
+        // Behind app-wide middleware, each endpoint catches its own panics, so
+        // the 500 still passes back out through it (request id, CORS, timing)
+        // like any other response. Without it, `serve`'s own catch gives the same
         // 500 and saves a boxed future per request.
-        let behind_middleware = !self.layers.is_empty();
-        let catch = |endpoint| {
-            if !behind_middleware {
-                endpoint
-            } else {
+        let layered = !self.layers.is_empty();
+        let catch_if_layered = |endpoint| {
+            if layered {
                 catch_panics(endpoint)
+            } else {
+                endpoint
             }
         };
         let routes = self
             .routes
             .into_iter()
             .map(|route| RouteDef {
-                endpoint: catch(route.endpoint),
+                endpoint: catch_if_layered(route.endpoint),
                 ..route
             })
             .collect();
@@ -218,7 +218,7 @@ impl App {
             table,
             layers: self.layers.into(),
             state: Rc::new(state),
-            fallback: self.fallback.map(catch),
+            fallback: self.fallback.map(catch_if_layered),
             body_limit: self.body_limit,
         })))
     }
@@ -390,7 +390,7 @@ impl Future for Served {
         let mut response = match Pin::new(&mut self.chain).poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(response)) => response,
-            Poll::Ready(Err(panic)) => Error::new(ErrorKind::Panic, panic).into_response(),
+            Poll::Ready(Err(panic)) => panic_response(panic),
         };
         if self.is_head {
             response.replace_body(crate::Body::empty());
@@ -464,7 +464,14 @@ fn catch_panics(endpoint: Endpoint) -> Endpoint {
 async fn panic_to_500(future: BoxFuture<Response>) -> Response {
     catch_panic_future(future)
         .await
-        .unwrap_or_else(|message| Error::new(ErrorKind::Panic, message).into_response())
+        .unwrap_or_else(panic_response)
+}
+
+/// The 500 problem for a caught panic. Cold and out of line, like `log_failure`.
+#[cold]
+#[inline(never)]
+fn panic_response(message: String) -> Response {
+    Error::new(ErrorKind::Panic, message).into_response()
 }
 
 fn respond_with(make: impl Fn() -> Response + 'static) -> Endpoint {

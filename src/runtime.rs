@@ -313,8 +313,8 @@ fn dispatch(
     // for a promise. See `fast_path` for why no wake-up is lost when it is pending.
     match poll_once(service.serve(request)) {
         FirstPoll::Ready(response) => respond(response).into(),
-        // Handler panics are caught inside `Service::handle` (a 500 problem);
-        // `drive` rejects on any other.
+        // Panics while polling are caught inside `Service::serve` (a 500
+        // problem); `drive` rejects on any other.
         FirstPoll::Pending(rest) => {
             crate::js::drive(async move { Ok(respond(rest.await).into()) }).into()
         }

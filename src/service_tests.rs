@@ -266,8 +266,8 @@ fn handler_errors_are_500_without_detail() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn a_panicking_handler_is_a_500_and_the_service_keeps_serving() {
-    // Without middleware the service's own catch answers; behind it, the
-    // endpoint's, so that the 500 passes back out through the middleware.
+    // With and without app-wide middleware: behind it, the 500 must pass back
+    // out through it (the request id is set on it).
     for behind_middleware in [false, true] {
         let mut app = App::new()
             .get("/panic", || async {
