@@ -221,11 +221,20 @@ impl Request {
         let limit = self.body_limit;
         // A declared length over the limit is refused before reading: cutting a
         // large upload off mid-stream makes the runtime drop the connection
-        // instead of delivering the 413.
-        if self.content_length().is_some_and(|len| len > limit as u64) {
+        // instead of delivering the 413. The request's own body, still in JS,
+        // checks it there (one header read instead of two).
+        if !self.body_is_in_js() && self.content_length().is_some_and(|len| len > limit as u64) {
             return Err(crate::body::too_large(limit));
         }
         self.take_body().read_to_end(limit).await
+    }
+
+    /// Whether the body is the incoming request's, not yet read out of JS.
+    fn body_is_in_js(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return matches!(self.body.0, crate::body::Inner::Deferred) && self.js.is_some();
+        #[cfg(not(target_arch = "wasm32"))]
+        false
     }
 
     /// Per-request values set by middleware for later middleware and handlers.

@@ -2,7 +2,20 @@
 //! (an origin's response). Read into wasm memory only when something asks.
 
 use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+#[wasm_bindgen(inline_js = r#"
+// A number across the boundary instead of a header name in and its value out.
+export function declared_length(request) {
+  const value = request.headers.get("content-length");
+  return value !== null && /^\s*[0-9]+\s*$/.test(value) ? Number(value) : -1;
+}
+"#)]
+extern "C" {
+    /// The request's `content-length` when it is a decimal number; -1 otherwise.
+    fn declared_length(request: &web_sys::Request) -> f64;
+}
 
 /// A body on the JS side.
 pub(crate) enum JsBody {
@@ -27,18 +40,19 @@ impl JsBody {
     /// call (`arrayBuffer()`): workerd delivers no more than a request
     /// declares, and a stream read chunk by chunk costs a promise, a JS object
     /// and a copy per chunk (a quarter of the CPU of a 16 KB JSON POST,
-    /// measured; BENCHMARKS.md). Anything else (chunked, undeclared, a stream
-    /// passed through) is read chunk by chunk and cancelled past the limit.
+    /// measured; BENCHMARKS.md). One that declares more than the limit is
+    /// refused before anything is read: cutting an upload off mid-stream makes
+    /// the runtime drop the connection instead of delivering the 413. Anything
+    /// else (chunked, undeclared, a stream passed through) is read chunk by
+    /// chunk and cancelled past the limit.
     pub async fn read(self, limit: usize) -> Result<Vec<u8>, ReadError> {
         if let JsBody::Request(request) = &self {
-            let declared = request
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if let Some(declared) = declared.filter(|&n| n <= limit) {
-                return read_whole(request, declared, limit).await;
+            let declared = declared_length(request);
+            if declared > limit as f64 {
+                return Err(ReadError::TooLarge);
+            }
+            if declared >= 0.0 {
+                return read_whole(request, declared as usize, limit).await;
             }
         }
         match self.into_stream() {
@@ -105,5 +119,55 @@ async fn read_stream(stream: web_sys::ReadableStream, limit: usize) -> Result<Ve
         let start = out.len();
         out.resize(start + len, 0);
         value.copy_to(&mut out[start..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn post(content_length: Option<&str>, body: &str) -> web_sys::Request {
+        let headers = web_sys::Headers::new().unwrap();
+        if let Some(value) = content_length {
+            headers.set("content-length", value).unwrap();
+        }
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(body));
+        web_sys::Request::new_with_str_and_init("http://edgeway.test/", &init).unwrap()
+    }
+
+    #[test]
+    fn only_a_decimal_content_length_is_a_declared_length() {
+        for (value, expected) in [
+            (Some("5"), 5.0),
+            (Some(" 12 "), 12.0),
+            (Some("0"), 0.0),
+            (Some("1e3"), -1.0),
+            (Some("0x10"), -1.0),
+            (Some("-3"), -1.0),
+            (Some(""), -1.0),
+            (None, -1.0),
+        ] {
+            assert_eq!(declared_length(&post(value, "")), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    async fn a_declared_length_over_the_limit_is_refused_and_one_within_read_whole() {
+        // Refused without reading a byte.
+        let request = post(Some("5"), "hello");
+        let refused = JsBody::Request(Clone::clone(&request)).read(4).await;
+        assert!(matches!(refused, Err(ReadError::TooLarge)));
+        assert!(!request.body_used());
+        let within = JsBody::Request(post(Some("5"), "hello")).read(5).await;
+        assert_eq!(within.ok(), Some(b"hello".to_vec()));
+        // Undeclared: read as a stream, the limit held on the bytes.
+        let undeclared = JsBody::Request(post(None, "hello"));
+        assert_eq!(undeclared.read(5).await.ok(), Some(b"hello".to_vec()));
+        let undeclared = JsBody::Request(post(None, "hello"));
+        assert!(matches!(undeclared.read(4).await, Err(ReadError::TooLarge)));
     }
 }
