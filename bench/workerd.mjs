@@ -54,7 +54,11 @@ const run = promisify(execFile);
  * and bundles the result. Returns the modules: the bundle, then its wasm.
  */
 export async function shipped(name, config) {
-  const outdir = join(root, "bench/results/shipped", name);
+  // A build with names (EDGEWAY_KEEP_NAMES=1: bench/profile.mjs) ships to a
+  // directory of its own, so that shipped/ always holds what wrangler ships and
+  // an A/B base copied from it is never a build with names by accident.
+  const kind = process.env.EDGEWAY_KEEP_NAMES === "1" ? "shipped-names" : "shipped";
+  const outdir = join(root, "bench/results", kind, name);
   await rm(outdir, { recursive: true, force: true });
   const cwd = dirname(join(root, config));
   await run(join(root, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", outdir], {
