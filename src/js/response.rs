@@ -140,14 +140,10 @@ pub(crate) fn respond_static_text(body: &'static [u8]) -> web_sys::Response {
     });
     match index {
         Some(Some(index)) => respond_remembered(index),
-        // Not UTF-8: the bytes as they are, with the text content type.
-        Some(None) => respond_bytes(200, TEXT_PLAIN_BLOCK, body),
-        None => respond_text(body),
+        // Past the list, or not UTF-8 (which `respond_text` sends as bytes).
+        _ => respond_text(body),
     }
 }
-
-/// The header block of a text answer, for [`respond_bytes`].
-const TEXT_PLAIN_BLOCK: &str = "content-type\ntext/plain;charset=UTF-8\n";
 
 #[cfg(test)]
 mod tests {
